@@ -1,0 +1,579 @@
+//! The command line of `../shared/spec/cli.md`: `sync`, `status`, `history`, `check-config`,
+//! `simulate`. Each command calls the same `run_once` functions a scheduled job would.
+//!
+//! Exit status: 0 success; 1 the work failed (a source unreachable, the database unusable), with
+//! a message naming the cause; 2 a usage or configuration error. Results go to standard output;
+//! logs go to standard error.
+
+use crate::app::App;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, LoadedConfig, LogFormat, Settings};
+use crate::metrics::{self, Evaluation, Metric, Period, PeriodKind, Row, RowState};
+use crate::time::{Epoch, epoch, rfc3339, to_local};
+use crate::upstream::simulator::{Faults, SimOptions, SimUnit, Simulator};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use unicode_width::UnicodeWidthStr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dondoc",
+    version,
+    about = "Watches a city's one-stop and document systems and reports each unit's PAR/SIPAS rates against its targets.",
+    long_about = None
+)]
+pub struct Cli {
+    /// The configuration file (TOML).
+    #[arg(long, global = true, env = "DONDOC_CONFIG", default_value = "config/dondoc.toml")]
+    pub config: PathBuf,
+    /// Log lines as text (default) or JSON; overrides log.format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass now: pull every source incrementally, store, evaluate the current periods.
+    Sync,
+    /// Print every unit's rates for the period containing --as-of (reads the database only).
+    Status(StatusArgs),
+    /// Print the stored time series of one rate.
+    History(HistoryArgs),
+    /// Validate the configuration and say exactly what is wrong.
+    CheckConfig,
+    /// Serve a simulated one-stop and document system (upstream-api.md) until Ctrl-C.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The evaluation instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value = "quarter")]
+    pub period: PeriodKind,
+    /// Keep one unit (default: all, parents included).
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// table (for people) or json (for scripts).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub unit: String,
+    #[arg(long)]
+    pub metric: String,
+    /// A field group, for a scoped rate.
+    #[arg(long)]
+    pub scope: Option<String>,
+    #[arg(long, value_enum, default_value = "quarter")]
+    pub period: PeriodKind,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (default: simulator.listen of the configuration).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub dossiers: Option<usize>,
+    #[arg(long)]
+    pub documents: Option<usize>,
+    /// Days of history before now.
+    #[arg(long, default_value_t = 365)]
+    pub history_days: u32,
+    /// Share of requests answered 503 (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_503_share: f64,
+    /// Share of requests answered 429 with Retry-After (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_429_share: f64,
+    #[arg(long, default_value_t = 1)]
+    pub retry_after_secs: u64,
+    /// Latency added to every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of dossiers served invalid (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub invalid_share: f64,
+}
+
+/// A failure with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(m: impl Into<String>) -> Self {
+        Failure { code: 2, message: m.into() }
+    }
+    fn work(m: impl Into<String>) -> Self {
+        Failure { code: 1, message: m.into() }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::work(e.to_string())
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dondoc: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, Arc::new(SystemClock))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("dondoc: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<LoadedConfig, Failure> {
+    config::load(&cli.config).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// Runs a parsed command with the given clock.
+pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli);
+    }
+    let loaded = load(&cli)?;
+    let s = &loaded.settings;
+    crate::telemetry::init(cli.log_format.unwrap_or(s.log.format), s.log.level.as_deref());
+    match &cli.command {
+        Command::Sync => sync(loaded.settings, clock).await,
+        Command::Status(a) => status(loaded.settings, clock, a).await,
+        Command::History(a) => history(loaded.settings, clock, a).await,
+        Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
+        Command::CheckConfig => Ok(()),
+    }
+}
+
+fn check_config(cli: &Cli) -> Result<(), Failure> {
+    let loaded = load(cli)?;
+    let s = &loaded.settings;
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "{}: valid.", loaded.file.display());
+    let _ = writeln!(out, "database   {}", s.database.url);
+    for (name, src) in &s.sources {
+        let auth = if src.token.is_some() { ", token set" } else { "" };
+        let _ = writeln!(out, "source     {name} ({}) {} page {}{auth}", src.kind.as_str(), src.base_url, src.page_size);
+    }
+    if s.simulator.enabled {
+        let _ = writeln!(out, "simulator  enabled on {} (seed {}, {} dossiers)", s.simulator.listen, s.simulator.seed, s.simulator.dossiers);
+    }
+    let tree = metrics::UnitTree::new(s);
+    let wards = tree.units.iter().filter(|u| u.depth > 0).count();
+    let root = tree.units.first().map(|u| u.name.as_str()).unwrap_or("");
+    let _ = writeln!(out, "units      {} ({root} and {wards} below it)", tree.units.len());
+    for (key, expr) in [("sync", &s.schedule.sync), ("alerts", &s.schedule.alerts)] {
+        let next = crate::schedule::Schedule::parse(expr)
+            .ok()
+            .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let _ = writeln!(out, "schedule   {key:<7}{expr:<22} next {next}");
+    }
+    match &s.smtp {
+        Some(m) => {
+            let _ = writeln!(out, "smtp       {}:{} ({:?}) from {}", m.host, m.port, m.tls, m.from);
+        }
+        None => {
+            let _ = writeln!(out, "smtp       not configured: alerts are evaluated and listed, not mailed");
+        }
+    }
+    let targets: Vec<String> = Metric::ALL
+        .iter()
+        .filter_map(|m| {
+            s.targets.get(m.as_str()).map(|t| match (t.min, t.max) {
+                (Some(v), _) => format!("{m} ≥ {v}%"),
+                (_, Some(v)) => format!("{m} ≤ {v}%"),
+                _ => m.to_string(),
+            })
+        })
+        .collect();
+    let _ = writeln!(out, "targets    {}", targets.join(", "));
+    for st in &s.scoped_targets {
+        let bound = st.min.map(|v| format!("≥ {v}%")).or(st.max.map(|v| format!("≤ {v}%"))).unwrap_or_default();
+        let _ = writeln!(out, "           {} on {} {bound}", st.metric, st.scope);
+    }
+    let overrides = s.units.iter().filter(|u| !u.targets.is_empty()).count();
+    if overrides > 0 {
+        let _ = writeln!(out, "           {overrides} unit(s) override some targets");
+    }
+    let _ = writeln!(out, "min sample {}", s.alerts.min_sample);
+    print!("{out}");
+    Ok(())
+}
+
+/// The built-in simulator's options for the configured units.
+pub fn sim_options(s: &Settings) -> SimOptions {
+    let units = s
+        .units
+        .iter()
+        .map(|u| SimUnit { one_stop_codes: u.one_stop_codes.clone(), document_codes: u.document_codes.clone() })
+        .collect();
+    let mut o = SimOptions::new(s.simulator.seed, units);
+    o.dossiers = s.simulator.dossiers;
+    o.documents = s.simulator.documents;
+    o
+}
+
+/// Starts the simulator on `listen`; it stops when the returned sender is dropped or fired.
+pub async fn start_simulator(
+    options: SimOptions,
+    listen: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<(SocketAddr, Arc<Simulator>, tokio::sync::oneshot::Sender<()>), Failure> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Failure::work(format!("the simulator cannot listen on {listen}: {e}. Is another dondoc or simulator running? Change simulator.listen"))
+    })?;
+    let addr = listener.local_addr().map_err(|e| Failure::work(e.to_string()))?;
+    let sim = Simulator::new(options, clock);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = sim.clone();
+    tokio::spawn(async move {
+        if let Err(e) = server
+            .serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+        {
+            tracing::error!(error = %e, "the simulator stopped");
+        }
+    });
+    Ok((addr, sim, tx))
+}
+
+async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    let _sim = if settings.simulator.enabled {
+        let (addr, _, stop) = start_simulator(sim_options(&settings), &settings.simulator.listen, clock.clone()).await?;
+        tracing::info!(%addr, "built-in simulator started");
+        Some(stop)
+    } else {
+        None
+    };
+    let app = App::build(settings, clock.clone()).await?;
+    let now = epoch(clock.now());
+    let report = crate::sync::run_once(&app, now).await;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>9}  result", "source", "endpoint", "fetched", "stored", "rejected", "pages", "time");
+    for e in &report.endpoints {
+        let result = match &e.error {
+            None => "ok".to_string(),
+            Some(err) => format!("FAILED: {err}"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>8.1}s  {result}",
+            e.source,
+            e.endpoint,
+            e.fetched,
+            e.stored,
+            e.rejected,
+            e.pages,
+            e.duration_ms as f64 / 1000.0
+        );
+    }
+    let evaluations = metrics::run_once(&app, now).await?;
+    if let Some(q) = evaluations.iter().find(|e| e.period.kind == PeriodKind::Quarter) {
+        let breaches: Vec<&Row> = q.rows.iter().filter(|r| r.state == RowState::Breach).collect();
+        let units: std::collections::BTreeSet<&str> = breaches.iter().map(|r| r.unit.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "\n{}: {} rate(s) under target in {} unit(s). `dondoc status` shows them.",
+            q.period.label_vi(),
+            breaches.len(),
+            units.len()
+        );
+    }
+    drop(out);
+    app.store.close().await;
+    let failures = report.failures();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+        Err(Failure::work(format!("sync failed for {}", names.join("; "))))
+    }
+}
+
+fn parse_as_of(s: Option<&str>, clock: &dyn Clock) -> Result<Epoch, Failure> {
+    match s {
+        None => Ok(epoch(clock.now())),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp())
+            .map_err(|e| Failure::usage(format!("--as-of '{s}' is not an RFC 3339 instant such as 2024-06-30T17:00:00+07:00: {e}"))),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    unit: &'a str,
+    metric: &'a str,
+    scope: Option<&'a str>,
+    period: String,
+    period_start: String,
+    period_end: String,
+    numerator: i64,
+    denominator: i64,
+    value: Option<f64>,
+    target: Option<metrics::TargetView>,
+    state: &'static str,
+}
+
+async fn status(settings: Settings, clock: Arc<dyn Clock>, a: &StatusArgs) -> Result<(), Failure> {
+    let as_of = parse_as_of(a.as_of.as_deref(), clock.as_ref())?;
+    if let Some(u) = &a.unit
+        && !settings.units.iter().any(|x| &x.code == u)
+    {
+        let codes: Vec<&str> = settings.units.iter().map(|u| u.code.as_str()).collect();
+        return Err(Failure::usage(format!("--unit '{u}' is not a configured unit; the units are {}", codes.join(", "))));
+    }
+    let app = App::build(settings, clock).await?;
+    let period = Period::containing(a.period, as_of);
+    let ev = metrics::evaluate(&app.store, &app.settings, period, as_of).await?;
+    let states = app.store.sync_states().await?;
+    app.store.close().await;
+    let rows: Vec<&Row> = ev.rows.iter().filter(|r| a.unit.as_ref().is_none_or(|u| &r.unit == u)).collect();
+    let text = match a.format {
+        Format::Json | Format::Csv if a.format == Format::Csv => return Err(Failure::usage("status prints table or json")),
+        Format::Json => status_json(&ev, &rows),
+        _ => status_table(&ev, &rows, &states),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn status_json(ev: &Evaluation, rows: &[&Row]) -> String {
+    let period_start = rfc3339(ev.period.start());
+    let period_end = rfc3339(ev.period.end());
+    let json_rows: Vec<JsonRow> = rows
+        .iter()
+        .map(|r| JsonRow {
+            unit: &r.unit,
+            metric: r.metric.as_str(),
+            scope: r.scope.as_deref(),
+            period: ev.period.to_string(),
+            period_start: period_start.clone(),
+            period_end: period_end.clone(),
+            numerator: r.numerator,
+            denominator: r.denominator,
+            value: r.value,
+            target: r.target,
+            state: r.state.as_str(),
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "as_of": rfc3339(ev.as_of),
+        "rows": json_rows,
+        "data_quality": ev.quality,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// Pads `s` to `width` terminal columns (Vietnamese letters are one column each).
+fn pad(s: &str, width: usize) -> String {
+    let w = UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+fn pct(v: f64) -> String {
+    let p = v * 100.0;
+    if p == 0.0 || p == 100.0 { format!("{p:.0} %") } else { format!("{p:.2} %") }
+}
+
+fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncState]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let local = to_local(ev.as_of);
+    let _ = writeln!(
+        out,
+        "{} ({}), {} → {} — as of {}\n",
+        ev.period.label_vi(),
+        ev.period,
+        to_local(ev.period.start()).format("%d/%m/%Y"),
+        to_local(ev.period.end() - 1).format("%d/%m/%Y"),
+        local.format("%d/%m/%Y %H:%M (UTC+7)")
+    );
+    let names: Vec<String> = rows.iter().map(|r| format!("{}{}", "  ".repeat(r.depth), r.unit_name)).collect();
+    let name_w = names.iter().map(|n| UnicodeWidthStr::width(n.as_str())).max().unwrap_or(4).max(4);
+    let metric_label = |r: &Row| match &r.scope {
+        Some(s) => format!("{} [{s}]", r.metric),
+        None => r.metric.to_string(),
+    };
+    let metric_w = rows.iter().map(|r| metric_label(r).len()).max().unwrap_or(6).max(6);
+    let _ = writeln!(out, "{}  {}  {:>9}  {:>17}  {:>8}  state", pad("unit", name_w), pad("metric", metric_w), "value", "numerator/denom.", "target");
+    let mut last_unit = "";
+    for (r, name) in rows.iter().zip(&names) {
+        let shown = if r.unit == last_unit { String::new() } else { name.clone() };
+        last_unit = &r.unit;
+        let value = r.value.map(pct).unwrap_or_else(|| "—".into());
+        let target = match r.target {
+            Some(t) => match (t.min, t.max) {
+                (Some(v), _) => format!("≥ {v} %"),
+                (_, Some(v)) => format!("≤ {v} %"),
+                _ => String::new(),
+            },
+            None => "—".into(),
+        };
+        let state = match r.state {
+            RowState::Breach => "✗ BREACH".to_string(),
+            RowState::Ok => "ok".into(),
+            RowState::InsufficientSample => format!("(n < {})", r.target.map(|t| t.min_sample).unwrap_or(0)),
+            RowState::NoData => "no data".into(),
+            RowState::Untargeted => "untargeted".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}  {:>9}  {:>17}  {}  {state}",
+            pad(&shown, name_w),
+            pad(&metric_label(r), metric_w),
+            value,
+            format!("{}/{}", r.numerator, r.denominator),
+            pad_left(&target, 8),
+        );
+    }
+    let breaches = rows.iter().filter(|r| r.state == RowState::Breach).count();
+    let _ = writeln!(out, "\n{breaches} rate(s) under target.");
+    let q = &ev.quality;
+    let _ = writeln!(out, "\nData quality");
+    let _ = writeln!(out, "  dossiers without a due date (never judged late): {}", q.no_due_date);
+    let _ = writeln!(out, "  dossiers whose procedure is not in the catalogue (left out of online_rate): {}", q.unknown_procedure);
+    if q.unmapped_dossier_codes.is_empty() && q.unmapped_document_codes.is_empty() {
+        let _ = writeln!(out, "  unmapped codes: none");
+    }
+    for (code, n) in &q.unmapped_dossier_codes {
+        let _ = writeln!(out, "  unmapped DonViXuLy {code}: {n} dossier(s); add it to a unit's one_stop_codes");
+    }
+    for (code, n) in &q.unmapped_document_codes {
+        let _ = writeln!(out, "  unmapped MaDonVi {code}: {n} document(s); add it to a unit's document_codes");
+    }
+    let rejected: i64 = q.rejected.iter().map(|r| r.count).sum();
+    let _ = writeln!(out, "  rejected records: {rejected}");
+    for r in q.rejected.iter().take(10) {
+        let _ = writeln!(out, "    {:>6}  {} {}: {}", r.count, r.source, r.kind, r.reason);
+    }
+    if !states.is_empty() {
+        let _ = writeln!(out, "\nSources");
+        for s in states {
+            let last = s.last_success_at.map(|t| to_local(t).format("%d/%m/%Y %H:%M").to_string()).unwrap_or_else(|| "never".into());
+            let err = match (&s.last_error, s.consecutive_failures) {
+                (Some(e), n) if n > 0 => format!(" — failing ({n}×): {e}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "  {}/{}: last success {last}{err}", s.source, s.endpoint);
+        }
+    }
+    out
+}
+
+fn pad_left(s: &str, width: usize) -> String {
+    let w = UnicodeWidthStr::width(s);
+    format!("{}{s}", " ".repeat(width.saturating_sub(w)))
+}
+
+async fn history(settings: Settings, clock: Arc<dyn Clock>, a: &HistoryArgs) -> Result<(), Failure> {
+    let Some(metric) = Metric::from_name(&a.metric) else {
+        return Err(Failure::usage(format!("--metric '{}' is unknown; the metrics are {}", a.metric, metrics::names::all_names())));
+    };
+    if !settings.units.iter().any(|u| u.code == a.unit) {
+        return Err(Failure::usage(format!("--unit '{}' is not a configured unit", a.unit)));
+    }
+    let app = App::build(settings, clock).await?;
+    let all = app.store.samples(&a.unit, metric.as_str(), a.scope.as_deref().unwrap_or("")).await?;
+    app.store.close().await;
+    let samples: Vec<_> = all
+        .into_iter()
+        .filter(|s| s.period.parse::<Period>().is_ok_and(|p| p.kind == a.period))
+        .collect();
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    match a.format {
+        Format::Json => out = format!("{}\n", serde_json::to_string_pretty(&samples).unwrap_or_default()),
+        Format::Csv => {
+            out.push_str("unit,metric,scope,period,day,as_of,numerator,denominator,value\n");
+            for s in &samples {
+                let v = if s.denominator == 0 { String::new() } else { (s.numerator as f64 / s.denominator as f64).to_string() };
+                let _ = writeln!(out, "{},{},{},{},{},{},{},{},{v}", s.unit, s.metric, s.scope, s.period, s.day, rfc3339(s.as_of), s.numerator, s.denominator);
+            }
+        }
+        Format::Table => {
+            let _ = writeln!(out, "{:<10} {:<10} {:>9} {:>17}", "period", "day", "value", "numerator/denom.");
+            for s in &samples {
+                let v = if s.denominator == 0 { "—".to_string() } else { pct(s.numerator as f64 / s.denominator as f64) };
+                let _ = writeln!(out, "{:<10} {:<10} {:>9} {:>17}", s.period, s.day, v, format!("{}/{}", s.numerator, s.denominator));
+            }
+            if samples.is_empty() {
+                let _ = writeln!(out, "(no samples yet: `dondoc sync` stores one per day and period)");
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn simulate(settings: &Settings, clock: Arc<dyn Clock>, a: &SimulateArgs) -> Result<(), Failure> {
+    let mut o = sim_options(settings);
+    if let Some(seed) = a.seed {
+        o.seed = seed;
+    }
+    if let Some(n) = a.dossiers {
+        o.dossiers = n;
+    }
+    if let Some(n) = a.documents {
+        o.documents = n;
+    }
+    o.history_days = a.history_days;
+    o.faults = Faults {
+        error_503_share: a.error_503_share,
+        error_429_share: a.error_429_share,
+        retry_after_secs: a.retry_after_secs,
+        latency_ms: a.latency_ms,
+        invalid_share: a.invalid_share,
+    };
+    let listen = a.listen.map(|l| l.to_string()).unwrap_or_else(|| settings.simulator.listen.clone());
+    let (addr, _sim, stop) = start_simulator(o, &listen, clock).await?;
+    println!("dondoc simulator serving http://{addr}/ho-so, /thu-tuc, /van-ban — Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop.send(());
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! The configuration's shape and defaults. Keys keep the names of config.md; every key added
+//! here has a default so that a short file works.
+//!
+//! Choice, documented for administrators: when `[targets]` is absent the commitment letter's
+//! defaults apply (metrics.md); when it is present it lists *exactly* the targeted metrics, so
+//! that what the file says is what is measured.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceSettings>,
+    #[serde(default)]
+    pub simulator: SimulatorSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub schedule: ScheduleSettings,
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+    #[serde(default = "default_targets")]
+    pub targets: BTreeMap<String, TargetSpec>,
+    #[serde(default)]
+    pub field_groups: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub scoped_targets: Vec<ScopedTarget>,
+    #[serde(default)]
+    pub units: Vec<UnitSettings>,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` (relative to the working directory) or `postgres://…`.
+    #[serde(default = "default_db_url")]
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: default_db_url(), max_connections: default_max_connections() }
+    }
+}
+
+fn default_db_url() -> String {
+    "sqlite://data/dondoc.db".into()
+}
+fn default_max_connections() -> u32 {
+    5
+}
+
+/// Which contract a source speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The one-stop system: `/thu-tuc` and `/ho-so`.
+    OneStop,
+    /// The document system: `/van-ban`.
+    Documents,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::OneStop => "one_stop",
+            SourceKind::Documents => "documents",
+        }
+    }
+}
+
+/// One upstream system.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceSettings {
+    pub kind: SourceKind,
+    pub base_url: String,
+    /// Bearer token; prefer `token_file` or `DONDOC__SOURCES__<NAME>__TOKEN`.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Records asked per page (1..=1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Total time allowed for one request, body included.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// PEM file of extra CA certificates (a government CA); the issuing CA, not the leaf.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// How far before the high-water mark each poll starts again, so that records committed
+    /// late upstream are not missed.
+    #[serde(default = "default_overlap")]
+    pub overlap_secs: u64,
+    /// Attempts per request before the source is marked failed for this sync.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max_secs")]
+    pub backoff_max_secs: u64,
+    /// The longest `Retry-After` honoured; a longer one is capped to this.
+    #[serde(default = "default_retry_after_max")]
+    pub retry_after_max_secs: u64,
+}
+
+fn default_page_size() -> u32 {
+    500
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_overlap() -> u64 {
+    300
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_backoff_initial_ms() -> u64 {
+    500
+}
+fn default_backoff_max_secs() -> u64 {
+    30
+}
+fn default_retry_after_max() -> u64 {
+    300
+}
+
+/// The built-in upstream for demos, tests and benchmarks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimulatorSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "default_sim_listen")]
+    pub listen: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_sim_dossiers")]
+    pub dossiers: usize,
+    #[serde(default = "default_sim_documents")]
+    pub documents: usize,
+}
+
+impl Default for SimulatorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: default_sim_listen(),
+            seed: default_seed(),
+            dossiers: default_sim_dossiers(),
+            documents: default_sim_documents(),
+        }
+    }
+}
+
+fn default_sim_listen() -> String {
+    "127.0.0.1:8091".into()
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_sim_dossiers() -> usize {
+    20_000
+}
+fn default_sim_documents() -> usize {
+    5_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    #[serde(default = "default_http_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { listen: default_http_listen() }
+    }
+}
+
+fn default_http_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+/// Cron expressions with seconds (6 or 7 fields), local time Asia/Ho_Chi_Minh.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSettings {
+    #[serde(default = "default_sync_cron")]
+    pub sync: String,
+    #[serde(default = "default_alerts_cron")]
+    pub alerts: String,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self { sync: default_sync_cron(), alerts: default_alerts_cron() }
+    }
+}
+
+fn default_sync_cron() -> String {
+    "0 */15 * * * *".into()
+}
+fn default_alerts_cron() -> String {
+    "0 0 8 * * Mon-Fri".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default = "default_tls")]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// `Name <address>` or a bare address.
+    pub from: String,
+    /// The name dondoc gives in HELO/EHLO; default: the host name of `from`'s domain.
+    #[serde(default)]
+    pub hello_name: Option<String>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_tls() -> TlsMode {
+    TlsMode::Starttls
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertSettings {
+    /// Copied on every alert (the supervising office).
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub cc: Vec<String>,
+    /// Administrators who receive data-source alerts.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub admin: Vec<String>,
+    /// Default minimum denominator of every target.
+    #[serde(default = "default_min_sample")]
+    pub min_sample: u64,
+    #[serde(default = "default_repeat_days")]
+    pub repeat_days: u32,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            cc: Vec::new(),
+            admin: Vec::new(),
+            min_sample: default_min_sample(),
+            repeat_days: default_repeat_days(),
+            send_resolved: true,
+        }
+    }
+}
+
+fn default_min_sample() -> u64 {
+    20
+}
+fn default_repeat_days() -> u32 {
+    7
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A target in percent: `min` (higher is better) or `max` (lower is better).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Default)]
+pub struct TargetSpec {
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Overrides `alerts.min_sample` for this target.
+    #[serde(default)]
+    pub min_sample: Option<u64>,
+}
+
+/// The commitment letter's targets (Đông Hà, 2024), used when `[targets]` is absent.
+pub fn default_targets() -> BTreeMap<String, TargetSpec> {
+    let t = |min: Option<f64>, max: Option<f64>| TargetSpec { min, max, min_sample: None };
+    BTreeMap::from([
+        ("late_rate".into(), t(None, Some(1.0))),
+        ("apology_rate".into(), t(Some(100.0), None)),
+        ("digitized_rate".into(), t(Some(99.0), None)),
+        ("online_rate".into(), t(Some(70.0), None)),
+        ("online_payment_rate".into(), t(Some(60.0), None)),
+        ("satisfaction_rate".into(), t(Some(99.0), None)),
+        ("edoc_rate".into(), t(Some(80.0), None)),
+    ])
+}
+
+/// A target for a metric narrowed to a field group.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScopedTarget {
+    pub metric: String,
+    pub scope: String,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub min_sample: Option<u64>,
+}
+
+impl ScopedTarget {
+    pub fn spec(&self) -> TargetSpec {
+        TargetSpec { min: self.min, max: self.max, min_sample: self.min_sample }
+    }
+}
+
+/// An agency or ward (or the city itself, the one unit without a parent).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnitSettings {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// `DonViXuLy` values of the one-stop system that belong to this unit.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub one_stop_codes: Vec<String>,
+    /// `MaDonVi` values of the document system that belong to this unit.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub document_codes: Vec<String>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub emails: Vec<String>,
+    /// Overrides of `[targets]` for this unit only.
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines for a terminal or journald.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `dondoc=debug`; `RUST_LOG` wins over it.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+/// Accepts a TOML list or a comma-separated string (what an environment variable can carry).
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}

@@ -1,0 +1,305 @@
+//! Validation of a parsed configuration: every rule of config.md and of the foundation issue,
+//! each failure a [`Problem`] with its key path. All problems are returned, never just the first.
+//!
+//! Pure: no I/O (secret files are read by [`super::load`] before this runs).
+
+use super::load::Problem;
+use super::types::{Settings, TargetSpec};
+use crate::metrics::names::{Metric, all_names};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// Every problem of `s`; empty when it is valid.
+pub fn validate(s: &Settings) -> Vec<Problem> {
+    let mut p = Vec::new();
+    database(s, &mut p);
+    sources(s, &mut p);
+    units(s, &mut p);
+    targets(s, &mut p);
+    schedule(s, &mut p);
+    mail(s, &mut p);
+    listen("http.listen", &s.http.listen, &mut p);
+    if s.simulator.enabled {
+        listen("simulator.listen", &s.simulator.listen, &mut p);
+    }
+    if let Some(level) = &s.log.level
+        && tracing_subscriber::EnvFilter::try_new(level).is_err()
+    {
+        p.push(Problem::new("log.level", format!("'{level}' is not a log filter (try info, debug or dondoc=debug)")));
+    }
+    p
+}
+
+fn database(s: &Settings, p: &mut Vec<Problem>) {
+    let url = s.database.url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        p.push(Problem::new(
+            "database.url",
+            "PostgreSQL is not supported by this version of dondoc yet; use sqlite://PATH",
+        ));
+    } else if !url.starts_with("sqlite:") {
+        p.push(Problem::new(
+            "database.url",
+            format!("'{url}' is neither sqlite://PATH nor postgres://…"),
+        ));
+    }
+    if s.database.max_connections == 0 {
+        p.push(Problem::new("database.max_connections", "must be at least 1"));
+    }
+}
+
+fn sources(s: &Settings, p: &mut Vec<Problem>) {
+    if s.sources.is_empty() {
+        p.push(Problem::new(
+            "sources",
+            "at least one source is required: add [sources.NAME] with kind and base_url",
+        ));
+    }
+    for (name, src) in &s.sources {
+        let at = |k: &str| format!("sources.{name}.{k}");
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            p.push(Problem::new(
+                format!("sources.{name}"),
+                "a source name may hold only letters, digits, '_' and '-' (it prefixes record keys)",
+            ));
+        }
+        match url::Url::parse(&src.base_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            Ok(u) => p.push(Problem::new(at("base_url"), format!("'{}' must be http:// or https://, not {}://", src.base_url, u.scheme()))),
+            Err(e) => p.push(Problem::new(at("base_url"), format!("'{}' is not a URL: {e}", src.base_url))),
+        }
+        if !(1..=1000).contains(&src.page_size) {
+            p.push(Problem::new(at("page_size"), format!("{} is outside 1..1000", src.page_size)));
+        }
+        if src.timeout_secs == 0 {
+            p.push(Problem::new(at("timeout_secs"), "must be at least 1"));
+        }
+        if src.connect_timeout_secs == 0 {
+            p.push(Problem::new(at("connect_timeout_secs"), "must be at least 1"));
+        }
+        if src.max_attempts == 0 {
+            p.push(Problem::new(at("max_attempts"), "must be at least 1"));
+        }
+    }
+}
+
+fn units(s: &Settings, p: &mut Vec<Problem>) {
+    if s.units.is_empty() {
+        p.push(Problem::new("units", "at least one unit is required: add [[units]] with code and name"));
+        return;
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, u) in s.units.iter().enumerate() {
+        if u.code.trim().is_empty() {
+            p.push(Problem::new(format!("units[{i}].code"), "is empty"));
+        } else if let Some(first) = index.insert(u.code.as_str(), i) {
+            p.push(Problem::new(
+                format!("units[{i}].code"),
+                format!("'{}' is already the code of units[{first}]", u.code),
+            ));
+            index.insert(u.code.as_str(), first);
+        }
+        if u.name.trim().is_empty() {
+            p.push(Problem::new(format!("units[{i}].name"), "is empty"));
+        }
+    }
+    let mut roots = Vec::new();
+    for (i, u) in s.units.iter().enumerate() {
+        match &u.parent {
+            None => roots.push(i),
+            Some(parent) if !index.contains_key(parent.as_str()) => p.push(Problem::new(
+                format!("units[{i}].parent"),
+                format!("'{parent}' is not the code of any unit"),
+            )),
+            Some(parent) if parent == &u.code => p.push(Problem::new(
+                format!("units[{i}].parent"),
+                format!("unit '{}' cannot be its own parent", u.code),
+            )),
+            Some(_) => {}
+        }
+    }
+    if roots.len() > 1 {
+        let codes: Vec<String> = roots.iter().map(|i| format!("'{}' (units[{i}])", s.units[*i].code)).collect();
+        for i in roots.iter().skip(1) {
+            p.push(Problem::new(
+                format!("units[{i}].parent"),
+                format!(
+                    "more than one root unit: {} have no parent; exactly one unit (the whole city) may have none",
+                    codes.join(", ")
+                ),
+            ));
+        }
+    }
+    // Cycles: follow parents from every unit; a walk longer than the unit count loops.
+    let mut reported: HashSet<String> = HashSet::new();
+    for (i, u) in s.units.iter().enumerate() {
+        let mut seen = vec![u.code.as_str()];
+        let mut cur = u.parent.as_deref();
+        while let Some(code) = cur {
+            let Some(&j) = index.get(code) else { break };
+            if code == u.code {
+                let mut cycle: Vec<&str> = seen.clone();
+                cycle.sort_unstable();
+                let key = cycle.join(",");
+                if reported.insert(key) {
+                    seen.push(code);
+                    p.push(Problem::new(
+                        format!("units[{i}].parent"),
+                        format!("a cycle of parents: {}", seen.join(" → ")),
+                    ));
+                }
+                break;
+            }
+            if seen.contains(&code) || seen.len() > s.units.len() {
+                break;
+            }
+            seen.push(code);
+            cur = s.units[j].parent.as_deref();
+        }
+    }
+    if roots.is_empty() && reported.is_empty() {
+        p.push(Problem::new("units", "no root unit: exactly one unit (the whole city) must have no parent"));
+    }
+    claims(s, p, "one_stop_codes", |u| &u.one_stop_codes);
+    claims(s, p, "document_codes", |u| &u.document_codes);
+    for (i, u) in s.units.iter().enumerate() {
+        for (j, e) in u.emails.iter().enumerate() {
+            email(&format!("units[{i}].emails[{j}]"), e, p);
+        }
+        target_map(&format!("units[{i}].targets"), &u.targets, p);
+    }
+}
+
+fn claims(
+    s: &Settings,
+    p: &mut Vec<Problem>,
+    key: &str,
+    codes: impl Fn(&super::types::UnitSettings) -> &Vec<String>,
+) {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for (i, u) in s.units.iter().enumerate() {
+        for (j, c) in codes(u).iter().enumerate() {
+            if let Some(first) = owner.get(c.as_str()) {
+                p.push(Problem::new(
+                    format!("units[{i}].{key}[{j}]"),
+                    format!("upstream code '{c}' is already claimed by unit '{first}': a code belongs to one unit"),
+                ));
+            } else {
+                owner.insert(c.as_str(), u.code.as_str());
+            }
+        }
+    }
+}
+
+fn target(path: &str, metric: &str, t: &TargetSpec, p: &mut Vec<Problem>) {
+    if Metric::from_name(metric).is_none() {
+        p.push(Problem::new(path, format!("unknown metric '{metric}'; the metrics are {}", all_names())));
+        return;
+    }
+    match (t.min, t.max) {
+        (None, None) => p.push(Problem::new(path, "a target needs min (higher is better) or max (lower is better)")),
+        (Some(_), Some(_)) => p.push(Problem::new(path, "a target has min or max, not both")),
+        (Some(v), None) | (None, Some(v)) if !(0.0..=100.0).contains(&v) => {
+            p.push(Problem::new(path, format!("{v} is not a percentage between 0 and 100")))
+        }
+        _ => {}
+    }
+}
+
+fn target_map(path: &str, map: &BTreeMap<String, TargetSpec>, p: &mut Vec<Problem>) {
+    for (metric, t) in map {
+        target(&format!("{path}.{metric}"), metric, t, p);
+    }
+}
+
+fn targets(s: &Settings, p: &mut Vec<Problem>) {
+    target_map("targets", &s.targets, p);
+    for (name, codes) in &s.field_groups {
+        if codes.is_empty() {
+            p.push(Problem::new(format!("field_groups.{name}"), "a field group needs at least one MaLinhVuc code"));
+        }
+    }
+    for (i, st) in s.scoped_targets.iter().enumerate() {
+        let path = format!("scoped_targets[{i}]");
+        if !s.field_groups.contains_key(&st.scope) {
+            let known: Vec<&str> = s.field_groups.keys().map(String::as_str).collect();
+            p.push(Problem::new(
+                format!("{path}.scope"),
+                format!(
+                    "'{}' is not a field group; the groups of [field_groups] are: {}",
+                    st.scope,
+                    if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+                ),
+            ));
+        }
+        if let Some(m) = Metric::from_name(&st.metric)
+            && matches!(m, Metric::EdocRate | Metric::EsignRate)
+        {
+            p.push(Problem::new(
+                format!("{path}.metric"),
+                format!("{m} counts documents, which have no field (lĩnh vực): it cannot be scoped"),
+            ));
+        }
+        target(&format!("{path}.metric"), &st.metric, &st.spec(), p);
+    }
+}
+
+/// Checks a cron expression in the cron crate's form (seconds first).
+pub fn cron_problem(expr: &str) -> Option<String> {
+    let fields = expr.split_whitespace().count();
+    if fields == 5 {
+        return Some(format!(
+            "'{expr}' has 5 fields (Unix cron); dondoc's cron has a seconds field first: 6 or 7 fields, e.g. '0 {expr}'"
+        ));
+    }
+    match cron::Schedule::from_str(expr) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "'{expr}' is not a cron expression (sec min hour day month weekday [year]): {e}"
+        )),
+    }
+}
+
+fn schedule(s: &Settings, p: &mut Vec<Problem>) {
+    for (key, expr) in [("schedule.sync", &s.schedule.sync), ("schedule.alerts", &s.schedule.alerts)] {
+        if let Some(msg) = cron_problem(expr) {
+            p.push(Problem::new(key, msg));
+        }
+    }
+}
+
+/// The address inside `Name <address>`, or the whole text.
+pub fn mailbox_address(s: &str) -> &str {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].trim(),
+        _ => s.trim(),
+    }
+}
+
+fn email(path: &str, addr: &str, p: &mut Vec<Problem>) {
+    if email_address::EmailAddress::from_str(mailbox_address(addr)).is_err() {
+        p.push(Problem::new(path, format!("'{addr}' is not an e-mail address")));
+    }
+}
+
+fn mail(s: &Settings, p: &mut Vec<Problem>) {
+    for (i, e) in s.alerts.cc.iter().enumerate() {
+        email(&format!("alerts.cc[{i}]"), e, p);
+    }
+    for (i, e) in s.alerts.admin.iter().enumerate() {
+        email(&format!("alerts.admin[{i}]"), e, p);
+    }
+    if let Some(smtp) = &s.smtp {
+        if smtp.host.trim().is_empty() {
+            p.push(Problem::new("smtp.host", "is empty"));
+        }
+        email("smtp.from", &smtp.from, p);
+    }
+}
+
+fn listen(path: &str, addr: &str, p: &mut Vec<Problem>) {
+    if SocketAddr::from_str(addr).is_err() {
+        p.push(Problem::new(path, format!("'{addr}' is not an address:port such as 127.0.0.1:9464")));
+    }
+}

@@ -1,0 +1,36 @@
+//! dondoc watches how well a Vietnamese city serves its citizens: it polls the electronic
+//! one-stop system (Một cửa điện tử) and the document-management system, computes every unit's
+//! rates of the PAR Index / SIPAS commitment per month, quarter and year, and keeps them as a time
+//! series, so that officials learn early when a unit drifts under its target.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! upstream HTTP ─► upstream::records ─► store ─► metrics ─► store (samples) ─► status / history
+//!  (paged JSON)    parse, validate,    upsert,   exact counts,
+//!                  drop personal data  mark in   per unit subtree
+//!                                      same txn
+//! ```
+//!
+//! The module map:
+//! - [`config`]: the TOML file, environment overrides, secrets, validation;
+//! - [`upstream`]: the contract's records, the HTTP client with its retry policy, the simulator;
+//! - [`store`]: the database boundary (SQLite now);
+//! - [`sync`]: one pass from every source into the store (`run_once`);
+//! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`);
+//! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
+//! - [`cli`]: the commands of `../shared/spec/cli.md`;
+//! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
+//!   instants and the one date parser, logging.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod metrics;
+pub mod schedule;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod time;
+pub mod upstream;

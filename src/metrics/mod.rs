@@ -1,0 +1,20 @@
+//! Metrics: every rate of `../shared/spec/metrics.md`, per unit and period.
+//!
+//! - [`names`]: the eight metric names;
+//! - [`periods`]: calendar periods in Asia/Ho_Chi_Minh;
+//! - [`rules`]: the rules for one record, in plain Rust (the reference);
+//! - [`evaluate`]: from the store's exact counts to rows with targets and states, per unit
+//!   subtree, and `run_once`, which stores the current periods as the time series.
+//!
+//! Counting happens in the database (one pass of conditional aggregation); this module only adds
+//! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
+//! writes records and never contacts upstream.
+
+pub mod evaluate;
+pub mod names;
+pub mod periods;
+pub mod rules;
+
+pub use evaluate::{Evaluation, Quality, Row, RowState, TargetView, UnitTree, evaluate, run_once};
+pub use names::Metric;
+pub use periods::{Period, PeriodKind};

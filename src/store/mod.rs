@@ -1,0 +1,227 @@
+//! The store: every read and write of dondoc's database goes through [`Store`].
+//!
+//! SQLite (embedded, the default) is implemented in [`sqlite`]; the boundary is an enum over
+//! backends so that a PostgreSQL implementation slots in beside it without `sqlx::Any` (which has
+//! no date types). Every multi-row write is one transaction: a crash at any point leaves the
+//! database as it was before the write, or after it.
+//!
+//! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
+//! rows) and never holds personal data (the record types it accepts have none).
+
+pub mod sqlite;
+
+use crate::metrics::rules::Tally;
+use crate::time::Epoch;
+use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
+
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the database {url}: {source}. Check database.url and that the folder is writable"
+    )]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot apply the database migrations to {url}: {source}")]
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    #[error("database.url '{0}' is not supported: use sqlite://PATH")]
+    Unsupported(String),
+    #[error("cannot create the folder {path} for the database: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("database error while {doing}: {source}")]
+    Query { doing: &'static str, source: sqlx::Error },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A helper to give every query error its context.
+pub(crate) trait Context<T> {
+    fn doing(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
+    fn doing(self, what: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Query { doing: what, source })
+    }
+}
+
+/// The sync position and health of one source endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncState {
+    pub source: String,
+    pub endpoint: String,
+    pub mark: Option<Epoch>,
+    pub last_success_at: Option<Epoch>,
+    pub last_attempt_at: Option<Epoch>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+}
+
+/// Counts of one sync run of an endpoint, kept for `status`, health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub fetched: i64,
+    pub stored: i64,
+    pub rejected: i64,
+    pub pages: i64,
+    pub duration_ms: i64,
+}
+
+/// Exact counts of one (unit code, field code) group, as the database aggregated them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupTally {
+    pub unit_code: String,
+    pub field_code: Option<String>,
+    pub tally: Tally,
+}
+
+/// A point of the time series.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    pub unit: String,
+    pub metric: String,
+    /// `""` for an unscoped rate.
+    pub scope: String,
+    pub period: String,
+    pub day: String,
+    pub as_of: Epoch,
+    pub numerator: i64,
+    pub denominator: i64,
+    pub computed_at: Epoch,
+}
+
+/// Rejected records of a source and kind, grouped by reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectionCount {
+    pub source: String,
+    pub kind: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// Records per upstream unit code (for the "unmapped" data-quality count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: i64,
+}
+
+/// The database, whichever engine holds it.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating when missing) and migrates the database at `url`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(url, max_connections).await?))
+        } else {
+            Err(StoreError::Unsupported(url.to_string()))
+        }
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    pub async fn sync_state(&self, source: &str, endpoint: &str) -> Result<Option<SyncState>> {
+        dispatch!(self, s => s.sync_state(source, endpoint).await)
+    }
+
+    pub async fn sync_states(&self) -> Result<Vec<SyncState>> {
+        dispatch!(self, s => s.sync_states().await)
+    }
+
+    /// Stores one page of dossiers and its rejections, and moves the mark to `mark`, in one
+    /// transaction. Returns how many records were written (an older version never overwrites a
+    /// newer one).
+    pub async fn store_dossier_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        dossiers: &[Dossier],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.store_dossier_page(source, endpoint, dossiers, rejections, mark, now).await)
+    }
+
+    /// Same as [`Store::store_dossier_page`] for documents.
+    pub async fn store_document_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        documents: &[Document],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.store_document_page(source, endpoint, documents, rejections, mark, now).await)
+    }
+
+    /// Replaces a source's whole catalogue (one transaction).
+    pub async fn replace_procedures(
+        &self,
+        source: &str,
+        procedures: &[Procedure],
+        rejections: &[Rejection],
+        now: Epoch,
+    ) -> Result<()> {
+        dispatch!(self, s => s.replace_procedures(source, procedures, rejections, now).await)
+    }
+
+    pub async fn record_success(&self, source: &str, endpoint: &str, counts: RunCounts, now: Epoch) -> Result<()> {
+        dispatch!(self, s => s.record_success(source, endpoint, counts, now).await)
+    }
+
+    pub async fn record_failure(&self, source: &str, endpoint: &str, error: &str, counts: RunCounts, now: Epoch) -> Result<()> {
+        dispatch!(self, s => s.record_failure(source, endpoint, error, counts, now).await)
+    }
+
+    /// Exact dossier counts per (unit code, field code) for the window, in one pass.
+    pub async fn dossier_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        dispatch!(self, s => s.dossier_tallies(start, horizon).await)
+    }
+
+    /// Exact document counts per unit code for the window, in one pass.
+    pub async fn document_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        dispatch!(self, s => s.document_tallies(start, horizon).await)
+    }
+
+    /// Stored (not deleted) dossiers per `DonViXuLy`.
+    pub async fn dossier_codes(&self) -> Result<Vec<CodeCount>> {
+        dispatch!(self, s => s.dossier_codes().await)
+    }
+
+    /// Stored (not deleted) documents per `MaDonVi`.
+    pub async fn document_codes(&self) -> Result<Vec<CodeCount>> {
+        dispatch!(self, s => s.document_codes().await)
+    }
+
+    pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
+        dispatch!(self, s => s.rejection_counts().await)
+    }
+
+    pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
+        dispatch!(self, s => s.upsert_samples(samples).await)
+    }
+
+    /// The stored series of one rate (every period), oldest first.
+    pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
+        dispatch!(self, s => s.samples(unit, metric, scope).await)
+    }
+}

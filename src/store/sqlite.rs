@@ -1,0 +1,571 @@
+//! The SQLite store: one file, WAL journal, a busy timeout, foreign keys on, migrations from
+//! `migrations/sqlite/` applied at open.
+//!
+//! Writes begin with `BEGIN IMMEDIATE` so that two writers queue on the busy timeout instead of
+//! failing with SQLITE_BUSY halfway through a transaction. Multi-row statements stay under
+//! SQLite's 32766 bind parameters.
+
+use super::{CodeCount, Context, GroupTally, RejectionCount, Result, RunCounts, Sample, StoreError, SyncState};
+use crate::metrics::rules::Tally;
+use crate::time::Epoch;
+use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+const MAX_BINDS: usize = 32_000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The folder of a `sqlite://` file URL (none for memory databases).
+fn folder_of(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf())
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
+        if let Some(dir) = folder_of(url) {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Open { url: url.to_string(), source })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { url: url.to_string(), source })?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.doing("checking the database").map(|_| ())
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.doing("starting a write transaction")
+    }
+
+    pub async fn sync_state(&self, source: &str, endpoint: &str) -> Result<Option<SyncState>> {
+        let row = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures
+             FROM sync_state WHERE source = ? AND endpoint = ?",
+        )
+        .bind(source)
+        .bind(endpoint)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the sync state")?;
+        row.map(|r| sync_state_of(&r)).transpose()
+    }
+
+    pub async fn sync_states(&self) -> Result<Vec<SyncState>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures
+             FROM sync_state ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the sync states")?;
+        rows.iter().map(sync_state_of).collect()
+    }
+
+    async fn ensure_state(tx: &mut Transaction<'static, Sqlite>, source: &str, endpoint: &str) -> Result<()> {
+        sqlx::query("INSERT INTO sync_state (source, endpoint) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut **tx)
+            .await
+            .doing("creating the sync state")?;
+        Ok(())
+    }
+
+    async fn advance_mark(tx: &mut Transaction<'static, Sqlite>, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        Self::ensure_state(tx, source, endpoint).await?;
+        if let Some(m) = mark {
+            sqlx::query(
+                "UPDATE sync_state SET mark = max(coalesce(mark, ?1), ?1) WHERE source = ?2 AND endpoint = ?3",
+            )
+            .bind(m)
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut **tx)
+            .await
+            .doing("advancing the sync mark")?;
+        }
+        Ok(())
+    }
+
+    async fn put_rejections(tx: &mut Transaction<'static, Sqlite>, source: &str, rejections: &[Rejection], now: Epoch) -> Result<()> {
+        for chunk in rejections.chunks(MAX_BINDS / 6) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO rejected (source, kind, key, reason, updated_at, first_seen, last_seen) ");
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(source)
+                    .push_bind(r.kind.as_str())
+                    .push_bind(&r.key)
+                    .push_bind(&r.reason)
+                    .push_bind(r.updated_at)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(
+                " ON CONFLICT (source, kind, key) DO UPDATE SET reason = excluded.reason, \
+                 updated_at = excluded.updated_at, last_seen = excluded.last_seen, \
+                 times_seen = rejected.times_seen + 1",
+            );
+            qb.build().execute(&mut **tx).await.doing("setting rejected records aside")?;
+        }
+        Ok(())
+    }
+
+    /// A valid version of a record clears its earlier rejection.
+    async fn clear_rejections<'k>(
+        tx: &mut Transaction<'static, Sqlite>,
+        source: &str,
+        kind: &str,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
+    ) -> Result<()> {
+        if keys.len() == 0 {
+            return Ok(());
+        }
+        let any: i64 = sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM rejected WHERE source = ? AND kind = ? LIMIT 1)")
+            .bind(source)
+            .bind(kind)
+            .fetch_one(&mut **tx)
+            .await
+            .doing("looking up rejected records")?;
+        if any == 0 {
+            return Ok(());
+        }
+        let keys: Vec<&str> = keys.collect();
+        for chunk in keys.chunks(MAX_BINDS - 2) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM rejected WHERE source = ");
+            qb.push_bind(source).push(" AND kind = ").push_bind(kind).push(" AND key IN (");
+            let mut sep = qb.separated(", ");
+            for k in chunk {
+                sep.push_bind(*k);
+            }
+            qb.push(")");
+            qb.build().execute(&mut **tx).await.doing("clearing rejections")?;
+        }
+        Ok(())
+    }
+
+    pub async fn store_dossier_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        dossiers: &[Dossier],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        for chunk in dossiers.chunks(MAX_BINDS / 20) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO dossiers (source, code, procedure_code, field_code, unit_code, channel, status, \
+                 received_at, appointed_at, due_at, ended_at, returned_at, paid_online, fee_total, digitized, \
+                 first_apology_at, rating, rated_at, updated_at, deleted) ",
+            );
+            qb.push_values(chunk, |mut b, d| {
+                b.push_bind(source)
+                    .push_bind(&d.code)
+                    .push_bind(&d.procedure_code)
+                    .push_bind(&d.field_code)
+                    .push_bind(&d.unit_code)
+                    .push_bind(d.channel.map(i64::from))
+                    .push_bind(i64::from(d.status))
+                    .push_bind(d.received_at)
+                    .push_bind(d.appointed_at)
+                    .push_bind(d.due_at)
+                    .push_bind(d.ended_at)
+                    .push_bind(d.returned_at)
+                    .push_bind(i64::from(d.paid_online))
+                    .push_bind(d.fee_total)
+                    .push_bind(d.digitized)
+                    .push_bind(d.first_apology_at)
+                    .push_bind(d.rating.map(i64::from))
+                    .push_bind(d.rated_at)
+                    .push_bind(d.updated_at)
+                    .push_bind(d.deleted);
+            });
+            // An older version never overwrites a newer one; the same version is rewritten
+            // harmlessly (a record seen twice).
+            qb.push(
+                " ON CONFLICT (source, code) DO UPDATE SET procedure_code = excluded.procedure_code, \
+                 field_code = excluded.field_code, unit_code = excluded.unit_code, channel = excluded.channel, \
+                 status = excluded.status, received_at = excluded.received_at, appointed_at = excluded.appointed_at, \
+                 due_at = excluded.due_at, ended_at = excluded.ended_at, returned_at = excluded.returned_at, \
+                 paid_online = excluded.paid_online, fee_total = excluded.fee_total, digitized = excluded.digitized, \
+                 first_apology_at = excluded.first_apology_at, rating = excluded.rating, rated_at = excluded.rated_at, \
+                 updated_at = excluded.updated_at, deleted = excluded.deleted \
+                 WHERE excluded.updated_at >= dossiers.updated_at",
+            );
+            written += qb.build().execute(&mut *tx).await.doing("storing dossiers")?.rows_affected();
+        }
+        Self::clear_rejections(&mut tx, source, "dossier", dossiers.iter().map(|d| d.code.as_str())).await?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
+        tx.commit().await.doing("committing a page of dossiers")?;
+        Ok(written)
+    }
+
+    pub async fn store_document_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        documents: &[Document],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        for chunk in documents.chunks(MAX_BINDS / 10) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO documents (source, code, unit_code, direction, arrived_at, issued_at, \
+                 processed_online, signed, updated_at, deleted) ",
+            );
+            qb.push_values(chunk, |mut b, d| {
+                b.push_bind(source)
+                    .push_bind(&d.code)
+                    .push_bind(&d.unit_code)
+                    .push_bind(d.direction.map(|x| x.as_str()))
+                    .push_bind(d.arrived_at)
+                    .push_bind(d.issued_at)
+                    .push_bind(d.processed_online)
+                    .push_bind(d.signed)
+                    .push_bind(d.updated_at)
+                    .push_bind(d.deleted);
+            });
+            qb.push(
+                " ON CONFLICT (source, code) DO UPDATE SET unit_code = excluded.unit_code, \
+                 direction = excluded.direction, arrived_at = excluded.arrived_at, issued_at = excluded.issued_at, \
+                 processed_online = excluded.processed_online, signed = excluded.signed, \
+                 updated_at = excluded.updated_at, deleted = excluded.deleted \
+                 WHERE excluded.updated_at >= documents.updated_at",
+            );
+            written += qb.build().execute(&mut *tx).await.doing("storing documents")?.rows_affected();
+        }
+        Self::clear_rejections(&mut tx, source, "document", documents.iter().map(|d| d.code.as_str())).await?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
+        tx.commit().await.doing("committing a page of documents")?;
+        Ok(written)
+    }
+
+    pub async fn replace_procedures(&self, source: &str, procedures: &[Procedure], rejections: &[Rejection], now: Epoch) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM procedures WHERE source = ?")
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .doing("replacing the catalogue")?;
+        for chunk in procedures.chunks(MAX_BINDS / 6) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO procedures (source, code, name, field_code, field_name, level) ");
+            qb.push_values(chunk, |mut b, p| {
+                b.push_bind(source)
+                    .push_bind(&p.code)
+                    .push_bind(&p.name)
+                    .push_bind(&p.field_code)
+                    .push_bind(&p.field_name)
+                    .push_bind(p.level.map(i64::from));
+            });
+            // A catalogue listing a code twice keeps the last listing.
+            qb.push(
+                " ON CONFLICT (source, code) DO UPDATE SET name = excluded.name, field_code = excluded.field_code, \
+                 field_name = excluded.field_name, level = excluded.level",
+            );
+            qb.build().execute(&mut *tx).await.doing("storing the catalogue")?;
+        }
+        sqlx::query("DELETE FROM rejected WHERE source = ? AND kind = 'procedure'")
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .doing("replacing the catalogue's rejections")?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::ensure_state(&mut tx, source, "thu-tuc").await?;
+        tx.commit().await.doing("committing the catalogue")?;
+        Ok(())
+    }
+
+    pub async fn record_success(&self, source: &str, endpoint: &str, c: RunCounts, now: Epoch) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query(
+            "UPDATE sync_state SET last_success_at = ?1, last_attempt_at = ?1, last_error = NULL, \
+             consecutive_failures = 0, last_fetched = ?2, last_stored = ?3, last_rejected = ?4, \
+             last_pages = ?5, last_duration_ms = ?6 WHERE source = ?7 AND endpoint = ?8",
+        )
+        .bind(now)
+        .bind(c.fetched)
+        .bind(c.stored)
+        .bind(c.rejected)
+        .bind(c.pages)
+        .bind(c.duration_ms)
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut *tx)
+        .await
+        .doing("recording a successful sync")?;
+        tx.commit().await.doing("recording a successful sync")
+    }
+
+    pub async fn record_failure(&self, source: &str, endpoint: &str, error: &str, c: RunCounts, now: Epoch) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query(
+            "UPDATE sync_state SET last_attempt_at = ?1, last_error = ?2, \
+             consecutive_failures = consecutive_failures + 1, last_fetched = ?3, last_stored = ?4, \
+             last_rejected = ?5, last_pages = ?6, last_duration_ms = ?7 WHERE source = ?8 AND endpoint = ?9",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(c.fetched)
+        .bind(c.stored)
+        .bind(c.rejected)
+        .bind(c.pages)
+        .bind(c.duration_ms)
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut *tx)
+        .await
+        .doing("recording a failed sync")?;
+        tx.commit().await.doing("recording a failed sync")
+    }
+
+    pub async fn dossier_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        // One pass of conditional aggregation; the CASE expressions are metrics.md's rules
+        // (see metrics::rules for the same rules in Rust). ?1 = P.start, ?2 = e.
+        // finished(t) = status IN (8,9,10) AND ended_at < t
+        let rows = sqlx::query(
+            "WITH d AS (
+               SELECT d.unit_code, d.field_code, d.status, d.received_at, d.due_at, d.ended_at,
+                      d.channel, d.paid_online, d.fee_total, d.digitized, d.first_apology_at,
+                      d.rating, d.rated_at, p.code IS NULL AS no_proc, p.level AS level,
+                      (d.received_at < ?2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at < ?1)) AS h,
+                      (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ?2
+                                                     THEN d.ended_at > d.due_at
+                                                     ELSE d.due_at < ?2 END) AS late_e,
+                      (d.received_at >= ?1 AND d.received_at < ?2) AS recv_in
+               FROM dossiers d
+               LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code
+               WHERE d.deleted = 0 AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL
+                 AND (d.received_at < ?2)
+                 AND (NOT (d.status IN (8, 9, 10) AND d.ended_at < ?1) OR d.rated_at >= ?1)
+             )
+             SELECT unit_code, field_code,
+               sum(h AND late_e) AS late,
+               sum(h) AS handled,
+               sum(h AND late_e AND first_apology_at < ?2) AS apologized,
+               sum(status IN (9, 10) AND ended_at >= ?1 AND ended_at < ?2 AND digitized) AS digitized,
+               sum(status IN (9, 10) AND ended_at >= ?1 AND ended_at < ?2) AS results,
+               sum(recv_in AND level = 4 AND channel = 2) AS online,
+               sum(recv_in AND level = 4) AS full_online_eligible,
+               sum(recv_in AND fee_total > 0 AND paid_online IN (1, 2)) AS paid_online,
+               sum(recv_in AND fee_total > 0) AS with_fee,
+               sum(rating IS NOT NULL AND rated_at >= ?1 AND rated_at < ?2 AND rating IN (1, 2)) AS satisfied,
+               sum(rating IS NOT NULL AND rated_at >= ?1 AND rated_at < ?2) AS rated,
+               sum(h AND due_at IS NULL) AS no_due_date,
+               sum(recv_in AND no_proc) AS unknown_procedure
+             FROM d GROUP BY unit_code, field_code",
+        )
+        .bind(start)
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting dossiers for the metrics")?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+                let tally = Tally {
+                    late: n("late")?,
+                    handled: n("handled")?,
+                    apologized: n("apologized")?,
+                    digitized: n("digitized")?,
+                    results: n("results")?,
+                    online: n("online")?,
+                    full_online_eligible: n("full_online_eligible")?,
+                    paid_online: n("paid_online")?,
+                    with_fee: n("with_fee")?,
+                    satisfied: n("satisfied")?,
+                    rated: n("rated")?,
+                    no_due_date: n("no_due_date")?,
+                    unknown_procedure: n("unknown_procedure")?,
+                    ..Tally::default()
+                };
+                Ok(GroupTally { unit_code: r.try_get("unit_code")?, field_code: r.try_get("field_code")?, tally })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading dossier counts")
+    }
+
+    pub async fn document_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        let rows = sqlx::query(
+            "SELECT unit_code,
+               sum(direction = 'DEN' AND arrived_at >= ?1 AND arrived_at < ?2 AND processed_online) AS edoc,
+               sum(direction = 'DEN' AND arrived_at >= ?1 AND arrived_at < ?2) AS incoming,
+               sum(direction = 'DI' AND issued_at >= ?1 AND issued_at < ?2 AND signed) AS esigned,
+               sum(direction = 'DI' AND issued_at >= ?1 AND issued_at < ?2) AS outgoing
+             FROM documents WHERE deleted = 0 GROUP BY unit_code",
+        )
+        .bind(start)
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting documents for the metrics")?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+                let tally = Tally {
+                    edoc: n("edoc")?,
+                    incoming: n("incoming")?,
+                    esigned: n("esigned")?,
+                    outgoing: n("outgoing")?,
+                    ..Tally::default()
+                };
+                Ok(GroupTally { unit_code: r.try_get("unit_code")?, field_code: None, tally })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading document counts")
+    }
+
+    async fn code_counts(&self, sql: &'static str, doing: &'static str) -> Result<Vec<CodeCount>> {
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await.doing(doing)?;
+        rows.iter()
+            .map(|r| Ok(CodeCount { code: r.try_get(0)?, count: r.try_get(1)? }))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing(doing)
+    }
+
+    pub async fn dossier_codes(&self) -> Result<Vec<CodeCount>> {
+        self.code_counts(
+            "SELECT unit_code, count(*) FROM dossiers WHERE deleted = 0 GROUP BY unit_code ORDER BY unit_code",
+            "counting dossiers per unit code",
+        )
+        .await
+    }
+
+    pub async fn document_codes(&self) -> Result<Vec<CodeCount>> {
+        self.code_counts(
+            "SELECT unit_code, count(*) FROM documents WHERE deleted = 0 GROUP BY unit_code ORDER BY unit_code",
+            "counting documents per unit code",
+        )
+        .await
+    }
+
+    pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
+        let rows = sqlx::query(
+            "SELECT source, kind, reason, count(*) AS n FROM rejected GROUP BY source, kind, reason ORDER BY n DESC, reason",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting rejected records")?;
+        rows.iter()
+            .map(|r| {
+                Ok(RejectionCount {
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    reason: r.try_get("reason")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading rejected records")
+    }
+
+    pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for chunk in samples.chunks(MAX_BINDS / 9) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(&s.unit)
+                    .push_bind(&s.metric)
+                    .push_bind(&s.scope)
+                    .push_bind(&s.period)
+                    .push_bind(&s.day)
+                    .push_bind(s.as_of)
+                    .push_bind(s.numerator)
+                    .push_bind(s.denominator)
+                    .push_bind(s.computed_at);
+            });
+            qb.push(
+                " ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET as_of = excluded.as_of, \
+                 numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at",
+            );
+            qb.build().execute(&mut *tx).await.doing("storing metric samples")?;
+        }
+        tx.commit().await.doing("committing metric samples")
+    }
+
+    pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+             FROM metric_samples WHERE unit = ? AND metric = ? AND scope = ? ORDER BY as_of, period",
+        )
+        .bind(unit)
+        .bind(metric)
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the time series")?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sample {
+                    unit: r.try_get("unit")?,
+                    metric: r.try_get("metric")?,
+                    scope: r.try_get("scope")?,
+                    period: r.try_get("period")?,
+                    day: r.try_get("day")?,
+                    as_of: r.try_get("as_of")?,
+                    numerator: r.try_get("numerator")?,
+                    denominator: r.try_get("denominator")?,
+                    computed_at: r.try_get("computed_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the time series")
+    }
+}
+
+fn sync_state_of(r: &sqlx::sqlite::SqliteRow) -> Result<SyncState> {
+    (|| -> std::result::Result<SyncState, sqlx::Error> {
+        Ok(SyncState {
+            source: r.try_get("source")?,
+            endpoint: r.try_get("endpoint")?,
+            mark: r.try_get("mark")?,
+            last_success_at: r.try_get("last_success_at")?,
+            last_attempt_at: r.try_get("last_attempt_at")?,
+            last_error: r.try_get("last_error")?,
+            consecutive_failures: r.try_get("consecutive_failures")?,
+        })
+    })()
+    .doing("reading the sync state")
+}
