@@ -102,21 +102,45 @@ pub fn load_from_str(
         .filter(|(k, _)| k.starts_with("DONDOC__"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let built = Config::builder()
-        .add_source(File::from_str(text, FileFormat::Toml))
-        .add_source(
+    let builder = || {
+        Config::builder().add_source(File::from_str(text, FileFormat::Toml)).add_source(
             Environment::with_prefix("DONDOC")
                 .prefix_separator("__")
                 .separator("__")
-                .source(Some(env_map)),
+                .source(Some(env_map.clone())),
         )
-        .build();
-    let cfg = match built {
+    };
+    let merged = match builder().build() {
         Ok(c) => c,
         Err(e) => return Err(vec![with_line(Problem::new("(file)", e.to_string()), &doc)]),
     };
 
-    let mut problems = Vec::new();
+    // Required keys are checked on the merged tree first, so that every missing one is reported
+    // (serde would stop at the first). Each gets a placeholder so that the rest is still read and
+    // validated; problems the placeholders themselves would cause are not reported.
+    let tree: serde_json::Value = merged.try_deserialize().unwrap_or_default();
+    let missing = missing_required(&tree);
+    let mut problems: Vec<Problem> = missing
+        .iter()
+        .map(|(path, _)| Problem::new(path.clone(), "is required but missing"))
+        .collect();
+    let cfg = if missing.is_empty() {
+        builder().build()
+    } else {
+        let mut b = builder();
+        for (path, placeholder) in &missing {
+            b = match b.set_override(path.as_str(), *placeholder) {
+                Ok(b) => b,
+                Err(e) => return Err(vec![with_line(Problem::new(path.clone(), e.to_string()), &doc)]),
+            };
+        }
+        b.build()
+    };
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => return Err(vec![with_line(Problem::new("(file)", e.to_string()), &doc)]),
+    };
+
     let mut unknown = Vec::new();
     let settings: Settings = match serde_ignored::deserialize(cfg, |p| unknown.push(render_path(&p))) {
         Ok(s) => s,
@@ -135,7 +159,12 @@ pub fn load_from_str(
 
     let mut settings = settings;
     read_secret_files(&mut settings, base, &mut problems);
-    problems.extend(super::validate::validate(&settings));
+    let placeholders: Vec<&String> = missing.iter().map(|(p, _)| p).collect();
+    problems.extend(
+        super::validate::validate(&settings)
+            .into_iter()
+            .filter(|p| !placeholders.iter().any(|m| p.path == **m || p.path.starts_with(&format!("{m}[")))),
+    );
     if problems.is_empty() {
         Ok(settings)
     } else {
@@ -143,13 +172,70 @@ pub fn load_from_str(
     }
 }
 
+/// The required keys that the merged configuration lacks, each with a placeholder value.
+fn missing_required(tree: &serde_json::Value) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let absent = |v: &serde_json::Value, key: &str| v.get(key).is_none_or(|x| x.is_null());
+    if let Some(sources) = tree.get("sources").and_then(|s| s.as_object()) {
+        for (name, src) in sources {
+            if !src.is_object() {
+                continue;
+            }
+            for (key, placeholder) in [("kind", "one_stop"), ("base_url", "")] {
+                if absent(src, key) {
+                    out.push((format!("sources.{name}.{key}"), placeholder));
+                }
+            }
+        }
+    }
+    if let Some(smtp) = tree.get("smtp").filter(|s| s.is_object()) {
+        for key in ["host", "from"] {
+            if absent(smtp, key) {
+                out.push((format!("smtp.{key}"), ""));
+            }
+        }
+    }
+    for (list, keys) in [("units", ["code", "name"]), ("scoped_targets", ["metric", "scope"])] {
+        if let Some(items) = tree.get(list).and_then(|u| u.as_array()) {
+            for (i, item) in items.iter().enumerate() {
+                for key in keys {
+                    if item.is_object() && absent(item, key) {
+                        out.push((format!("{list}[{i}].{key}"), ""));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The config crate writes `units[1]name`; dondoc's paths read `units[1].name`.
+fn normalize_key(k: &str) -> String {
+    let mut out = String::with_capacity(k.len() + 4);
+    let mut prev = ' ';
+    for c in k.chars() {
+        if prev == ']' && c != '.' && c != '[' {
+            out.push('.');
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
+}
+
 fn describe_de_error(e: &config::ConfigError) -> (String, String) {
     match e {
         config::ConfigError::Type { key: Some(k), unexpected, expected, .. } => {
-            (k.clone(), format!("expected {expected}, found {unexpected}"))
+            (normalize_key(k), format!("expected {expected}, found {unexpected}"))
         }
+        config::ConfigError::NotFound(k) => (normalize_key(k), "is required but missing".into()),
+        config::ConfigError::At { error, key: Some(k), .. } => {
+            let (_, message) = describe_de_error(error);
+            (normalize_key(k), message)
+        }
+        config::ConfigError::At { error, key: None, .. } => describe_de_error(error),
         config::ConfigError::Message(m) => match m.split_once(" for key `") {
-            Some((msg, rest)) => (rest.trim_end_matches('`').to_string(), msg.to_string()),
+            Some((msg, rest)) => (normalize_key(rest.trim_end_matches('`')), msg.to_string()),
             None => ("(file)".into(), m.clone()),
         },
         other => ("(file)".into(), other.to_string()),

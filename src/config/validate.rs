@@ -134,6 +134,9 @@ fn units(s: &Settings, p: &mut Vec<Problem>) {
     // Cycles: follow parents from every unit; a walk longer than the unit count loops.
     let mut reported: HashSet<String> = HashSet::new();
     for (i, u) in s.units.iter().enumerate() {
+        if u.parent.as_deref() == Some(u.code.as_str()) {
+            continue; // reported above as its own parent
+        }
         let mut seen = vec![u.code.as_str()];
         let mut cur = u.parent.as_deref();
         while let Some(code) = cur {

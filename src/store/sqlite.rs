@@ -368,7 +368,7 @@ impl SqliteStore {
                SELECT d.unit_code, d.field_code, d.status, d.received_at, d.due_at, d.ended_at,
                       d.channel, d.paid_online, d.fee_total, d.digitized, d.first_apology_at,
                       d.rating, d.rated_at, p.code IS NULL AS no_proc, p.level AS level,
-                      (d.received_at < ?2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at < ?1)) AS h,
+                      (d.received_at < ?2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?1)) AS h,
                       (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ?2
                                                      THEN d.ended_at > d.due_at
                                                      ELSE d.due_at < ?2 END) AS late_e,
@@ -376,8 +376,12 @@ impl SqliteStore {
                FROM dossiers d
                LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code
                WHERE d.deleted = 0 AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL
-                 AND (d.received_at < ?2)
-                 AND (NOT (d.status IN (8, 9, 10) AND d.ended_at < ?1) OR d.rated_at >= ?1)
+                 -- keep exactly the dossiers that some rule can count: each rule on its own date,
+                 -- whatever order the upstream's dates are in
+                 AND ((d.received_at < ?2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?1))
+                      OR (d.ended_at >= ?1 AND d.ended_at < ?2)
+                      OR (d.received_at >= ?1 AND d.received_at < ?2)
+                      OR (d.rated_at >= ?1 AND d.rated_at < ?2))
              )
              SELECT unit_code, field_code,
                sum(h AND late_e) AS late,
