@@ -20,6 +20,10 @@ impl App {
     /// Opens the store of `settings` (creating and migrating it when needed).
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, StoreError> {
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
-        Ok(App { settings: Arc::new(settings), store, clock })
+        Ok(App {
+            settings: Arc::new(settings),
+            store,
+            clock,
+        })
     }
 }

@@ -28,7 +28,12 @@ use unicode_width::UnicodeWidthStr;
 )]
 pub struct Cli {
     /// The configuration file (TOML).
-    #[arg(long, global = true, env = "DONDOC_CONFIG", default_value = "config/dondoc.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "DONDOC_CONFIG",
+        default_value = "config/dondoc.toml"
+    )]
     pub config: PathBuf,
     /// Log lines as text (default) or JSON; overrides log.format.
     #[arg(long, global = true, value_enum)]
@@ -127,10 +132,16 @@ pub struct Failure {
 
 impl Failure {
     fn usage(m: impl Into<String>) -> Self {
-        Failure { code: 2, message: m.into() }
+        Failure {
+            code: 2,
+            message: m.into(),
+        }
     }
     fn work(m: impl Into<String>) -> Self {
-        Failure { code: 1, message: m.into() }
+        Failure {
+            code: 1,
+            message: m.into(),
+        }
     }
 }
 
@@ -149,7 +160,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("dondoc: cannot start the async runtime: {e}");
@@ -176,7 +190,10 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     }
     let loaded = load(&cli)?;
     let s = &loaded.settings;
-    crate::telemetry::init(cli.log_format.unwrap_or(s.log.format), s.log.level.as_deref());
+    crate::telemetry::init(
+        cli.log_format.unwrap_or(s.log.format),
+        s.log.level.as_deref(),
+    );
     match &cli.command {
         Command::Sync => sync(loaded.settings, clock).await,
         Command::Status(a) => status(loaded.settings, clock, a).await,
@@ -194,16 +211,34 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
     let _ = writeln!(out, "{}: valid.", loaded.file.display());
     let _ = writeln!(out, "database   {}", s.database.url);
     for (name, src) in &s.sources {
-        let auth = if src.token.is_some() { ", token set" } else { "" };
-        let _ = writeln!(out, "source     {name} ({}) {} page {}{auth}", src.kind.as_str(), src.base_url, src.page_size);
+        let auth = if src.token.is_some() {
+            ", token set"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "source     {name} ({}) {} page {}{auth}",
+            src.kind.as_str(),
+            src.base_url,
+            src.page_size
+        );
     }
     if s.simulator.enabled {
-        let _ = writeln!(out, "simulator  enabled on {} (seed {}, {} dossiers)", s.simulator.listen, s.simulator.seed, s.simulator.dossiers);
+        let _ = writeln!(
+            out,
+            "simulator  enabled on {} (seed {}, {} dossiers)",
+            s.simulator.listen, s.simulator.seed, s.simulator.dossiers
+        );
     }
     let tree = metrics::UnitTree::new(s);
     let wards = tree.units.iter().filter(|u| u.depth > 0).count();
     let root = tree.units.first().map(|u| u.name.as_str()).unwrap_or("");
-    let _ = writeln!(out, "units      {} ({root} and {wards} below it)", tree.units.len());
+    let _ = writeln!(
+        out,
+        "units      {} ({root} and {wards} below it)",
+        tree.units.len()
+    );
     for (key, expr) in [("sync", &s.schedule.sync), ("alerts", &s.schedule.alerts)] {
         let next = crate::schedule::Schedule::parse(expr)
             .ok()
@@ -214,10 +249,17 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
     }
     match &s.smtp {
         Some(m) => {
-            let _ = writeln!(out, "smtp       {}:{} ({:?}) from {}", m.host, m.port, m.tls, m.from);
+            let _ = writeln!(
+                out,
+                "smtp       {}:{} ({:?}) from {}",
+                m.host, m.port, m.tls, m.from
+            );
         }
         None => {
-            let _ = writeln!(out, "smtp       not configured: alerts are evaluated and listed, not mailed");
+            let _ = writeln!(
+                out,
+                "smtp       not configured: alerts are evaluated and listed, not mailed"
+            );
         }
     }
     let targets: Vec<String> = Metric::ALL
@@ -232,7 +274,11 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         .collect();
     let _ = writeln!(out, "targets    {}", targets.join(", "));
     for st in &s.scoped_targets {
-        let bound = st.min.map(|v| format!("≥ {v}%")).or(st.max.map(|v| format!("≤ {v}%"))).unwrap_or_default();
+        let bound = st
+            .min
+            .map(|v| format!("≥ {v}%"))
+            .or(st.max.map(|v| format!("≤ {v}%")))
+            .unwrap_or_default();
         let _ = writeln!(out, "           {} on {} {bound}", st.metric, st.scope);
     }
     let overrides = s.units.iter().filter(|u| !u.targets.is_empty()).count();
@@ -249,7 +295,10 @@ pub fn sim_options(s: &Settings) -> SimOptions {
     let units = s
         .units
         .iter()
-        .map(|u| SimUnit { one_stop_codes: u.one_stop_codes.clone(), document_codes: u.document_codes.clone() })
+        .map(|u| SimUnit {
+            one_stop_codes: u.one_stop_codes.clone(),
+            document_codes: u.document_codes.clone(),
+        })
         .collect();
     let mut o = SimOptions::new(s.simulator.seed, units);
     o.dossiers = s.simulator.dossiers;
@@ -266,7 +315,9 @@ pub async fn start_simulator(
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Failure::work(format!("the simulator cannot listen on {listen}: {e}. Is another dondoc or simulator running? Change simulator.listen"))
     })?;
-    let addr = listener.local_addr().map_err(|e| Failure::work(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::work(e.to_string()))?;
     let sim = Simulator::new(options, clock);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = sim.clone();
@@ -285,7 +336,12 @@ pub async fn start_simulator(
 
 async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     let _sim = if settings.simulator.enabled {
-        let (addr, _, stop) = start_simulator(sim_options(&settings), &settings.simulator.listen, clock.clone()).await?;
+        let (addr, _, stop) = start_simulator(
+            sim_options(&settings),
+            &settings.simulator.listen,
+            clock.clone(),
+        )
+        .await?;
         tracing::info!(%addr, "built-in simulator started");
         Some(stop)
     } else {
@@ -295,7 +351,11 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
     let now = epoch(clock.now());
     let report = crate::sync::run_once(&app, now).await;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>9}  result", "source", "endpoint", "fetched", "stored", "rejected", "pages", "time");
+    let _ = writeln!(
+        out,
+        "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>9}  result",
+        "source", "endpoint", "fetched", "stored", "rejected", "pages", "time"
+    );
     for e in &report.endpoints {
         let result = match &e.error {
             None => "ok".to_string(),
@@ -314,9 +374,17 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
         );
     }
     let evaluations = metrics::run_once(&app, now).await?;
-    if let Some(q) = evaluations.iter().find(|e| e.period.kind == PeriodKind::Quarter) {
-        let breaches: Vec<&Row> = q.rows.iter().filter(|r| r.state == RowState::Breach).collect();
-        let units: std::collections::BTreeSet<&str> = breaches.iter().map(|r| r.unit.as_str()).collect();
+    if let Some(q) = evaluations
+        .iter()
+        .find(|e| e.period.kind == PeriodKind::Quarter)
+    {
+        let breaches: Vec<&Row> = q
+            .rows
+            .iter()
+            .filter(|r| r.state == RowState::Breach)
+            .collect();
+        let units: std::collections::BTreeSet<&str> =
+            breaches.iter().map(|r| r.unit.as_str()).collect();
         let _ = writeln!(
             out,
             "\n{}: {} rate(s) under target in {} unit(s). `dondoc status` shows them.",
@@ -332,7 +400,10 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
         Ok(())
     } else {
         let names: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
-        Err(Failure::work(format!("sync failed for {}", names.join("; "))))
+        Err(Failure::work(format!(
+            "sync failed for {}",
+            names.join("; ")
+        )))
     }
 }
 
@@ -366,16 +437,25 @@ async fn status(settings: Settings, clock: Arc<dyn Clock>, a: &StatusArgs) -> Re
         && !settings.units.iter().any(|x| &x.code == u)
     {
         let codes: Vec<&str> = settings.units.iter().map(|u| u.code.as_str()).collect();
-        return Err(Failure::usage(format!("--unit '{u}' is not a configured unit; the units are {}", codes.join(", "))));
+        return Err(Failure::usage(format!(
+            "--unit '{u}' is not a configured unit; the units are {}",
+            codes.join(", ")
+        )));
     }
     let app = App::build(settings, clock).await?;
     let period = Period::containing(a.period, as_of);
     let ev = metrics::evaluate(&app.store, &app.settings, period, as_of).await?;
     let states = app.store.sync_states().await?;
     app.store.close().await;
-    let rows: Vec<&Row> = ev.rows.iter().filter(|r| a.unit.as_ref().is_none_or(|u| &r.unit == u)).collect();
+    let rows: Vec<&Row> = ev
+        .rows
+        .iter()
+        .filter(|r| a.unit.as_ref().is_none_or(|u| &r.unit == u))
+        .collect();
     let text = match a.format {
-        Format::Json | Format::Csv if a.format == Format::Csv => return Err(Failure::usage("status prints table or json")),
+        Format::Json | Format::Csv if a.format == Format::Csv => {
+            return Err(Failure::usage("status prints table or json"));
+        }
         Format::Json => status_json(&ev, &rows),
         _ => status_table(&ev, &rows, &states),
     };
@@ -407,7 +487,10 @@ fn status_json(ev: &Evaluation, rows: &[&Row]) -> String {
         "rows": json_rows,
         "data_quality": ev.quality,
     });
-    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
 }
 
 /// Pads `s` to `width` terminal columns (Vietnamese letters are one column each).
@@ -418,7 +501,11 @@ fn pad(s: &str, width: usize) -> String {
 
 fn pct(v: f64) -> String {
     let p = v * 100.0;
-    if p == 0.0 || p == 100.0 { format!("{p:.0} %") } else { format!("{p:.2} %") }
+    if p == 0.0 || p == 100.0 {
+        format!("{p:.0} %")
+    } else {
+        format!("{p:.2} %")
+    }
 }
 
 fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncState]) -> String {
@@ -434,17 +521,42 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         to_local(ev.period.end() - 1).format("%d/%m/%Y"),
         local.format("%d/%m/%Y %H:%M (UTC+7)")
     );
-    let names: Vec<String> = rows.iter().map(|r| format!("{}{}", "  ".repeat(r.depth), r.unit_name)).collect();
-    let name_w = names.iter().map(|n| UnicodeWidthStr::width(n.as_str())).max().unwrap_or(4).max(4);
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}{}", "  ".repeat(r.depth), r.unit_name))
+        .collect();
+    let name_w = names
+        .iter()
+        .map(|n| UnicodeWidthStr::width(n.as_str()))
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let metric_label = |r: &Row| match &r.scope {
         Some(s) => format!("{} [{s}]", r.metric),
         None => r.metric.to_string(),
     };
-    let metric_w = rows.iter().map(|r| metric_label(r).len()).max().unwrap_or(6).max(6);
-    let _ = writeln!(out, "{}  {}  {:>9}  {:>17}  {:>8}  state", pad("unit", name_w), pad("metric", metric_w), "value", "numerator/denom.", "target");
+    let metric_w = rows
+        .iter()
+        .map(|r| metric_label(r).len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "{}  {}  {:>9}  {:>17}  {:>8}  state",
+        pad("unit", name_w),
+        pad("metric", metric_w),
+        "value",
+        "numerator/denom.",
+        "target"
+    );
     let mut last_unit = "";
     for (r, name) in rows.iter().zip(&names) {
-        let shown = if r.unit == last_unit { String::new() } else { name.clone() };
+        let shown = if r.unit == last_unit {
+            String::new()
+        } else {
+            name.clone()
+        };
         last_unit = &r.unit;
         let value = r.value.map(pct).unwrap_or_else(|| "—".into());
         let target = match r.target {
@@ -458,7 +570,9 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         let state = match r.state {
             RowState::Breach => "✗ BREACH".to_string(),
             RowState::Ok => "ok".into(),
-            RowState::InsufficientSample => format!("(n < {})", r.target.map(|t| t.min_sample).unwrap_or(0)),
+            RowState::InsufficientSample => {
+                format!("(n < {})", r.target.map(|t| t.min_sample).unwrap_or(0))
+            }
             RowState::NoData => "no data".into(),
             RowState::Untargeted => "untargeted".into(),
         };
@@ -476,31 +590,56 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
     let _ = writeln!(out, "\n{breaches} rate(s) under target.");
     let q = &ev.quality;
     let _ = writeln!(out, "\nData quality");
-    let _ = writeln!(out, "  dossiers without a due date (never judged late): {}", q.no_due_date);
-    let _ = writeln!(out, "  dossiers whose procedure is not in the catalogue (left out of online_rate): {}", q.unknown_procedure);
+    let _ = writeln!(
+        out,
+        "  dossiers without a due date (never judged late): {}",
+        q.no_due_date
+    );
+    let _ = writeln!(
+        out,
+        "  dossiers whose procedure is not in the catalogue (left out of online_rate): {}",
+        q.unknown_procedure
+    );
     if q.unmapped_dossier_codes.is_empty() && q.unmapped_document_codes.is_empty() {
         let _ = writeln!(out, "  unmapped codes: none");
     }
     for (code, n) in &q.unmapped_dossier_codes {
-        let _ = writeln!(out, "  unmapped DonViXuLy {code}: {n} dossier(s); add it to a unit's one_stop_codes");
+        let _ = writeln!(
+            out,
+            "  unmapped DonViXuLy {code}: {n} dossier(s); add it to a unit's one_stop_codes"
+        );
     }
     for (code, n) in &q.unmapped_document_codes {
-        let _ = writeln!(out, "  unmapped MaDonVi {code}: {n} document(s); add it to a unit's document_codes");
+        let _ = writeln!(
+            out,
+            "  unmapped MaDonVi {code}: {n} document(s); add it to a unit's document_codes"
+        );
     }
     let rejected: i64 = q.rejected.iter().map(|r| r.count).sum();
     let _ = writeln!(out, "  rejected records: {rejected}");
     for r in q.rejected.iter().take(10) {
-        let _ = writeln!(out, "    {:>6}  {} {}: {}", r.count, r.source, r.kind, r.reason);
+        let _ = writeln!(
+            out,
+            "    {:>6}  {} {}: {}",
+            r.count, r.source, r.kind, r.reason
+        );
     }
     if !states.is_empty() {
         let _ = writeln!(out, "\nSources");
         for s in states {
-            let last = s.last_success_at.map(|t| to_local(t).format("%d/%m/%Y %H:%M").to_string()).unwrap_or_else(|| "never".into());
+            let last = s
+                .last_success_at
+                .map(|t| to_local(t).format("%d/%m/%Y %H:%M").to_string())
+                .unwrap_or_else(|| "never".into());
             let err = match (&s.last_error, s.consecutive_failures) {
                 (Some(e), n) if n > 0 => format!(" — failing ({n}×): {e}"),
                 _ => String::new(),
             };
-            let _ = writeln!(out, "  {}/{}: last success {last}{err}", s.source, s.endpoint);
+            let _ = writeln!(
+                out,
+                "  {}/{}: last success {last}{err}",
+                s.source, s.endpoint
+            );
         }
     }
     out
@@ -511,15 +650,29 @@ fn pad_left(s: &str, width: usize) -> String {
     format!("{}{s}", " ".repeat(width.saturating_sub(w)))
 }
 
-async fn history(settings: Settings, clock: Arc<dyn Clock>, a: &HistoryArgs) -> Result<(), Failure> {
+async fn history(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    a: &HistoryArgs,
+) -> Result<(), Failure> {
     let Some(metric) = Metric::from_name(&a.metric) else {
-        return Err(Failure::usage(format!("--metric '{}' is unknown; the metrics are {}", a.metric, metrics::names::all_names())));
+        return Err(Failure::usage(format!(
+            "--metric '{}' is unknown; the metrics are {}",
+            a.metric,
+            metrics::names::all_names()
+        )));
     };
     if !settings.units.iter().any(|u| u.code == a.unit) {
-        return Err(Failure::usage(format!("--unit '{}' is not a configured unit", a.unit)));
+        return Err(Failure::usage(format!(
+            "--unit '{}' is not a configured unit",
+            a.unit
+        )));
     }
     let app = App::build(settings, clock).await?;
-    let all = app.store.samples(&a.unit, metric.as_str(), a.scope.as_deref().unwrap_or("")).await?;
+    let all = app
+        .store
+        .samples(&a.unit, metric.as_str(), a.scope.as_deref().unwrap_or(""))
+        .await?;
     app.store.close().await;
     let samples: Vec<_> = all
         .into_iter()
@@ -528,22 +681,60 @@ async fn history(settings: Settings, clock: Arc<dyn Clock>, a: &HistoryArgs) -> 
     let mut out = String::new();
     use std::fmt::Write as _;
     match a.format {
-        Format::Json => out = format!("{}\n", serde_json::to_string_pretty(&samples).unwrap_or_default()),
+        Format::Json => {
+            out = format!(
+                "{}\n",
+                serde_json::to_string_pretty(&samples).unwrap_or_default()
+            )
+        }
         Format::Csv => {
             out.push_str("unit,metric,scope,period,day,as_of,numerator,denominator,value\n");
             for s in &samples {
-                let v = if s.denominator == 0 { String::new() } else { (s.numerator as f64 / s.denominator as f64).to_string() };
-                let _ = writeln!(out, "{},{},{},{},{},{},{},{},{v}", s.unit, s.metric, s.scope, s.period, s.day, rfc3339(s.as_of), s.numerator, s.denominator);
+                let v = if s.denominator == 0 {
+                    String::new()
+                } else {
+                    (s.numerator as f64 / s.denominator as f64).to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{v}",
+                    s.unit,
+                    s.metric,
+                    s.scope,
+                    s.period,
+                    s.day,
+                    rfc3339(s.as_of),
+                    s.numerator,
+                    s.denominator
+                );
             }
         }
         Format::Table => {
-            let _ = writeln!(out, "{:<10} {:<10} {:>9} {:>17}", "period", "day", "value", "numerator/denom.");
+            let _ = writeln!(
+                out,
+                "{:<10} {:<10} {:>9} {:>17}",
+                "period", "day", "value", "numerator/denom."
+            );
             for s in &samples {
-                let v = if s.denominator == 0 { "—".to_string() } else { pct(s.numerator as f64 / s.denominator as f64) };
-                let _ = writeln!(out, "{:<10} {:<10} {:>9} {:>17}", s.period, s.day, v, format!("{}/{}", s.numerator, s.denominator));
+                let v = if s.denominator == 0 {
+                    "—".to_string()
+                } else {
+                    pct(s.numerator as f64 / s.denominator as f64)
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:<10} {:>9} {:>17}",
+                    s.period,
+                    s.day,
+                    v,
+                    format!("{}/{}", s.numerator, s.denominator)
+                );
             }
             if samples.is_empty() {
-                let _ = writeln!(out, "(no samples yet: `dondoc sync` stores one per day and period)");
+                let _ = writeln!(
+                    out,
+                    "(no samples yet: `dondoc sync` stores one per day and period)"
+                );
             }
         }
     }
@@ -551,7 +742,11 @@ async fn history(settings: Settings, clock: Arc<dyn Clock>, a: &HistoryArgs) -> 
     Ok(())
 }
 
-async fn simulate(settings: &Settings, clock: Arc<dyn Clock>, a: &SimulateArgs) -> Result<(), Failure> {
+async fn simulate(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    a: &SimulateArgs,
+) -> Result<(), Failure> {
     let mut o = sim_options(settings);
     if let Some(seed) = a.seed {
         o.seed = seed;
@@ -570,7 +765,10 @@ async fn simulate(settings: &Settings, clock: Arc<dyn Clock>, a: &SimulateArgs) 
         latency_ms: a.latency_ms,
         invalid_share: a.invalid_share,
     };
-    let listen = a.listen.map(|l| l.to_string()).unwrap_or_else(|| settings.simulator.listen.clone());
+    let listen = a
+        .listen
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| settings.simulator.listen.clone());
     let (addr, _sim, stop) = start_simulator(o, &listen, clock).await?;
     println!("dondoc simulator serving http://{addr}/ho-so, /thu-tuc, /van-ban — Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;

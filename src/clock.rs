@@ -32,7 +32,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(now) }
+        Self {
+            now: Mutex::new(now),
+        }
     }
 
     pub fn set(&self, now: DateTime<Utc>) {

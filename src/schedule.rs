@@ -23,7 +23,10 @@ impl Schedule {
             return Err(ScheduleError(problem));
         }
         let inner = cron::Schedule::from_str(expr).map_err(|e| ScheduleError(e.to_string()))?;
-        Ok(Schedule { expr: expr.to_string(), inner })
+        Ok(Schedule {
+            expr: expr.to_string(),
+            inner,
+        })
     }
 
     pub fn expr(&self) -> &str {
@@ -32,7 +35,10 @@ impl Schedule {
 
     /// The next `n` fire times strictly after `after`, in local time.
     pub fn next_fires(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<chrono_tz::Tz>> {
-        self.inner.after(&after.with_timezone(&ZONE)).take(n).collect()
+        self.inner
+            .after(&after.with_timezone(&ZONE))
+            .take(n)
+            .collect()
     }
 }
 
@@ -44,9 +50,18 @@ mod tests {
     fn weekday_schedule_fires_at_local_eight_on_working_days() {
         let s = Schedule::parse("0 0 8 * * Mon-Fri").unwrap();
         // Friday 2024-05-03 09:00 local = 02:00 UTC
-        let after = DateTime::parse_from_rfc3339("2024-05-03T09:00:00+07:00").unwrap().to_utc();
-        let fires: Vec<String> = s.next_fires(after, 2).iter().map(|t| t.to_rfc3339()).collect();
-        assert_eq!(fires, ["2024-05-06T08:00:00+07:00", "2024-05-07T08:00:00+07:00"]);
+        let after = DateTime::parse_from_rfc3339("2024-05-03T09:00:00+07:00")
+            .unwrap()
+            .to_utc();
+        let fires: Vec<String> = s
+            .next_fires(after, 2)
+            .iter()
+            .map(|t| t.to_rfc3339())
+            .collect();
+        assert_eq!(
+            fires,
+            ["2024-05-06T08:00:00+07:00", "2024-05-07T08:00:00+07:00"]
+        );
     }
 
     #[test]

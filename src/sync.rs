@@ -68,7 +68,17 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
                     SourceKind::OneStop => "ho-so",
                     SourceKind::Documents => "van-ban",
                 };
-                report.endpoints.push(fail(app, name, endpoint, &e.to_string(), RunCounts::default(), now).await);
+                report.endpoints.push(
+                    fail(
+                        app,
+                        name,
+                        endpoint,
+                        &e.to_string(),
+                        RunCounts::default(),
+                        now,
+                    )
+                    .await,
+                );
                 continue;
             }
         };
@@ -81,19 +91,34 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
                 if failed {
                     continue;
                 }
-                report.endpoints.push(sync_paged(app, &client, "ho-so", overlap, now).await);
+                report
+                    .endpoints
+                    .push(sync_paged(app, &client, "ho-so", overlap, now).await);
             }
             SourceKind::Documents => {
-                report.endpoints.push(sync_paged(app, &client, "van-ban", overlap, now).await);
+                report
+                    .endpoints
+                    .push(sync_paged(app, &client, "van-ban", overlap, now).await);
             }
         }
     }
     report
 }
 
-async fn fail(app: &App, source: &str, endpoint: &str, error: &str, c: RunCounts, now: Epoch) -> EndpointReport {
+async fn fail(
+    app: &App,
+    source: &str,
+    endpoint: &str,
+    error: &str,
+    c: RunCounts,
+    now: Epoch,
+) -> EndpointReport {
     tracing::error!(source, endpoint, error, "sync of the source failed");
-    if let Err(e) = app.store.record_failure(source, endpoint, error, c, now).await {
+    if let Err(e) = app
+        .store
+        .record_failure(source, endpoint, error, c, now)
+        .await
+    {
         tracing::error!(source, endpoint, error = %e, "could not record the failure");
     }
     EndpointReport {
@@ -108,14 +133,31 @@ async fn fail(app: &App, source: &str, endpoint: &str, error: &str, c: RunCounts
     }
 }
 
-async fn finish(app: &App, source: &str, endpoint: &str, result: Result<(), EndpointError>, mut c: RunCounts, started: Instant, now: Epoch) -> EndpointReport {
+async fn finish(
+    app: &App,
+    source: &str,
+    endpoint: &str,
+    result: Result<(), EndpointError>,
+    mut c: RunCounts,
+    started: Instant,
+    now: Epoch,
+) -> EndpointReport {
     c.duration_ms = started.elapsed().as_millis() as i64;
     match result {
         Ok(()) => {
             if let Err(e) = app.store.record_success(source, endpoint, c, now).await {
                 return fail(app, source, endpoint, &e.to_string(), c, now).await;
             }
-            tracing::info!(source, endpoint, fetched = c.fetched, stored = c.stored, rejected = c.rejected, pages = c.pages, ms = c.duration_ms, "synced");
+            tracing::info!(
+                source,
+                endpoint,
+                fetched = c.fetched,
+                stored = c.stored,
+                rejected = c.rejected,
+                pages = c.pages,
+                ms = c.duration_ms,
+                "synced"
+            );
             EndpointReport {
                 source: source.to_string(),
                 endpoint: endpoint.to_string(),
@@ -174,7 +216,11 @@ struct ParsedPage {
     fetched: usize,
 }
 
-fn parse_page(client: &SourceClient, endpoint: &str, body: &[u8]) -> Result<ParsedPage, EndpointError> {
+fn parse_page(
+    client: &SourceClient,
+    endpoint: &str,
+    body: &[u8],
+) -> Result<ParsedPage, EndpointError> {
     let page: RawPage = serde_json::from_slice(body).map_err(|e| {
         EndpointError::Protocol(format!("{}/{endpoint} did not answer the contract's {{\"data\": [...], \"next_cursor\": ...}}: {e}", client.name))
     })?;
@@ -218,25 +264,60 @@ fn parse_page(client: &SourceClient, endpoint: &str, body: &[u8]) -> Result<Pars
         Batch::Documents(out)
     };
     let next_cursor = page.next_cursor.filter(|c| !c.is_empty() && fetched > 0);
-    Ok(ParsedPage { batch, rejections, mark, next_cursor, fetched })
+    Ok(ParsedPage {
+        batch,
+        rejections,
+        mark,
+        next_cursor,
+        fetched,
+    })
 }
 
-async fn store_page(app: &App, source: &str, endpoint: &str, p: &ParsedPage, now: Epoch) -> Result<u64, StoreError> {
+async fn store_page(
+    app: &App,
+    source: &str,
+    endpoint: &str,
+    p: &ParsedPage,
+    now: Epoch,
+) -> Result<u64, StoreError> {
     match &p.batch {
-        Batch::Dossiers(d) => app.store.store_dossier_page(source, endpoint, d, &p.rejections, p.mark, now).await,
-        Batch::Documents(d) => app.store.store_document_page(source, endpoint, d, &p.rejections, p.mark, now).await,
+        Batch::Dossiers(d) => {
+            app.store
+                .store_dossier_page(source, endpoint, d, &p.rejections, p.mark, now)
+                .await
+        }
+        Batch::Documents(d) => {
+            app.store
+                .store_document_page(source, endpoint, d, &p.rejections, p.mark, now)
+                .await
+        }
     }
 }
 
-async fn sync_paged(app: &App, client: &SourceClient, endpoint: &str, overlap: i64, now: Epoch) -> EndpointReport {
+async fn sync_paged(
+    app: &App,
+    client: &SourceClient,
+    endpoint: &str,
+    overlap: i64,
+    now: Epoch,
+) -> EndpointReport {
     let started = Instant::now();
     let mut c = RunCounts::default();
     let result: Result<(), EndpointError> = async {
         let state = app.store.sync_state(&client.name, endpoint).await?;
         let since = state.and_then(|s| s.mark).map(|m| m - overlap);
         let mut body = client.get(endpoint, since, None, true).await?;
+        let mut previous_cursor: Option<String> = None;
         loop {
             let page = parse_page(client, endpoint, &body)?;
+            if page.next_cursor.is_some() && page.next_cursor == previous_cursor {
+                return Err(EndpointError::Protocol(format!(
+                    "{}/{endpoint} answered the same next_cursor twice; stopping so as not to loop forever \
+                     (the pages read so far are stored)",
+                    client.name
+                )));
+            }
+            previous_cursor = page.next_cursor.clone();
             c.pages += 1;
             c.fetched += page.fetched as i64;
             c.rejected += page.rejections.len() as i64;

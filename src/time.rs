@@ -102,8 +102,17 @@ mod tests {
     fn empty_is_absent_and_garbage_is_an_error() {
         assert_eq!(parse_compact(""), Ok(None));
         assert_eq!(parse_compact("  "), Ok(None));
-        assert!(matches!(parse_compact("2024-05-01"), Err(DateError::Shape(_))));
-        assert!(matches!(parse_compact("20241301000000"), Err(DateError::Invalid(_))));
-        assert!(matches!(parse_compact("20240230000000"), Err(DateError::Invalid(_))));
+        assert!(matches!(
+            parse_compact("2024-05-01"),
+            Err(DateError::Shape(_))
+        ));
+        assert!(matches!(
+            parse_compact("20241301000000"),
+            Err(DateError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_compact("20240230000000"),
+            Err(DateError::Invalid(_))
+        ));
     }
 }

@@ -29,10 +29,18 @@ async fn a_first_full_sync_stores_every_record_and_marks_its_position() {
     let documents = sim.sim.documents_json();
     let url = db_url(dir.path(), "a.db");
     let stored = scalar(&url, "SELECT count(*) FROM dossiers").await as usize;
-    let rejected = scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
-    assert_eq!(stored + rejected, dossiers.len(), "every dossier stored or set aside");
+    let rejected =
+        scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
+    assert_eq!(
+        stored + rejected,
+        dossiers.len(),
+        "every dossier stored or set aside"
+    );
     assert_eq!(rejected, 0, "no invalid records were asked for");
-    assert_eq!(scalar(&url, "SELECT count(*) FROM documents").await as usize, documents.len());
+    assert_eq!(
+        scalar(&url, "SELECT count(*) FROM documents").await as usize,
+        documents.len()
+    );
     assert_eq!(
         scalar(&url, "SELECT count(*) FROM procedures").await as usize,
         sim.sim.procedures_json().len()
@@ -45,12 +53,21 @@ async fn a_first_full_sync_stores_every_record_and_marks_its_position() {
         .filter_map(|d| d["NgayCapNhat"].as_str())
         .max()
         .map(|s| dondoc::time::parse_compact(s).unwrap().unwrap());
-    let state = app.store.sync_state("motcua", "ho-so").await.unwrap().unwrap();
+    let state = app
+        .store
+        .sync_state("motcua", "ho-so")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.mark, newest);
     assert_eq!(state.consecutive_failures, 0);
     assert!(state.last_success_at.is_some());
 
-    let ho_so = report.endpoints.iter().find(|e| e.endpoint == "ho-so").unwrap();
+    let ho_so = report
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "ho-so")
+        .unwrap();
     assert_eq!(ho_so.fetched as usize, dossiers.len());
     assert_eq!(ho_so.pages as usize, dossiers.len().div_ceil(200).max(1));
 }
@@ -73,9 +90,17 @@ async fn an_incremental_sync_fetches_only_what_changed() {
     assert!(report.failures().is_empty(), "{:?}", report.failures());
 
     let requests = sim.sim.requests();
-    let ho_so = report.endpoints.iter().find(|e| e.endpoint == "ho-so").unwrap();
+    let ho_so = report
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "ho-so")
+        .unwrap();
     // Only the changes (and the few records inside the overlap window) were served: one page.
-    assert!(ho_so.fetched >= 25 && ho_so.fetched < 200, "fetched {}", ho_so.fetched);
+    assert!(
+        ho_so.fetched >= 25 && ho_so.fetched < 200,
+        "fetched {}",
+        ho_so.fetched
+    );
     assert_eq!(requests.ho_so, 1, "one page per endpoint: {requests:?}");
     assert_eq!(requests.van_ban, 1, "{requests:?}");
 
@@ -87,7 +112,12 @@ async fn an_incremental_sync_fetches_only_what_changed() {
     assert_eq!(after, dump(&db_url(dir.path(), "fresh.db")).await);
 }
 
-async fn app_for(sim: &Sim, dir: &std::path::Path, name: &str, clock: Arc<dondoc::clock::ManualClock>) -> App {
+async fn app_for(
+    sim: &Sim,
+    dir: &std::path::Path,
+    name: &str,
+    clock: Arc<dondoc::clock::ManualClock>,
+) -> App {
     app(sim.addr, dir, name, clock).await
 }
 
@@ -98,7 +128,12 @@ async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run() {
     let dir = tempfile::tempdir().unwrap();
 
     let clean = app(sim.addr, dir.path(), "clean.db", clock.clone()).await;
-    assert!(run_once(&clean, now(clock.as_ref())).await.failures().is_empty());
+    assert!(
+        run_once(&clean, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
 
     sim.sim.set_faults(Faults {
         error_503_share: 0.3,
@@ -113,9 +148,15 @@ async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run() {
     assert!(report.failures().is_empty(), "{:?}", report.failures());
     let r = sim.sim.requests();
     let pages: i64 = report.endpoints.iter().map(|e| e.pages).sum();
-    assert!((r.ho_so + r.thu_tuc + r.van_ban) as i64 > pages, "faults were injected: {r:?}");
+    assert!(
+        (r.ho_so + r.thu_tuc + r.van_ban) as i64 > pages,
+        "faults were injected: {r:?}"
+    );
 
-    assert_eq!(dump(&db_url(dir.path(), "clean.db")).await, dump(&db_url(dir.path(), "faulty.db")).await);
+    assert_eq!(
+        dump(&db_url(dir.path(), "clean.db")).await,
+        dump(&db_url(dir.path(), "faulty.db")).await
+    );
 }
 
 #[tokio::test]
@@ -124,30 +165,76 @@ async fn a_source_that_times_out_keeps_its_mark_records_the_failure_and_recovers
     let sim = start_sim(sim_options(600, 200), clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let url = db_url(dir.path(), "a.db");
-    let text = config_text(sim.addr, &url, "").replace("timeout_secs = 5", "timeout_secs = 1").replace("max_attempts = 8", "max_attempts = 2");
+    let text = config_text(sim.addr, &url, "")
+        .replace("timeout_secs = 5", "timeout_secs = 1")
+        .replace("max_attempts = 8", "max_attempts = 2");
     let app = App::build(settings(&text), clock.clone()).await.unwrap();
-    assert!(run_once(&app, now(clock.as_ref())).await.failures().is_empty());
-    let mark = app.store.sync_state("motcua", "ho-so").await.unwrap().unwrap().mark;
+    assert!(
+        run_once(&app, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
+    let mark = app
+        .store
+        .sync_state("motcua", "ho-so")
+        .await
+        .unwrap()
+        .unwrap()
+        .mark;
 
     clock.advance(chrono::Duration::hours(2));
     sim.sim.touch(5);
-    sim.sim.set_faults(Faults { latency_ms: 1500, ..Faults::default() });
+    sim.sim.set_faults(Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    });
     let report = run_once(&app, now(clock.as_ref())).await;
     let failures = report.failures();
     assert_eq!(failures.len(), 2, "both sources time out: {failures:?}");
-    assert!(failures.iter().all(|(_, e)| e.contains("timed out")), "{failures:?}");
-    let state = app.store.sync_state("motcua", "thu-tuc").await.unwrap().unwrap();
+    assert!(
+        failures.iter().all(|(_, e)| e.contains("timed out")),
+        "{failures:?}"
+    );
+    let state = app
+        .store
+        .sync_state("motcua", "thu-tuc")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.consecutive_failures, 1);
     assert!(state.last_error.unwrap().contains("timed out"));
-    assert_eq!(app.store.sync_state("motcua", "ho-so").await.unwrap().unwrap().mark, mark, "the mark did not move");
+    assert_eq!(
+        app.store
+            .sync_state("motcua", "ho-so")
+            .await
+            .unwrap()
+            .unwrap()
+            .mark,
+        mark,
+        "the mark did not move"
+    );
 
     // A second failure counts up; then the upstream recovers and the changes arrive.
     run_once(&app, now(clock.as_ref())).await;
-    assert_eq!(app.store.sync_state("qlvb", "van-ban").await.unwrap().unwrap().consecutive_failures, 2);
+    assert_eq!(
+        app.store
+            .sync_state("qlvb", "van-ban")
+            .await
+            .unwrap()
+            .unwrap()
+            .consecutive_failures,
+        2
+    );
     sim.sim.set_faults(Faults::default());
     let report = run_once(&app, now(clock.as_ref())).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
-    let state = app.store.sync_state("motcua", "ho-so").await.unwrap().unwrap();
+    let state = app
+        .store
+        .sync_state("motcua", "ho-so")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.consecutive_failures, 0);
     assert!(state.mark > mark);
 }
@@ -158,11 +245,19 @@ async fn a_sync_killed_midway_and_restarted_ends_with_the_same_database() {
     let sim = start_sim(sim_options(4000, 400), clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let reference = app(sim.addr, dir.path(), "ref.db", clock.clone()).await;
-    assert!(run_once(&reference, now(clock.as_ref())).await.failures().is_empty());
+    assert!(
+        run_once(&reference, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
     let expected = dump(&db_url(dir.path(), "ref.db")).await;
 
     // Slow pages, and the pass dropped (as a kill would) once a few pages are in.
-    sim.sim.set_faults(Faults { latency_ms: 30, ..Faults::default() });
+    sim.sim.set_faults(Faults {
+        latency_ms: 30,
+        ..Faults::default()
+    });
     let killed = app(sim.addr, dir.path(), "killed.db", clock.clone()).await;
     let url = db_url(dir.path(), "killed.db");
     let mut partial = 0;
@@ -187,10 +282,20 @@ async fn a_sync_killed_midway_and_restarted_ends_with_the_same_database() {
             break;
         }
     }
-    assert!(partial > 0 && (partial as usize) < sim.sim.dossiers_json().len(), "killed midway: {partial}");
-    let mark: i64 = scalar(&url, "SELECT coalesce(max(mark), 0) FROM sync_state WHERE endpoint = 'ho-so'").await;
+    assert!(
+        partial > 0 && (partial as usize) < sim.sim.dossiers_json().len(),
+        "killed midway: {partial}"
+    );
+    let mark: i64 = scalar(
+        &url,
+        "SELECT coalesce(max(mark), 0) FROM sync_state WHERE endpoint = 'ho-so'",
+    )
+    .await;
     let newest: i64 = scalar(&url, "SELECT max(updated_at) FROM dossiers").await;
-    assert!(mark <= newest, "the mark never runs ahead of the stored data");
+    assert!(
+        mark <= newest,
+        "the mark never runs ahead of the stored data"
+    );
 
     sim.sim.set_faults(Faults::default());
     let report = run_once(&killed, now(clock.as_ref())).await;
@@ -210,28 +315,49 @@ async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_versi
     assert!(report.failures().is_empty());
 
     let url = db_url(dir.path(), "a.db");
-    let rejected = scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
+    let rejected =
+        scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
     let stored = scalar(&url, "SELECT count(*) FROM dossiers").await as usize;
     let served = sim.sim.dossiers_json();
     assert_eq!(rejected + stored, served.len());
-    assert!(rejected >= 20 && rejected <= 120, "about 2 %: {rejected}");
-    let ho_so = report.endpoints.iter().find(|e| e.endpoint == "ho-so").unwrap();
+    assert!((20..=120).contains(&rejected), "about 2 %: {rejected}");
+    let ho_so = report
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "ho-so")
+        .unwrap();
     assert_eq!(ho_so.rejected as usize, rejected);
 
     // Every reason names the contract field that was wrong, in words.
     let counts = app.store.rejection_counts().await.unwrap();
     for c in &counts {
         assert!(
-            ["TrangThaiHoSo", "NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy", "NgayTra", "MaTTHC", "NgayCapNhat", "finished status", "DanhSach", "DanhGia", "DonViXuLy", "MaHoSo"]
-                .iter()
-                .any(|f| c.reason.contains(f)),
+            [
+                "TrangThaiHoSo",
+                "NgayTiepNhan",
+                "NgayHenTra",
+                "NgayKetThucXuLy",
+                "NgayTra",
+                "MaTTHC",
+                "NgayCapNhat",
+                "finished status",
+                "DanhSach",
+                "DanhGia",
+                "DonViXuLy",
+                "MaHoSo"
+            ]
+            .iter()
+            .any(|f| c.reason.contains(f)),
             "reason: {}",
             c.reason
         );
     }
     // The rejected keys are exactly the dossiers that break the contract.
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rejected WHERE kind = 'dossier'").fetch_all(&pool).await.unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rejected WHERE kind = 'dossier'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let keys: HashSet<String> = keys.into_iter().collect();
     let invalid: HashSet<String> = served
@@ -250,8 +376,15 @@ async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_versi
     let mut fixed = sim.sim.faults();
     fixed.invalid_share = 0.0;
     sim.sim.set_faults(fixed);
-    let _ = sim.sim.touch_keys(&invalid.iter().cloned().collect::<Vec<_>>());
-    assert!(run_once(&app, now(clock.as_ref())).await.failures().is_empty());
+    let _ = sim
+        .sim
+        .touch_keys(&invalid.iter().cloned().collect::<Vec<_>>());
+    assert!(
+        run_once(&app, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
     let left = scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await;
     assert_eq!(left, 0, "a valid version clears the rejection");
 }
@@ -262,7 +395,12 @@ async fn no_personal_field_reaches_the_database_file() {
     let sim = start_sim(sim_options(1500, 100), clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
-    assert!(run_once(&app, now(clock.as_ref())).await.failures().is_empty());
+    assert!(
+        run_once(&app, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
     app.store.close().await; // checkpoints the WAL into the file
 
     let mut bytes = std::fs::read(dir.path().join("a.db")).unwrap();
@@ -272,8 +410,17 @@ async fn no_personal_field_reaches_the_database_file() {
     let haystack = String::from_utf8_lossy(&bytes);
     let mut checked = 0;
     for d in sim.sim.dossiers_json() {
-        for field in ["ChuHoSo", "SoGiayToChuHoSo", "SoDienThoai", "Email", "DiaChi", "DinhDanhCHS"] {
-            let v = d[field].as_str().unwrap_or_else(|| panic!("the simulator serves {field}"));
+        for field in [
+            "ChuHoSo",
+            "SoGiayToChuHoSo",
+            "SoDienThoai",
+            "Email",
+            "DiaChi",
+            "DinhDanhCHS",
+        ] {
+            let v = d[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("the simulator serves {field}"));
             assert!(!v.is_empty());
             // Short values (a 3-letter name part) could match by chance; whole values cannot.
             assert!(!haystack.contains(v), "{field} = {v} found in the database");
@@ -293,18 +440,36 @@ async fn a_refused_token_stops_that_source_at_once_and_the_others_continue() {
     let url = db_url(dir.path(), "a.db");
     // motcua sends a wrong token; qlvb the right one.
     let text = config_text(sim.addr, &url, "")
-        .replacen("max_attempts = 8\n", "max_attempts = 8\ntoken = \"sai\"\n", 1)
-        .replacen("max_attempts = 8\n\n", "max_attempts = 8\ntoken = \"đúng-token\"\n", 1);
+        .replacen(
+            "max_attempts = 8\n",
+            "max_attempts = 8\ntoken = \"sai\"\n",
+            1,
+        )
+        .replacen(
+            "max_attempts = 8\n\n",
+            "max_attempts = 8\ntoken = \"đúng-token\"\n",
+            1,
+        );
     let app = App::build(settings(&text), clock.clone()).await.unwrap();
     sim.sim.reset_requests();
     let report = run_once(&app, now(clock.as_ref())).await;
     let failures = report.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].0, "motcua");
-    assert!(failures[0].1.contains("401") && failures[0].1.contains("token"), "{}", failures[0].1);
-    assert!(!failures[0].1.contains("sai\""), "the token itself is never shown");
+    assert!(
+        failures[0].1.contains("401") && failures[0].1.contains("token"),
+        "{}",
+        failures[0].1
+    );
+    assert!(
+        !failures[0].1.contains("sai\""),
+        "the token itself is never shown"
+    );
     assert_eq!(sim.sim.requests().thu_tuc, 1, "401 is not retried");
-    assert!(scalar(&url, "SELECT count(*) FROM documents").await > 0, "the other source continued");
+    assert!(
+        scalar(&url, "SELECT count(*) FROM documents").await > 0,
+        "the other source continued"
+    );
 }
 
 #[tokio::test]
@@ -313,16 +478,29 @@ async fn a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_ba
     let sim = start_sim(sim_options(800, 50), clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
-    assert!(run_once(&app, now(clock.as_ref())).await.failures().is_empty());
+    assert!(
+        run_once(&app, now(clock.as_ref()))
+            .await
+            .failures()
+            .is_empty()
+    );
     let url = db_url(dir.path(), "a.db");
     let deleted: i64 = scalar(&url, "SELECT count(*) FROM dossiers WHERE deleted = 1").await;
-    let tombstones = sim.sim.dossiers_json().iter().filter(|d| d["DaXoa"].as_i64() == Some(1) || d["DaXoa"].as_str() == Some("1")).count() as i64;
+    let tombstones = sim
+        .sim
+        .dossiers_json()
+        .iter()
+        .filter(|d| d["DaXoa"].as_i64() == Some(1) || d["DaXoa"].as_str() == Some("1"))
+        .count() as i64;
     assert_eq!(deleted, tombstones);
 
     // Replaying an old version of a record (older NgayCapNhat) changes nothing.
     let row: (String, i64) = {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let r = sqlx::query_as("SELECT code, updated_at FROM dossiers WHERE deleted = 0 LIMIT 1").fetch_one(&pool).await.unwrap();
+        let r = sqlx::query_as("SELECT code, updated_at FROM dossiers WHERE deleted = 0 LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         r
     };
@@ -330,8 +508,17 @@ async fn a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_ba
         status: 2,
         ..dondoc::upstream::records::Dossier::tombstone(row.0.clone(), row.1 - 10)
     };
-    let old = dondoc::upstream::records::Dossier { deleted: false, unit_code: "X".into(), procedure_code: "Y".into(), received_at: Some(0), ..old };
+    let old = dondoc::upstream::records::Dossier {
+        deleted: false,
+        unit_code: "X".into(),
+        procedure_code: "Y".into(),
+        received_at: Some(0),
+        ..old
+    };
     let before = dump(&url).await;
-    app.store.store_dossier_page("motcua", "ho-so", &[old], &[], None, now(clock.as_ref())).await.unwrap();
+    app.store
+        .store_dossier_page("motcua", "ho-so", &[old], &[], None, now(clock.as_ref()))
+        .await
+        .unwrap();
     assert_eq!(dump(&url).await, before);
 }

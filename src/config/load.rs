@@ -24,7 +24,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), line: None }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            line: None,
+        }
     }
 }
 
@@ -44,13 +48,23 @@ pub enum ConfigError {
         "cannot read the configuration file {path}: {source}. Give another with --config FILE or \
          DONDOC_CONFIG, or copy config/dondoc.example.toml there"
     )]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the configuration {} has {} problem(s):\n{}", file.display(), problems.len(), list(problems))]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A valid configuration and the file it came from.
@@ -67,15 +81,23 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 }
 
 /// Loads and validates `path` with the given environment (tests pass their own).
-pub fn load_with_env(path: &Path, env: &HashMap<String, String>) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+pub fn load_with_env(
+    path: &Path,
+    env: &HashMap<String, String>,
+) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let settings = load_from_str(&text, env, base).map_err(|problems| ConfigError::Invalid {
         file: path.to_path_buf(),
         problems,
     })?;
-    Ok(LoadedConfig { settings, file: path.to_path_buf() })
+    Ok(LoadedConfig {
+        settings,
+        file: path.to_path_buf(),
+    })
 }
 
 /// Parses, overrides, reads secrets and validates a configuration text. `base` is the folder that
@@ -103,12 +125,14 @@ pub fn load_from_str(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let builder = || {
-        Config::builder().add_source(File::from_str(text, FileFormat::Toml)).add_source(
-            Environment::with_prefix("DONDOC")
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(env_map.clone())),
-        )
+        Config::builder()
+            .add_source(File::from_str(text, FileFormat::Toml))
+            .add_source(
+                Environment::with_prefix("DONDOC")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(env_map.clone())),
+            )
     };
     let merged = match builder().build() {
         Ok(c) => c,
@@ -131,7 +155,12 @@ pub fn load_from_str(
         for (path, placeholder) in &missing {
             b = match b.set_override(path.as_str(), *placeholder) {
                 Ok(b) => b,
-                Err(e) => return Err(vec![with_line(Problem::new(path.clone(), e.to_string()), &doc)]),
+                Err(e) => {
+                    return Err(vec![with_line(
+                        Problem::new(path.clone(), e.to_string()),
+                        &doc,
+                    )]);
+                }
             };
         }
         b.build()
@@ -142,19 +171,26 @@ pub fn load_from_str(
     };
 
     let mut unknown = Vec::new();
-    let settings: Settings = match serde_ignored::deserialize(cfg, |p| unknown.push(render_path(&p))) {
-        Ok(s) => s,
-        Err(e) => {
-            let (path, message) = describe_de_error(&e);
-            problems.push(Problem::new(path, message));
-            for u in unknown {
-                problems.push(Problem::new(u, "unknown key (a typo?): it is not part of dondoc's configuration"));
+    let settings: Settings =
+        match serde_ignored::deserialize(cfg, |p| unknown.push(render_path(&p))) {
+            Ok(s) => s,
+            Err(e) => {
+                let (path, message) = describe_de_error(&e);
+                problems.push(Problem::new(path, message));
+                for u in unknown {
+                    problems.push(Problem::new(
+                        u,
+                        "unknown key (a typo?): it is not part of dondoc's configuration",
+                    ));
+                }
+                return Err(problems.into_iter().map(|p| with_line(p, &doc)).collect());
             }
-            return Err(problems.into_iter().map(|p| with_line(p, &doc)).collect());
-        }
-    };
+        };
     for u in unknown {
-        problems.push(Problem::new(u, "unknown key (a typo?): it is not part of dondoc's configuration"));
+        problems.push(Problem::new(
+            u,
+            "unknown key (a typo?): it is not part of dondoc's configuration",
+        ));
     }
 
     let mut settings = settings;
@@ -163,7 +199,11 @@ pub fn load_from_str(
     problems.extend(
         super::validate::validate(&settings)
             .into_iter()
-            .filter(|p| !placeholders.iter().any(|m| p.path == **m || p.path.starts_with(&format!("{m}[")))),
+            .filter(|p| {
+                !placeholders
+                    .iter()
+                    .any(|m| p.path == **m || p.path.starts_with(&format!("{m}[")))
+            }),
     );
     if problems.is_empty() {
         Ok(settings)
@@ -195,7 +235,10 @@ fn missing_required(tree: &serde_json::Value) -> Vec<(String, &'static str)> {
             }
         }
     }
-    for (list, keys) in [("units", ["code", "name"]), ("scoped_targets", ["metric", "scope"])] {
+    for (list, keys) in [
+        ("units", ["code", "name"]),
+        ("scoped_targets", ["metric", "scope"]),
+    ] {
         if let Some(items) = tree.get(list).and_then(|u| u.as_array()) {
             for (i, item) in items.iter().enumerate() {
                 for key in keys {
@@ -225,15 +268,27 @@ fn normalize_key(k: &str) -> String {
 
 fn describe_de_error(e: &config::ConfigError) -> (String, String) {
     match e {
-        config::ConfigError::Type { key: Some(k), unexpected, expected, .. } => {
-            (normalize_key(k), format!("expected {expected}, found {unexpected}"))
-        }
+        config::ConfigError::Type {
+            key: Some(k),
+            unexpected,
+            expected,
+            ..
+        } => (
+            normalize_key(k),
+            format!("expected {expected}, found {unexpected}"),
+        ),
         config::ConfigError::NotFound(k) => (normalize_key(k), "is required but missing".into()),
-        config::ConfigError::At { error, key: Some(k), .. } => {
+        config::ConfigError::At {
+            error,
+            key: Some(k),
+            ..
+        } => {
             let (_, message) = describe_de_error(error);
             (normalize_key(k), message)
         }
-        config::ConfigError::At { error, key: None, .. } => describe_de_error(error),
+        config::ConfigError::At {
+            error, key: None, ..
+        } => describe_de_error(error),
         config::ConfigError::Message(m) => match m.split_once(" for key `") {
             Some((msg, rest)) => (normalize_key(rest.trim_end_matches('`')), msg.to_string()),
             None => ("(file)".into(), m.clone()),
@@ -249,9 +304,15 @@ fn render_path(p: &serde_ignored::Path) -> String {
         P::Seq { parent, index } => format!("{}[{index}]", render_path(parent)),
         P::Map { parent, key } => {
             let head = render_path(parent);
-            if head.is_empty() { key.clone() } else { format!("{head}.{key}") }
+            if head.is_empty() {
+                key.clone()
+            } else {
+                format!("{head}.{key}")
+            }
         }
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => render_path(parent),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            render_path(parent)
+        }
     }
 }
 
@@ -271,7 +332,11 @@ fn read_secret(
         ));
         return;
     }
-    let full = if f.is_absolute() { f.clone() } else { base.join(f) };
+    let full = if f.is_absolute() {
+        f.clone()
+    } else {
+        base.join(f)
+    };
     match std::fs::read_to_string(&full) {
         Ok(s) => *inline = Some(SecretString::from(s.trim().to_string())),
         Err(e) => problems.push(Problem::new(
@@ -284,16 +349,34 @@ fn read_secret(
 fn read_secret_files(s: &mut Settings, base: &Path, problems: &mut Vec<Problem>) {
     for (name, src) in s.sources.iter_mut() {
         let file = src.token_file.clone();
-        read_secret(&mut src.token, &file, &format!("sources.{name}.token"), "token", base, problems);
+        read_secret(
+            &mut src.token,
+            &file,
+            &format!("sources.{name}.token"),
+            "token",
+            base,
+            problems,
+        );
     }
     if let Some(smtp) = s.smtp.as_mut() {
         let file = smtp.password_file.clone();
-        read_secret(&mut smtp.password, &file, "smtp.password", "password", base, problems);
+        read_secret(
+            &mut smtp.password,
+            &file,
+            "smtp.password",
+            "password",
+            base,
+            problems,
+        );
     }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 /// Attaches the line of the key path (or of its nearest enclosing table) in the file.
@@ -318,13 +401,18 @@ fn locate(doc: &toml_edit::Document<&str>, path: &str) -> Option<usize> {
             match item.get(name) {
                 Some(next) => {
                     item = next;
-                    best = key_span.map(|s| s.start).or(item.span().map(|s| s.start)).or(best);
+                    best = key_span
+                        .map(|s| s.start)
+                        .or(item.span().map(|s| s.start))
+                        .or(best);
                 }
                 None => return best,
             }
         }
         for idx in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
-            let Ok(i) = idx.parse::<usize>() else { return best };
+            let Ok(i) = idx.parse::<usize>() else {
+                return best;
+            };
             match item.get(i) {
                 Some(next) => {
                     item = next;

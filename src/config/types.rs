@@ -50,7 +50,10 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: default_db_url(), max_connections: default_max_connections() }
+        Self {
+            url: default_db_url(),
+            max_connections: default_max_connections(),
+        }
     }
 }
 
@@ -190,7 +193,9 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { listen: default_http_listen() }
+        Self {
+            listen: default_http_listen(),
+        }
     }
 }
 
@@ -209,7 +214,10 @@ pub struct ScheduleSettings {
 
 impl Default for ScheduleSettings {
     fn default() -> Self {
-        Self { sync: default_sync_cron(), alerts: default_alerts_cron() }
+        Self {
+            sync: default_sync_cron(),
+            alerts: default_alerts_cron(),
+        }
     }
 }
 
@@ -313,7 +321,11 @@ pub struct TargetSpec {
 
 /// The commitment letter's targets (Đông Hà, 2024), used when `[targets]` is absent.
 pub fn default_targets() -> BTreeMap<String, TargetSpec> {
-    let t = |min: Option<f64>, max: Option<f64>| TargetSpec { min, max, min_sample: None };
+    let t = |min: Option<f64>, max: Option<f64>| TargetSpec {
+        min,
+        max,
+        min_sample: None,
+    };
     BTreeMap::from([
         ("late_rate".into(), t(None, Some(1.0))),
         ("apology_rate".into(), t(Some(100.0), None)),
@@ -340,7 +352,11 @@ pub struct ScopedTarget {
 
 impl ScopedTarget {
     pub fn spec(&self) -> TargetSpec {
-        TargetSpec { min: self.min, max: self.max, min_sample: self.min_sample }
+        TargetSpec {
+            min: self.min,
+            max: self.max,
+            min_sample: self.min_sample,
+        }
     }
 }
 

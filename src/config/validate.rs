@@ -26,7 +26,10 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     if let Some(level) = &s.log.level
         && tracing_subscriber::EnvFilter::try_new(level).is_err()
     {
-        p.push(Problem::new("log.level", format!("'{level}' is not a log filter (try info, debug or dondoc=debug)")));
+        p.push(Problem::new(
+            "log.level",
+            format!("'{level}' is not a log filter (try info, debug or dondoc=debug)"),
+        ));
     }
     p
 }
@@ -45,7 +48,10 @@ fn database(s: &Settings, p: &mut Vec<Problem>) {
         ));
     }
     if s.database.max_connections == 0 {
-        p.push(Problem::new("database.max_connections", "must be at least 1"));
+        p.push(Problem::new(
+            "database.max_connections",
+            "must be at least 1",
+        ));
     }
 }
 
@@ -58,7 +64,10 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
     }
     for (name, src) in &s.sources {
         let at = |k: &str| format!("sources.{name}.{k}");
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             p.push(Problem::new(
                 format!("sources.{name}"),
                 "a source name may hold only letters, digits, '_' and '-' (it prefixes record keys)",
@@ -66,17 +75,33 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
         }
         match url::Url::parse(&src.base_url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            Ok(u) => p.push(Problem::new(at("base_url"), format!("'{}' must be http:// or https://, not {}://", src.base_url, u.scheme()))),
-            Err(e) => p.push(Problem::new(at("base_url"), format!("'{}' is not a URL: {e}", src.base_url))),
+            Ok(u) => p.push(Problem::new(
+                at("base_url"),
+                format!(
+                    "'{}' must be http:// or https://, not {}://",
+                    src.base_url,
+                    u.scheme()
+                ),
+            )),
+            Err(e) => p.push(Problem::new(
+                at("base_url"),
+                format!("'{}' is not a URL: {e}", src.base_url),
+            )),
         }
         if !(1..=1000).contains(&src.page_size) {
-            p.push(Problem::new(at("page_size"), format!("{} is outside 1..1000", src.page_size)));
+            p.push(Problem::new(
+                at("page_size"),
+                format!("{} is outside 1..1000", src.page_size),
+            ));
         }
         if src.timeout_secs == 0 {
             p.push(Problem::new(at("timeout_secs"), "must be at least 1"));
         }
         if src.connect_timeout_secs == 0 {
-            p.push(Problem::new(at("connect_timeout_secs"), "must be at least 1"));
+            p.push(Problem::new(
+                at("connect_timeout_secs"),
+                "must be at least 1",
+            ));
         }
         if src.max_attempts == 0 {
             p.push(Problem::new(at("max_attempts"), "must be at least 1"));
@@ -86,7 +111,10 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
 
 fn units(s: &Settings, p: &mut Vec<Problem>) {
     if s.units.is_empty() {
-        p.push(Problem::new("units", "at least one unit is required: add [[units]] with code and name"));
+        p.push(Problem::new(
+            "units",
+            "at least one unit is required: add [[units]] with code and name",
+        ));
         return;
     }
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -120,7 +148,10 @@ fn units(s: &Settings, p: &mut Vec<Problem>) {
         }
     }
     if roots.len() > 1 {
-        let codes: Vec<String> = roots.iter().map(|i| format!("'{}' (units[{i}])", s.units[*i].code)).collect();
+        let codes: Vec<String> = roots
+            .iter()
+            .map(|i| format!("'{}' (units[{i}])", s.units[*i].code))
+            .collect();
         for i in roots.iter().skip(1) {
             p.push(Problem::new(
                 format!("units[{i}].parent"),
@@ -162,7 +193,10 @@ fn units(s: &Settings, p: &mut Vec<Problem>) {
         }
     }
     if roots.is_empty() && reported.is_empty() {
-        p.push(Problem::new("units", "no root unit: exactly one unit (the whole city) must have no parent"));
+        p.push(Problem::new(
+            "units",
+            "no root unit: exactly one unit (the whole city) must have no parent",
+        ));
     }
     claims(s, p, "one_stop_codes", |u| &u.one_stop_codes);
     claims(s, p, "document_codes", |u| &u.document_codes);
@@ -197,15 +231,22 @@ fn claims(
 
 fn target(path: &str, metric: &str, t: &TargetSpec, p: &mut Vec<Problem>) {
     if Metric::from_name(metric).is_none() {
-        p.push(Problem::new(path, format!("unknown metric '{metric}'; the metrics are {}", all_names())));
+        p.push(Problem::new(
+            path,
+            format!("unknown metric '{metric}'; the metrics are {}", all_names()),
+        ));
         return;
     }
     match (t.min, t.max) {
-        (None, None) => p.push(Problem::new(path, "a target needs min (higher is better) or max (lower is better)")),
+        (None, None) => p.push(Problem::new(
+            path,
+            "a target needs min (higher is better) or max (lower is better)",
+        )),
         (Some(_), Some(_)) => p.push(Problem::new(path, "a target has min or max, not both")),
-        (Some(v), None) | (None, Some(v)) if !(0.0..=100.0).contains(&v) => {
-            p.push(Problem::new(path, format!("{v} is not a percentage between 0 and 100")))
-        }
+        (Some(v), None) | (None, Some(v)) if !(0.0..=100.0).contains(&v) => p.push(Problem::new(
+            path,
+            format!("{v} is not a percentage between 0 and 100"),
+        )),
         _ => {}
     }
 }
@@ -220,7 +261,10 @@ fn targets(s: &Settings, p: &mut Vec<Problem>) {
     target_map("targets", &s.targets, p);
     for (name, codes) in &s.field_groups {
         if codes.is_empty() {
-            p.push(Problem::new(format!("field_groups.{name}"), "a field group needs at least one MaLinhVuc code"));
+            p.push(Problem::new(
+                format!("field_groups.{name}"),
+                "a field group needs at least one MaLinhVuc code",
+            ));
         }
     }
     for (i, st) in s.scoped_targets.iter().enumerate() {
@@ -232,7 +276,11 @@ fn targets(s: &Settings, p: &mut Vec<Problem>) {
                 format!(
                     "'{}' is not a field group; the groups of [field_groups] are: {}",
                     st.scope,
-                    if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
@@ -241,7 +289,9 @@ fn targets(s: &Settings, p: &mut Vec<Problem>) {
         {
             p.push(Problem::new(
                 format!("{path}.metric"),
-                format!("{m} counts documents, which have no field (lĩnh vực): it cannot be scoped"),
+                format!(
+                    "{m} counts documents, which have no field (lĩnh vực): it cannot be scoped"
+                ),
             ));
         }
         target(&format!("{path}.metric"), &st.metric, &st.spec(), p);
@@ -265,7 +315,10 @@ pub fn cron_problem(expr: &str) -> Option<String> {
 }
 
 fn schedule(s: &Settings, p: &mut Vec<Problem>) {
-    for (key, expr) in [("schedule.sync", &s.schedule.sync), ("schedule.alerts", &s.schedule.alerts)] {
+    for (key, expr) in [
+        ("schedule.sync", &s.schedule.sync),
+        ("schedule.alerts", &s.schedule.alerts),
+    ] {
         if let Some(msg) = cron_problem(expr) {
             p.push(Problem::new(key, msg));
         }
@@ -282,7 +335,10 @@ pub fn mailbox_address(s: &str) -> &str {
 
 fn email(path: &str, addr: &str, p: &mut Vec<Problem>) {
     if email_address::EmailAddress::from_str(mailbox_address(addr)).is_err() {
-        p.push(Problem::new(path, format!("'{addr}' is not an e-mail address")));
+        p.push(Problem::new(
+            path,
+            format!("'{addr}' is not an e-mail address"),
+        ));
     }
 }
 
@@ -303,6 +359,9 @@ fn mail(s: &Settings, p: &mut Vec<Problem>) {
 
 fn listen(path: &str, addr: &str, p: &mut Vec<Problem>) {
     if SocketAddr::from_str(addr).is_err() {
-        p.push(Problem::new(path, format!("'{addr}' is not an address:port such as 127.0.0.1:9464")));
+        p.push(Problem::new(
+            path,
+            format!("'{addr}' is not an address:port such as 127.0.0.1:9464"),
+        ));
     }
 }

@@ -41,7 +41,12 @@ pub struct UnitNode {
 impl UnitTree {
     /// Builds the tree of a validated configuration.
     pub fn new(s: &Settings) -> UnitTree {
-        let by_code: HashMap<&str, usize> = s.units.iter().enumerate().map(|(i, u)| (u.code.as_str(), i)).collect();
+        let by_code: HashMap<&str, usize> = s
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.as_str(), i))
+            .collect();
         let mut children: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
         for (i, u) in s.units.iter().enumerate() {
             let parent = u.parent.as_deref().filter(|p| by_code.contains_key(p));
@@ -49,7 +54,14 @@ impl UnitTree {
         }
         // Depth-first from the roots, keeping configuration order among siblings.
         let mut order: Vec<(usize, usize)> = Vec::new();
-        let mut stack: Vec<(usize, usize)> = children.get(&None).cloned().unwrap_or_default().into_iter().rev().map(|i| (i, 0)).collect();
+        let mut stack: Vec<(usize, usize)> = children
+            .get(&None)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .map(|i| (i, 0))
+            .collect();
         let mut seen = HashSet::new();
         while let Some((i, depth)) = stack.pop() {
             if !seen.insert(i) {
@@ -62,7 +74,11 @@ impl UnitTree {
                 }
             }
         }
-        let position: HashMap<usize, usize> = order.iter().enumerate().map(|(pos, (i, _))| (*i, pos)).collect();
+        let position: HashMap<usize, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, (i, _))| (*i, pos))
+            .collect();
         let mut units = Vec::with_capacity(order.len());
         for (i, depth) in &order {
             let u = &s.units[*i];
@@ -76,12 +92,20 @@ impl UnitTree {
                 lineage.push(position[&j]);
                 cur = s.units[j].parent.as_deref();
             }
-            units.push(UnitNode { code: u.code.clone(), name: u.name.clone(), parent: u.parent.clone(), depth: *depth, lineage });
+            units.push(UnitNode {
+                code: u.code.clone(),
+                name: u.name.clone(),
+                parent: u.parent.clone(),
+                depth: *depth,
+                lineage,
+            });
         }
         let mut one_stop_owner = HashMap::new();
         let mut document_owner = HashMap::new();
         for (i, u) in s.units.iter().enumerate() {
-            let Some(&pos) = position.get(&i) else { continue };
+            let Some(&pos) = position.get(&i) else {
+                continue;
+            };
             for c in &u.one_stop_codes {
                 one_stop_owner.entry(c.clone()).or_insert(pos);
             }
@@ -89,7 +113,11 @@ impl UnitTree {
                 document_owner.entry(c.clone()).or_insert(pos);
             }
         }
-        UnitTree { units, one_stop_owner, document_owner }
+        UnitTree {
+            units,
+            one_stop_owner,
+            document_owner,
+        }
     }
 
     pub fn index_of(&self, code: &str) -> Option<usize> {
@@ -212,7 +240,9 @@ fn micro(pct: f64) -> i128 {
 
 /// Judges a row: exact integer arithmetic, see the module docs.
 pub fn judge(numerator: i64, denominator: i64, target: Option<TargetView>) -> RowState {
-    let Some(t) = target else { return RowState::Untargeted };
+    let Some(t) = target else {
+        return RowState::Untargeted;
+    };
     if denominator == 0 {
         return RowState::NoData;
     }
@@ -225,20 +255,33 @@ pub fn judge(numerator: i64, denominator: i64, target: Option<TargetView>) -> Ro
         (None, Some(max)) => lhs <= micro(max) * denominator as i128,
         (None, None) => true,
     };
-    if holds { RowState::Ok } else { RowState::Breach }
+    if holds {
+        RowState::Ok
+    } else {
+        RowState::Breach
+    }
 }
 
 fn view(spec: &TargetSpec, default_min_sample: u64) -> Option<TargetView> {
     if spec.min.is_none() && spec.max.is_none() {
         return None;
     }
-    Some(TargetView { min: spec.min, max: spec.max, min_sample: spec.min_sample.unwrap_or(default_min_sample) })
+    Some(TargetView {
+        min: spec.min,
+        max: spec.max,
+        min_sample: spec.min_sample.unwrap_or(default_min_sample),
+    })
 }
 
 /// The target of `metric` (unscoped) for a unit: its own override, else `[targets]`.
 pub fn unit_target(s: &Settings, unit: &str, metric: Metric) -> Option<TargetView> {
-    let own = s.units.iter().find(|u| u.code == unit).and_then(|u| u.targets.get(metric.as_str()));
-    own.or_else(|| s.targets.get(metric.as_str())).and_then(|spec| view(spec, s.alerts.min_sample))
+    let own = s
+        .units
+        .iter()
+        .find(|u| u.code == unit)
+        .and_then(|u| u.targets.get(metric.as_str()));
+    own.or_else(|| s.targets.get(metric.as_str()))
+        .and_then(|spec| view(spec, s.alerts.min_sample))
 }
 
 /// Pure: turns grouped counts into rows for every unit, metric and configured scope.
@@ -256,14 +299,20 @@ pub fn rows_from_tallies(
         .iter()
         .enumerate()
         .map(|(i, st)| {
-            let codes = s.field_groups.get(&st.scope).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default();
+            let codes = s
+                .field_groups
+                .get(&st.scope)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default();
             (i, st, codes)
         })
         .collect();
     let mut scoped = vec![vec![Tally::default(); n]; scopes.len()];
     let mut mapped_quality = Tally::default();
     for g in dossier_groups {
-        let Some(&owner) = tree.one_stop_owner.get(&g.unit_code) else { continue };
+        let Some(&owner) = tree.one_stop_owner.get(&g.unit_code) else {
+            continue;
+        };
         mapped_quality += g.tally;
         for &u in &tree.units[owner].lineage {
             totals[u] += g.tally;
@@ -277,42 +326,61 @@ pub fn rows_from_tallies(
         }
     }
     for g in document_groups {
-        let Some(&owner) = tree.document_owner.get(&g.unit_code) else { continue };
+        let Some(&owner) = tree.document_owner.get(&g.unit_code) else {
+            continue;
+        };
         for &u in &tree.units[owner].lineage {
             totals[u] += g.tally;
         }
     }
     let mut rows = Vec::with_capacity(n * (Metric::ALL.len() + scopes.len()));
     for (i, unit) in tree.units.iter().enumerate() {
-        let mut push = |metric: Metric, scope: Option<String>, tally: &Tally, target: Option<TargetView>| {
-            let (numerator, denominator) = num_den(metric, tally);
-            rows.push(Row {
-                unit: unit.code.clone(),
-                unit_name: unit.name.clone(),
-                depth: unit.depth,
-                metric,
-                scope,
-                period,
-                numerator,
-                denominator,
-                value: if denominator == 0 { None } else { Some(numerator as f64 / denominator as f64) },
-                target,
-                state: judge(numerator, denominator, target),
-            });
-        };
+        let mut push =
+            |metric: Metric, scope: Option<String>, tally: &Tally, target: Option<TargetView>| {
+                let (numerator, denominator) = num_den(metric, tally);
+                rows.push(Row {
+                    unit: unit.code.clone(),
+                    unit_name: unit.name.clone(),
+                    depth: unit.depth,
+                    metric,
+                    scope,
+                    period,
+                    numerator,
+                    denominator,
+                    value: if denominator == 0 {
+                        None
+                    } else {
+                        Some(numerator as f64 / denominator as f64)
+                    },
+                    target,
+                    state: judge(numerator, denominator, target),
+                });
+            };
         for m in Metric::ALL {
             push(m, None, &totals[i], unit_target(s, &unit.code, m));
         }
         for (k, (_, st, _)) in scopes.iter().enumerate() {
-            let Some(m) = Metric::from_name(&st.metric) else { continue };
-            push(m, Some(st.scope.clone()), &scoped[k][i], view(&st.spec(), s.alerts.min_sample));
+            let Some(m) = Metric::from_name(&st.metric) else {
+                continue;
+            };
+            push(
+                m,
+                Some(st.scope.clone()),
+                &scoped[k][i],
+                view(&st.spec(), s.alerts.min_sample),
+            );
         }
     }
     (rows, mapped_quality)
 }
 
 /// Evaluates one period at `as_of` from what is stored.
-pub async fn evaluate(store: &Store, s: &Settings, period: Period, as_of: Epoch) -> Result<Evaluation, StoreError> {
+pub async fn evaluate(
+    store: &Store,
+    s: &Settings,
+    period: Period,
+    as_of: Epoch,
+) -> Result<Evaluation, StoreError> {
     let tree = UnitTree::new(s);
     let horizon = period.horizon(as_of);
     let start = period.start();
@@ -322,16 +390,29 @@ pub async fn evaluate(store: &Store, s: &Settings, period: Period, as_of: Epoch)
     let documents = store.document_tallies(start, horizon).await?;
     let (rows, q) = rows_from_tallies(s, &tree, period, &dossiers, &documents);
     let unmapped = |codes: Vec<CodeCount>, claims: &dyn Fn(&str) -> bool| -> Vec<(String, i64)> {
-        codes.into_iter().filter(|c| !claims(&c.code)).map(|c| (c.code, c.count)).collect()
+        codes
+            .into_iter()
+            .filter(|c| !claims(&c.code))
+            .map(|c| (c.code, c.count))
+            .collect()
     };
     let quality = Quality {
-        unmapped_dossier_codes: unmapped(store.dossier_codes().await?, &|c| tree.claims_one_stop(c)),
-        unmapped_document_codes: unmapped(store.document_codes().await?, &|c| tree.claims_document(c)),
+        unmapped_dossier_codes: unmapped(store.dossier_codes().await?, &|c| {
+            tree.claims_one_stop(c)
+        }),
+        unmapped_document_codes: unmapped(store.document_codes().await?, &|c| {
+            tree.claims_document(c)
+        }),
         no_due_date: q.no_due_date,
         unknown_procedure: q.unknown_procedure,
         rejected: store.rejection_counts().await?,
     };
-    Ok(Evaluation { as_of, period, rows, quality })
+    Ok(Evaluation {
+        as_of,
+        period,
+        rows,
+        quality,
+    })
 }
 
 /// The evaluation job: the current month, quarter and year at `now`, for every unit, metric and
@@ -360,7 +441,11 @@ pub async fn run_once(app: &App, now: Epoch) -> Result<Vec<Evaluation>, StoreErr
         out.push(ev);
     }
     app.store.upsert_samples(&samples).await?;
-    let breaches = out.iter().flat_map(|e| &e.rows).filter(|r| r.state == RowState::Breach).count();
+    let breaches = out
+        .iter()
+        .flat_map(|e| &e.rows)
+        .filter(|r| r.state == RowState::Breach)
+        .count();
     tracing::info!(samples = samples.len(), breaches, "metrics evaluated");
     Ok(out)
 }

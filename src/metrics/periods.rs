@@ -90,11 +90,21 @@ impl Period {
             PeriodKind::Year => 1,
         };
         if self.kind == PeriodKind::Year {
-            Period { year: self.year - 1, ..*self }
+            Period {
+                year: self.year - 1,
+                ..*self
+            }
         } else if self.index == 1 {
-            Period { year: self.year - 1, index: count, ..*self }
+            Period {
+                year: self.year - 1,
+                index: count,
+                ..*self
+            }
         } else {
-            Period { index: self.index - 1, ..*self }
+            Period {
+                index: self.index - 1,
+                ..*self
+            }
         }
     }
 
@@ -142,15 +152,31 @@ impl FromStr for Period {
         }
         let year: i32 = year.parse().map_err(|_| err())?;
         match rest {
-            None => Ok(Period { kind: PeriodKind::Year, year, index: 1 }),
+            None => Ok(Period {
+                kind: PeriodKind::Year,
+                year,
+                index: 1,
+            }),
             Some(r) if r.starts_with(['Q', 'q']) => {
                 let q: u32 = r[1..].parse().map_err(|_| err())?;
-                if (1..=4).contains(&q) { Ok(Period { kind: PeriodKind::Quarter, year, index: q }) } else { Err(err()) }
+                if (1..=4).contains(&q) {
+                    Ok(Period {
+                        kind: PeriodKind::Quarter,
+                        year,
+                        index: q,
+                    })
+                } else {
+                    Err(err())
+                }
             }
             Some(r) => {
                 let m: u32 = r.parse().map_err(|_| err())?;
                 if (1..=12).contains(&m) && r.len() == 2 {
-                    Ok(Period { kind: PeriodKind::Month, year, index: m })
+                    Ok(Period {
+                        kind: PeriodKind::Month,
+                        year,
+                        index: m,
+                    })
                 } else {
                     Err(err())
                 }
@@ -175,8 +201,14 @@ mod tests {
         assert_eq!(rfc3339(q.start()), "2024-04-01T00:00:00+07:00");
         assert_eq!(rfc3339(q.end()), "2024-07-01T00:00:00+07:00");
         // the first second of July belongs to Q3; the last second of June to Q2
-        assert_eq!(Period::containing(PeriodKind::Quarter, at("20240701000000")).index, 3);
-        assert_eq!(Period::containing(PeriodKind::Quarter, at("20240630235959")).index, 2);
+        assert_eq!(
+            Period::containing(PeriodKind::Quarter, at("20240701000000")).index,
+            3
+        );
+        assert_eq!(
+            Period::containing(PeriodKind::Quarter, at("20240630235959")).index,
+            2
+        );
     }
 
     #[test]
@@ -192,6 +224,9 @@ mod tests {
         assert_eq!(y.previous().to_string(), "2023");
         assert!("2024-13".parse::<Period>().is_err());
         assert!("2024-Q5".parse::<Period>().is_err());
-        assert_eq!("2024-05".parse::<Period>().unwrap().label_vi(), "Tháng 5/2024");
+        assert_eq!(
+            "2024-05".parse::<Period>().unwrap().label_vi(),
+            "Tháng 5/2024"
+        );
     }
 }

@@ -99,7 +99,9 @@ pub fn tally_dossier(d: &Dossier, procedure_level: Option<Option<u8>>, w: Window
     if !in_scope(d) {
         return t;
     }
-    let Some(received) = d.received_at else { return t };
+    let Some(received) = d.received_at else {
+        return t;
+    };
     let in_window = |x: Option<Epoch>| x.is_some_and(|x| w.start <= x && x < w.horizon);
 
     // H: received before the horizon and not finished at the period's start.

@@ -22,13 +22,22 @@ pub enum StoreError {
     )]
     Open { url: String, source: sqlx::Error },
     #[error("cannot apply the database migrations to {url}: {source}")]
-    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("database.url '{0}' is not supported: use sqlite://PATH")]
     Unsupported(String),
     #[error("cannot create the folder {path} for the database: {source}")]
-    Folder { path: String, source: std::io::Error },
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database error while {doing}: {source}")]
-    Query { doing: &'static str, source: sqlx::Error },
+    Query {
+        doing: &'static str,
+        source: sqlx::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -40,7 +49,10 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
     fn doing(self, what: &'static str) -> Result<T> {
-        self.map_err(|source| StoreError::Query { doing: what, source })
+        self.map_err(|source| StoreError::Query {
+            doing: what,
+            source,
+        })
     }
 }
 
@@ -123,7 +135,9 @@ impl Store {
     /// Opens (creating when missing) and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(sqlite::SqliteStore::open(url, max_connections).await?))
+            Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(url, max_connections).await?,
+            ))
         } else {
             Err(StoreError::Unsupported(url.to_string()))
         }
@@ -184,11 +198,24 @@ impl Store {
         dispatch!(self, s => s.replace_procedures(source, procedures, rejections, now).await)
     }
 
-    pub async fn record_success(&self, source: &str, endpoint: &str, counts: RunCounts, now: Epoch) -> Result<()> {
+    pub async fn record_success(
+        &self,
+        source: &str,
+        endpoint: &str,
+        counts: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
         dispatch!(self, s => s.record_success(source, endpoint, counts, now).await)
     }
 
-    pub async fn record_failure(&self, source: &str, endpoint: &str, error: &str, counts: RunCounts, now: Epoch) -> Result<()> {
+    pub async fn record_failure(
+        &self,
+        source: &str,
+        endpoint: &str,
+        error: &str,
+        counts: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
         dispatch!(self, s => s.record_failure(source, endpoint, error, counts, now).await)
     }
 

@@ -5,7 +5,10 @@
 //! failing with SQLITE_BUSY halfway through a transaction. Multi-row statements stay under
 //! SQLite's 32766 bind parameters.
 
-use super::{CodeCount, Context, GroupTally, RejectionCount, Result, RunCounts, Sample, StoreError, SyncState};
+use super::{
+    CodeCount, Context, GroupTally, RejectionCount, Result, RunCounts, Sample, StoreError,
+    SyncState,
+};
 use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
@@ -23,22 +26,32 @@ pub struct SqliteStore {
 
 /// The folder of a `sqlite://` file URL (none for memory databases).
 fn folder_of(url: &str) -> Option<std::path::PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path.starts_with(":memory:") {
         return None;
     }
-    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf())
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
 }
 
 impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
         if let Some(dir) = folder_of(url) {
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| StoreError::Folder {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Open { url: url.to_string(), source })?
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -48,11 +61,17 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { url: url.to_string(), source })?;
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+            .map_err(|source| StoreError::Migrate {
+                url: url.to_string(),
+                source,
+            })?;
         Ok(Self { pool })
     }
 
@@ -61,11 +80,18 @@ impl SqliteStore {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.doing("checking the database").map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .doing("checking the database")
+            .map(|_| ())
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.doing("starting a write transaction")
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .doing("starting a write transaction")
     }
 
     pub async fn sync_state(&self, source: &str, endpoint: &str) -> Result<Option<SyncState>> {
@@ -92,17 +118,28 @@ impl SqliteStore {
         rows.iter().map(sync_state_of).collect()
     }
 
-    async fn ensure_state(tx: &mut Transaction<'static, Sqlite>, source: &str, endpoint: &str) -> Result<()> {
-        sqlx::query("INSERT INTO sync_state (source, endpoint) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(source)
-            .bind(endpoint)
-            .execute(&mut **tx)
-            .await
-            .doing("creating the sync state")?;
+    async fn ensure_state(
+        tx: &mut Transaction<'static, Sqlite>,
+        source: &str,
+        endpoint: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_state (source, endpoint) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut **tx)
+        .await
+        .doing("creating the sync state")?;
         Ok(())
     }
 
-    async fn advance_mark(tx: &mut Transaction<'static, Sqlite>, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+    async fn advance_mark(
+        tx: &mut Transaction<'static, Sqlite>,
+        source: &str,
+        endpoint: &str,
+        mark: Option<Epoch>,
+    ) -> Result<()> {
         Self::ensure_state(tx, source, endpoint).await?;
         if let Some(m) = mark {
             sqlx::query(
@@ -118,10 +155,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn put_rejections(tx: &mut Transaction<'static, Sqlite>, source: &str, rejections: &[Rejection], now: Epoch) -> Result<()> {
+    async fn put_rejections(
+        tx: &mut Transaction<'static, Sqlite>,
+        source: &str,
+        rejections: &[Rejection],
+        now: Epoch,
+    ) -> Result<()> {
         for chunk in rejections.chunks(MAX_BINDS / 6) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO rejected (source, kind, key, reason, updated_at, first_seen, last_seen) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO rejected (source, kind, key, reason, updated_at, first_seen, last_seen) ",
+            );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(source)
                     .push_bind(r.kind.as_str())
@@ -136,7 +179,10 @@ impl SqliteStore {
                  updated_at = excluded.updated_at, last_seen = excluded.last_seen, \
                  times_seen = rejected.times_seen + 1",
             );
-            qb.build().execute(&mut **tx).await.doing("setting rejected records aside")?;
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .doing("setting rejected records aside")?;
         }
         Ok(())
     }
@@ -151,25 +197,34 @@ impl SqliteStore {
         if keys.len() == 0 {
             return Ok(());
         }
-        let any: i64 = sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM rejected WHERE source = ? AND kind = ? LIMIT 1)")
-            .bind(source)
-            .bind(kind)
-            .fetch_one(&mut **tx)
-            .await
-            .doing("looking up rejected records")?;
+        let any: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM rejected WHERE source = ? AND kind = ? LIMIT 1)",
+        )
+        .bind(source)
+        .bind(kind)
+        .fetch_one(&mut **tx)
+        .await
+        .doing("looking up rejected records")?;
         if any == 0 {
             return Ok(());
         }
         let keys: Vec<&str> = keys.collect();
         for chunk in keys.chunks(MAX_BINDS - 2) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM rejected WHERE source = ");
-            qb.push_bind(source).push(" AND kind = ").push_bind(kind).push(" AND key IN (");
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("DELETE FROM rejected WHERE source = ");
+            qb.push_bind(source)
+                .push(" AND kind = ")
+                .push_bind(kind)
+                .push(" AND key IN (");
             let mut sep = qb.separated(", ");
             for k in chunk {
                 sep.push_bind(*k);
             }
             qb.push(")");
-            qb.build().execute(&mut **tx).await.doing("clearing rejections")?;
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .doing("clearing rejections")?;
         }
         Ok(())
     }
@@ -225,9 +280,20 @@ impl SqliteStore {
                  updated_at = excluded.updated_at, deleted = excluded.deleted \
                  WHERE excluded.updated_at >= dossiers.updated_at",
             );
-            written += qb.build().execute(&mut *tx).await.doing("storing dossiers")?.rows_affected();
+            written += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .doing("storing dossiers")?
+                .rows_affected();
         }
-        Self::clear_rejections(&mut tx, source, "dossier", dossiers.iter().map(|d| d.code.as_str())).await?;
+        Self::clear_rejections(
+            &mut tx,
+            source,
+            "dossier",
+            dossiers.iter().map(|d| d.code.as_str()),
+        )
+        .await?;
         Self::put_rejections(&mut tx, source, rejections, now).await?;
         Self::advance_mark(&mut tx, source, endpoint, mark).await?;
         tx.commit().await.doing("committing a page of dossiers")?;
@@ -269,16 +335,33 @@ impl SqliteStore {
                  updated_at = excluded.updated_at, deleted = excluded.deleted \
                  WHERE excluded.updated_at >= documents.updated_at",
             );
-            written += qb.build().execute(&mut *tx).await.doing("storing documents")?.rows_affected();
+            written += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .doing("storing documents")?
+                .rows_affected();
         }
-        Self::clear_rejections(&mut tx, source, "document", documents.iter().map(|d| d.code.as_str())).await?;
+        Self::clear_rejections(
+            &mut tx,
+            source,
+            "document",
+            documents.iter().map(|d| d.code.as_str()),
+        )
+        .await?;
         Self::put_rejections(&mut tx, source, rejections, now).await?;
         Self::advance_mark(&mut tx, source, endpoint, mark).await?;
         tx.commit().await.doing("committing a page of documents")?;
         Ok(written)
     }
 
-    pub async fn replace_procedures(&self, source: &str, procedures: &[Procedure], rejections: &[Rejection], now: Epoch) -> Result<()> {
+    pub async fn replace_procedures(
+        &self,
+        source: &str,
+        procedures: &[Procedure],
+        rejections: &[Rejection],
+        now: Epoch,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM procedures WHERE source = ?")
             .bind(source)
@@ -286,8 +369,9 @@ impl SqliteStore {
             .await
             .doing("replacing the catalogue")?;
         for chunk in procedures.chunks(MAX_BINDS / 6) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO procedures (source, code, name, field_code, field_name, level) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO procedures (source, code, name, field_code, field_name, level) ",
+            );
             qb.push_values(chunk, |mut b, p| {
                 b.push_bind(source)
                     .push_bind(&p.code)
@@ -301,7 +385,10 @@ impl SqliteStore {
                 " ON CONFLICT (source, code) DO UPDATE SET name = excluded.name, field_code = excluded.field_code, \
                  field_name = excluded.field_name, level = excluded.level",
             );
-            qb.build().execute(&mut *tx).await.doing("storing the catalogue")?;
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("storing the catalogue")?;
         }
         sqlx::query("DELETE FROM rejected WHERE source = ? AND kind = 'procedure'")
             .bind(source)
@@ -314,7 +401,13 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn record_success(&self, source: &str, endpoint: &str, c: RunCounts, now: Epoch) -> Result<()> {
+    pub async fn record_success(
+        &self,
+        source: &str,
+        endpoint: &str,
+        c: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         Self::ensure_state(&mut tx, source, endpoint).await?;
         sqlx::query(
@@ -336,7 +429,14 @@ impl SqliteStore {
         tx.commit().await.doing("recording a successful sync")
     }
 
-    pub async fn record_failure(&self, source: &str, endpoint: &str, error: &str, c: RunCounts, now: Epoch) -> Result<()> {
+    pub async fn record_failure(
+        &self,
+        source: &str,
+        endpoint: &str,
+        error: &str,
+        c: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         Self::ensure_state(&mut tx, source, endpoint).await?;
         sqlx::query(
@@ -406,7 +506,9 @@ impl SqliteStore {
         .doing("counting dossiers for the metrics")?;
         rows.iter()
             .map(|r| {
-                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
+                };
                 let tally = Tally {
                     late: n("late")?,
                     handled: n("handled")?,
@@ -423,7 +525,11 @@ impl SqliteStore {
                     unknown_procedure: n("unknown_procedure")?,
                     ..Tally::default()
                 };
-                Ok(GroupTally { unit_code: r.try_get("unit_code")?, field_code: r.try_get("field_code")?, tally })
+                Ok(GroupTally {
+                    unit_code: r.try_get("unit_code")?,
+                    field_code: r.try_get("field_code")?,
+                    tally,
+                })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .doing("reading dossier counts")
@@ -445,7 +551,9 @@ impl SqliteStore {
         .doing("counting documents for the metrics")?;
         rows.iter()
             .map(|r| {
-                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
+                };
                 let tally = Tally {
                     edoc: n("edoc")?,
                     incoming: n("incoming")?,
@@ -453,7 +561,11 @@ impl SqliteStore {
                     outgoing: n("outgoing")?,
                     ..Tally::default()
                 };
-                Ok(GroupTally { unit_code: r.try_get("unit_code")?, field_code: None, tally })
+                Ok(GroupTally {
+                    unit_code: r.try_get("unit_code")?,
+                    field_code: None,
+                    tally,
+                })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .doing("reading document counts")
@@ -462,7 +574,12 @@ impl SqliteStore {
     async fn code_counts(&self, sql: &'static str, doing: &'static str) -> Result<Vec<CodeCount>> {
         let rows = sqlx::query(sql).fetch_all(&self.pool).await.doing(doing)?;
         rows.iter()
-            .map(|r| Ok(CodeCount { code: r.try_get(0)?, count: r.try_get(1)? }))
+            .map(|r| {
+                Ok(CodeCount {
+                    code: r.try_get(0)?,
+                    count: r.try_get(1)?,
+                })
+            })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .doing(doing)
     }
@@ -524,7 +641,10 @@ impl SqliteStore {
                 " ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET as_of = excluded.as_of, \
                  numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at",
             );
-            qb.build().execute(&mut *tx).await.doing("storing metric samples")?;
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("storing metric samples")?;
         }
         tx.commit().await.doing("committing metric samples")
     }

@@ -19,11 +19,23 @@ pub enum FetchError {
         "{url} answered {status}: the token was refused. Check sources.{source_name}.token (or token_file, \
          or DONDOC__SOURCES__{upper}__TOKEN)", upper = source_name.to_uppercase()
     )]
-    Unauthorized { source_name: String, url: String, status: u16 },
+    Unauthorized {
+        source_name: String,
+        url: String,
+        status: u16,
+    },
     #[error("{url} answered {status} (not retried): {body}")]
-    Rejected { url: String, status: u16, body: String },
+    Rejected {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url} still failing after {attempts} attempt(s); last error: {last}")]
-    Exhausted { url: String, attempts: u32, last: String },
+    Exhausted {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
     #[error("cannot build the HTTP client for source '{source_name}': {reason}")]
     Setup { source_name: String, reason: String },
 }
@@ -56,7 +68,9 @@ impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (attempt counts from 1): `initial × 2^(attempt−1)`,
     /// capped, then scaled by a random factor in [0.5, 1] so that replicas do not retry in step.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.initial.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+        let exp = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
         let capped = exp.min(self.max);
         let factor: f64 = rand::rng().random_range(0.5..=1.0);
         capped.mul_f64(factor)
@@ -91,15 +105,23 @@ pub struct SourceClient {
 
 impl SourceClient {
     pub fn new(name: &str, s: &SourceSettings, clock: Arc<dyn Clock>) -> Result<Self, FetchError> {
-        let setup = |reason: String| FetchError::Setup { source_name: name.to_string(), reason };
+        let setup = |reason: String| FetchError::Setup {
+            source_name: name.to_string(),
+            reason,
+        };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(s.connect_timeout_secs))
             .timeout(Duration::from_secs(s.timeout_secs))
             .user_agent(concat!("dondoc/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &s.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| setup(format!("cannot read ca_file {}: {e}", ca.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| setup(format!("ca_file {} holds no PEM certificate: {e}", ca.display())))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| setup(format!("cannot read ca_file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                setup(format!(
+                    "ca_file {} holds no PEM certificate: {e}",
+                    ca.display()
+                ))
+            })?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
@@ -154,7 +176,8 @@ impl SourceClient {
                                 self.retry.backoff(attempt)
                             }
                         }
-                    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+                    {
                         return Err(FetchError::Unauthorized {
                             source_name: self.name.clone(),
                             url,
@@ -174,7 +197,11 @@ impl SourceClient {
                     } else {
                         let body = resp.text().await.unwrap_or_default();
                         let body: String = body.chars().take(300).collect();
-                        return Err(FetchError::Rejected { url, status: status.as_u16(), body });
+                        return Err(FetchError::Rejected {
+                            url,
+                            status: status.as_u16(),
+                            body,
+                        });
                     }
                 }
                 Err(e) => {
@@ -187,7 +214,11 @@ impl SourceClient {
                 tokio::time::sleep(wait).await;
             }
         }
-        Err(FetchError::Exhausted { url, attempts: self.retry.max_attempts, last })
+        Err(FetchError::Exhausted {
+            url,
+            attempts: self.retry.max_attempts,
+            last,
+        })
     }
 }
 
@@ -230,7 +261,8 @@ mod tests {
         let p = policy();
         for attempt in 1..=10 {
             let d = p.backoff(attempt);
-            let full = Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(1));
+            let full =
+                Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(1));
             assert!(d <= full && d >= full / 2, "attempt {attempt}: {d:?}");
         }
     }
@@ -238,11 +270,19 @@ mod tests {
     #[test]
     fn retry_after_as_seconds_or_http_date_is_capped() {
         let p = policy();
-        let now = chrono::DateTime::parse_from_rfc3339("2024-05-01T08:00:00Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2024-05-01T08:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(p.retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(p.retry_after("3600", now), Some(Duration::from_secs(60)));
-        assert_eq!(p.retry_after("Wed, 01 May 2024 08:00:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(p.retry_after("Wed, 01 May 2024 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            p.retry_after("Wed, 01 May 2024 08:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            p.retry_after("Wed, 01 May 2024 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(p.retry_after("soon", now), None);
     }
 }

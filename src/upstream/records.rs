@@ -10,8 +10,8 @@
 //! outlives the page, the database or the logs. It does no I/O.
 
 use crate::time::{Epoch, parse_compact};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 
@@ -233,7 +233,8 @@ impl<'de> Deserialize<'de> for Code {
                 if t.is_empty() {
                     Ok(Code::Absent)
                 } else if t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) {
-                    Ok(t.parse().map_or_else(|_| Code::Bad(t.to_string()), Code::Int))
+                    Ok(t.parse()
+                        .map_or_else(|_| Code::Bad(t.to_string()), Code::Int))
                 } else {
                     Ok(Code::Bad(clip(t)))
                 }
@@ -254,11 +255,19 @@ impl<'de> Deserialize<'de> for Text {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
                 let t = v.trim();
-                Ok(if t.is_empty() { Text::Absent } else { Text::Str(t.to_string()) })
+                Ok(if t.is_empty() {
+                    Text::Absent
+                } else {
+                    Text::Str(t.to_string())
+                })
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
                 if v.trim().len() == v.len() {
-                    Ok(if v.is_empty() { Text::Absent } else { Text::Str(v) })
+                    Ok(if v.is_empty() {
+                        Text::Absent
+                    } else {
+                        Text::Str(v)
+                    })
                 } else {
                     self.visit_str(&v)
                 }
@@ -522,7 +531,12 @@ impl Check {
     }
 
     /// A code that must be one of `allowed`; absent is `None`.
-    fn code(&mut self, field: &str, v: &Code, allowed: std::ops::RangeInclusive<i64>) -> Option<u8> {
+    fn code(
+        &mut self,
+        field: &str,
+        v: &Code,
+        allowed: std::ops::RangeInclusive<i64>,
+    ) -> Option<u8> {
         match v {
             Code::Absent => None,
             Code::Int(n) if allowed.contains(n) => Some(*n as u8),
@@ -535,13 +549,21 @@ impl Check {
                 None
             }
             Code::Bad(s) => {
-                self.fail(format!("{field} = '{s}' is not a code (a number or a string of digits)"));
+                self.fail(format!(
+                    "{field} = '{s}' is not a code (a number or a string of digits)"
+                ));
                 None
             }
         }
     }
 
-    fn finish<T>(self, kind: RecordKind, key: &str, updated_at: Option<Epoch>, value: T) -> Parsed<T> {
+    fn finish<T>(
+        self,
+        kind: RecordKind,
+        key: &str,
+        updated_at: Option<Epoch>,
+        value: T,
+    ) -> Parsed<T> {
         match self.problem {
             None => Ok(value),
             Some(reason) => Err(Rejection {
@@ -572,7 +594,10 @@ fn shape_rejection(kind: RecordKind, raw: &RawValue, err: serde_json::Error) -> 
         kind,
         key: keyless(kind, key, raw),
         updated_at,
-        reason: format!("the record does not have the contract's shape: {}", clip_long(&msg)),
+        reason: format!(
+            "the record does not have the contract's shape: {}",
+            clip_long(&msg)
+        ),
     }
 }
 
@@ -655,7 +680,9 @@ pub fn parse_dossier(raw: &RawValue) -> Parsed<Dossier> {
     let appointed_at = c.date("NgayHenTra", &r.appointed);
     let processing_ended = c.date("NgayKetThucXuLy", &r.processing_ended);
     let returned_at = c.date("NgayTra", &r.returned);
-    let paid_online = c.code("DuocThanhToanTrucTuyen", &r.paid_online, 0..=3).unwrap_or(0);
+    let paid_online = c
+        .code("DuocThanhToanTrucTuyen", &r.paid_online, 0..=3)
+        .unwrap_or(0);
 
     let mut fee_total = 0.0;
     for (i, fee) in r.fees.unwrap_or_default().into_iter().enumerate() {
@@ -674,7 +701,10 @@ pub fn parse_dossier(raw: &RawValue) -> Parsed<Dossier> {
 
     let mut due_at = appointed_at;
     for (i, s) in r.supplements.unwrap_or_default().iter().enumerate() {
-        if let Some(t) = c.date(&format!("DanhSachHoSoBoSung[{i}].NgayHenTraMoi"), &s.new_due) {
+        if let Some(t) = c.date(
+            &format!("DanhSachHoSoBoSung[{i}].NgayHenTraMoi"),
+            &s.new_due,
+        ) {
             due_at = Some(due_at.map_or(t, |d| d.max(t)));
         }
     }
@@ -683,9 +713,9 @@ pub fn parse_dossier(raw: &RawValue) -> Parsed<Dossier> {
         let field = format!("DanhSachPhieuXinLoi[{i}].NgayBanHanh");
         match c.date(&field, &a.issued) {
             Some(t) => first_apology_at = Some(first_apology_at.map_or(t, |f| f.min(t))),
-            None if a.issued == Text::Absent => {
-                c.fail(format!("{field} is missing: an apology slip must say when it was issued"))
-            }
+            None if a.issued == Text::Absent => c.fail(format!(
+                "{field} is missing: an apology slip must say when it was issued"
+            )),
             None => {}
         }
     }
@@ -832,7 +862,10 @@ pub fn parse_document(raw: &RawValue) -> Parsed<Document> {
         "DI" => Some(Direction::Outgoing),
         "" => None,
         other => {
-            c.fail(format!("LoaiVanBan = '{}' is neither DEN nor DI", clip(other)));
+            c.fail(format!(
+                "LoaiVanBan = '{}' is neither DEN nor DI",
+                clip(other)
+            ));
             None
         }
     };
@@ -933,7 +966,10 @@ mod tests {
 
     #[test]
     fn a_tombstone_needs_only_its_key_and_update_time() {
-        let d = parse_dossier(&raw(r#"{"MaHoSo":"X","NgayCapNhat":"20240101000000","DaXoa":"1"}"#)).unwrap();
+        let d = parse_dossier(&raw(
+            r#"{"MaHoSo":"X","NgayCapNhat":"20240101000000","DaXoa":"1"}"#,
+        ))
+        .unwrap();
         assert!(d.deleted);
     }
 

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 /// 2024-06-20 10:00 in Asia/Ho_Chi_Minh: late in Q2, so that a quarter has a history.
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2024-06-20T10:00:00+07:00").unwrap().to_utc()
+    chrono::DateTime::parse_from_rfc3339("2024-06-20T10:00:00+07:00")
+        .unwrap()
+        .to_utc()
 }
 
 pub fn clock() -> Arc<ManualClock> {
@@ -63,9 +65,18 @@ min = 85.0
 /// Simulator units matching [`UNITS`].
 pub fn sim_units() -> Vec<SimUnit> {
     vec![
-        SimUnit { one_stop_codes: vec!["000.00.23.H50".into()], document_codes: vec!["UBND".into()] },
-        SimUnit { one_stop_codes: vec!["000.10.23.H50".into()], document_codes: vec!["TNMT".into()] },
-        SimUnit { one_stop_codes: vec!["000.01.23.H50".into()], document_codes: vec!["P1".into()] },
+        SimUnit {
+            one_stop_codes: vec!["000.00.23.H50".into()],
+            document_codes: vec!["UBND".into()],
+        },
+        SimUnit {
+            one_stop_codes: vec!["000.10.23.H50".into()],
+            document_codes: vec!["TNMT".into()],
+        },
+        SimUnit {
+            one_stop_codes: vec!["000.01.23.H50".into()],
+            document_codes: vec!["P1".into()],
+        },
         SimUnit {
             one_stop_codes: vec!["000.02.23.H50".into(), "000.03.23.H50".into()],
             document_codes: vec!["DL".into()],
@@ -100,7 +111,11 @@ pub async fn start_sim(options: SimOptions, clock: Arc<dyn Clock>) -> Sim {
             })
             .await;
     });
-    Sim { addr, sim, _stop: tx }
+    Sim {
+        addr,
+        sim,
+        _stop: tx,
+    }
 }
 
 /// A configuration with both sources on `addr` (fast retries for tests) and the test units.
@@ -197,17 +212,21 @@ pub async fn dump(db_url: &str) -> Vec<String> {
     for r in rows {
         out.push(format!("V|{}", r.get::<String, _>(0)));
     }
-    let rows = sqlx::query("SELECT source || '|' || kind || '|' || key || '|' || reason FROM rejected ORDER BY 1")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query(
+        "SELECT source || '|' || kind || '|' || key || '|' || reason FROM rejected ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     for r in rows {
         out.push(format!("R|{}", r.get::<String, _>(0)));
     }
-    let rows = sqlx::query("SELECT source || '|' || code || '|' || coalesce(level, -1) FROM procedures ORDER BY 1")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query(
+        "SELECT source || '|' || code || '|' || coalesce(level, -1) FROM procedures ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     for r in rows {
         out.push(format!("P|{}", r.get::<String, _>(0)));
     }
