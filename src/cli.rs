@@ -54,6 +54,31 @@ pub enum Command {
     CheckConfig,
     /// Serve a simulated one-stop and document system (upstream-api.md) until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Current alerts (firing, pending, warnings) and the newest messages of the outbox.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Print the mail a unit would receive now (nothing is sent or marked).
+    Preview {
+        #[arg(long)]
+        unit: String,
+        /// Print the HTML alternative instead of the plain text.
+        #[arg(long)]
+        html: bool,
+    },
+    /// Send a short test message to check the SMTP settings, and report the server's answer.
+    SendTest {
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,6 +224,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Status(a) => status(loaded.settings, clock, a).await,
         Command::History(a) => history(loaded.settings, clock, a).await,
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
+        Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::CheckConfig => Ok(()),
     }
 }
@@ -248,6 +274,14 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         let _ = writeln!(out, "schedule   {key:<7}{expr:<22} next {next}");
     }
     match &s.smtp {
+        Some(m) if m.transport == crate::config::MailTransport::File => {
+            let _ = writeln!(
+                out,
+                "smtp       transport = file: each mail written as .eml into {}, from {}",
+                m.file_dir.display(),
+                m.from
+            );
+        }
         Some(m) => {
             let _ = writeln!(
                 out,
@@ -374,6 +408,8 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
         );
     }
     let evaluations = metrics::run_once(&app, now).await?;
+    let mailer = mailer_of(&app.settings)?;
+    let alerts = crate::alerts::run_once(&app, &evaluations, mailer.as_ref(), now).await?;
     if let Some(q) = evaluations
         .iter()
         .find(|e| e.period.kind == PeriodKind::Quarter)
@@ -393,6 +429,23 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
             units.len()
         );
     }
+    match &alerts.not_mailed {
+        Some(why) => {
+            let _ = writeln!(out, "Alerts: {why}.");
+        }
+        None => {
+            let d = alerts.delivery;
+            let _ = writeln!(
+                out,
+                "Alerts: {} digest message(s) queued{}; {} sent, {} to retry, {} failed.",
+                alerts.queued,
+                alerts.digest_fire.map(|f| format!(" for the {} digest", to_local(f).format("%d/%m %H:%M"))).unwrap_or_default(),
+                d.sent,
+                d.retried,
+                d.failed
+            );
+        }
+    }
     drop(out);
     app.store.close().await;
     let failures = report.failures();
@@ -405,6 +458,118 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
             names.join("; ")
         )))
     }
+}
+
+fn mailer_of(s: &Settings) -> Result<Option<crate::alerts::mailer::Mailer>, Failure> {
+    match &s.smtp {
+        None => Ok(None),
+        Some(smtp) => crate::alerts::mailer::Mailer::from_settings(smtp)
+            .map(Some)
+            .map_err(|e| Failure::usage(format!("smtp: {e}"))),
+    }
+}
+
+async fn alerts(settings: Settings, clock: Arc<dyn Clock>, cmd: &AlertsCommand) -> Result<(), Failure> {
+    use std::fmt::Write as _;
+    if let AlertsCommand::SendTest { to } = cmd {
+        let Some(mailer) = mailer_of(&settings)? else {
+            return Err(Failure::usage("there is no [smtp] section in the configuration: nothing to test"));
+        };
+        return match mailer.send_test(to).await {
+            Ok(reply) => {
+                println!("Sent a test message to {to} through {}.\nThe server answered: {reply}", mailer.describe());
+                Ok(())
+            }
+            Err(e) => Err(Failure::work(format!("the test message to {to} through {} was not sent: {e}", mailer.describe()))),
+        };
+    }
+    let app = App::build(settings, clock.clone()).await?;
+    let now = epoch(clock.now());
+    let result = match cmd {
+        AlertsCommand::Preview { unit, html } => {
+            if !app.settings.units.iter().any(|u| &u.code == unit) {
+                return Err(Failure::usage(format!("--unit '{unit}' is not a configured unit")));
+            }
+            match crate::alerts::digest::preview(&app, unit, now).await? {
+                None => println!("{unit} has no alert to hear of now."),
+                Some(m) => {
+                    println!("To: {}", m.to.join(", "));
+                    if !m.cc.is_empty() {
+                        println!("Cc: {}", m.cc.join(", "));
+                    }
+                    println!("Subject: {}\n", m.subject);
+                    if *html {
+                        println!("{}", m.html.unwrap_or_default());
+                    } else {
+                        print!("{}", m.text);
+                    }
+                }
+            }
+            Ok(())
+        }
+        AlertsCommand::List { format } => {
+            let alerts: Vec<_> = app
+                .store
+                .alerts()
+                .await?
+                .into_iter()
+                .filter(|a| a.phase != crate::alerts::lifecycle::Phase::Clear)
+                .collect();
+            let outbox = app.store.outbox(50).await?;
+            if *format == Format::Json {
+                let rows: Vec<serde_json::Value> = alerts
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "unit": a.key.unit, "metric": a.key.metric,
+                            "scope": if a.key.scope.is_empty() { None } else { Some(&a.key.scope) },
+                            "period": a.key.period, "phase": a.phase.as_str(),
+                            "notice": a.notice.map(|n| n.as_str()),
+                            "numerator": a.numerator, "denominator": a.denominator,
+                            "fired_at": a.fired_at.map(rfc3339), "last_notified_at": a.last_notified_at.map(rfc3339),
+                            "detail": a.detail,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"alerts": rows, "outbox": outbox})).unwrap_or_default());
+            } else {
+                let mut out = String::new();
+                let _ = writeln!(out, "Alerts ({}):", alerts.len());
+                for a in &alerts {
+                    let scope = if a.key.scope.is_empty() { String::new() } else { format!(" [{}]", a.key.scope) };
+                    let notice = a.notice.map(|n| format!(", to tell: {}", n.as_str())).unwrap_or_default();
+                    let detail = a.detail.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {:<9} {} {}{scope} {} {}/{}{notice}{detail}",
+                        a.phase.as_str(),
+                        a.key.unit,
+                        a.key.metric,
+                        a.key.period,
+                        a.numerator,
+                        a.denominator
+                    );
+                }
+                let _ = writeln!(out, "\nOutbox (newest {}):", outbox.len());
+                for m in &outbox {
+                    let err = m.last_error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  #{:<4} {:<8} attempts {} {} → {}: {}{err}",
+                        m.id, m.status, m.attempts, to_local(m.created_at).format("%d/%m %H:%M"), m.recipients, m.subject
+                    );
+                }
+                if app.settings.smtp.is_none() {
+                    let _ = writeln!(out, "\n(no [smtp] section: alerts are evaluated and listed here, not mailed)");
+                }
+                print!("{out}");
+            }
+            Ok(())
+        }
+        AlertsCommand::SendTest { .. } => Ok(()),
+    };
+    app.store.close().await;
+    result
 }
 
 fn parse_as_of(s: Option<&str>, clock: &dyn Clock) -> Result<Epoch, Failure> {

@@ -23,6 +23,7 @@
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
 //!   instants and the one date parser, logging.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod clock;

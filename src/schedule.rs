@@ -33,6 +33,11 @@ impl Schedule {
         &self.expr
     }
 
+    /// Every fire time strictly after `after`, in local time, in order.
+    pub fn fires_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<chrono_tz::Tz>> + '_ {
+        self.inner.after(&after.with_timezone(&ZONE))
+    }
+
     /// The next `n` fire times strictly after `after`, in local time.
     pub fn next_fires(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<chrono_tz::Tz>> {
         self.inner

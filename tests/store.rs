@@ -144,8 +144,7 @@ async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|s| s.period == "2024-Q2")
-        .last()
+        .rfind(|s| s.period == "2024-Q2")
         .unwrap();
     assert_eq!(
         (last.numerator, last.denominator),

@@ -99,21 +99,25 @@ CREATE TABLE metric_samples (
     PRIMARY KEY (unit, metric, scope, period, day)
 );
 
--- Alert lifecycle, one row per (unit, metric, scope, period).
+-- Alert lifecycle, one row per (unit, metric, scope, period). Data-source alerts use unit '_source'.
 CREATE TABLE alerts (
-    unit             TEXT    NOT NULL,
-    metric           TEXT    NOT NULL,
-    scope            TEXT    NOT NULL DEFAULT '',
-    period           TEXT    NOT NULL,
-    state            TEXT    NOT NULL,        -- pending | firing | resolved | warning
-    breach_count     INTEGER NOT NULL DEFAULT 0,
-    first_breach_at  INTEGER,
-    fired_at         INTEGER,
-    last_notified_at INTEGER,
-    resolved_at      INTEGER,
-    numerator        INTEGER,
-    denominator      INTEGER,
-    updated_at       INTEGER NOT NULL,
+    unit                 TEXT    NOT NULL,
+    metric               TEXT    NOT NULL,
+    scope                TEXT    NOT NULL DEFAULT '',
+    period               TEXT    NOT NULL,
+    phase                TEXT    NOT NULL,        -- clear | pending | firing | resolved | warning
+    breach_count         INTEGER NOT NULL DEFAULT 0,
+    first_breach_at      INTEGER,
+    fired_at             INTEGER,
+    resolved_at          INTEGER,
+    last_notified_at     INTEGER,
+    notice               TEXT,                    -- what the next digest must say: new | resolved | warning
+    numerator            INTEGER NOT NULL DEFAULT 0,
+    denominator          INTEGER NOT NULL DEFAULT 0,
+    notified_numerator   INTEGER,                 -- the numbers of the last mail, for "change since"
+    notified_denominator INTEGER,
+    detail               TEXT,                    -- data-source alerts: what is wrong, in words
+    updated_at           INTEGER NOT NULL,
     PRIMARY KEY (unit, metric, scope, period)
 );
 
@@ -128,6 +132,7 @@ CREATE TABLE outbox (
     body_text       TEXT    NOT NULL,
     body_html       TEXT,
     attachment_name TEXT,
+    attachment_type TEXT,
     attachment      BLOB,
     status          TEXT    NOT NULL DEFAULT 'pending',  -- pending | sending | sent | failed
     attempts        INTEGER NOT NULL DEFAULT 0,

@@ -229,7 +229,7 @@ fn missing_required(tree: &serde_json::Value) -> Vec<(String, &'static str)> {
         }
     }
     if let Some(smtp) = tree.get("smtp").filter(|s| s.is_object()) {
-        for key in ["host", "from"] {
+        for key in ["from"] {
             if absent(smtp, key) {
                 out.push((format!("smtp.{key}"), ""));
             }

@@ -236,8 +236,27 @@ pub enum TlsMode {
     None,
 }
 
+/// How mail leaves dondoc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    /// An SMTP server (`host`, `port`, `tls`).
+    #[default]
+    Smtp,
+    /// Each message written as an `.eml` file into `file_dir` (demos without a mail server).
+    File,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmtpSettings {
+    /// `smtp` (default) or `file`: the file transport is only ever used when asked for here.
+    #[serde(default)]
+    pub transport: MailTransport,
+    /// Folder of the `.eml` files of `transport = "file"`.
+    #[serde(default = "default_mail_dir")]
+    pub file_dir: PathBuf,
+    /// The SMTP server; required with `transport = "smtp"`.
+    #[serde(default)]
     pub host: String,
     #[serde(default = "default_smtp_port")]
     pub port: u16,
@@ -256,6 +275,13 @@ pub struct SmtpSettings {
     pub hello_name: Option<String>,
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
+    /// PEM file of the CA that issued the SMTP server's certificate, when not in the system store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_mail_dir() -> PathBuf {
+    PathBuf::from("data/outbox")
 }
 
 fn default_smtp_port() -> u16 {
@@ -279,10 +305,45 @@ pub struct AlertSettings {
     /// Default minimum denominator of every target.
     #[serde(default = "default_min_sample")]
     pub min_sample: u64,
+    /// Remind while a breach lasts, every this many days.
     #[serde(default = "default_repeat_days")]
     pub repeat_days: u32,
+    /// Tell the unit when it is back on target.
     #[serde(default = "default_true")]
     pub send_resolved: bool,
+    /// Consecutive evaluations in breach before an alert fires (one bad sync mails nobody).
+    #[serde(default = "default_pending_evaluations")]
+    pub pending_evaluations: u32,
+    /// Warn when a rate is on target but within this many percentage points of it and falling.
+    #[serde(default = "default_warn_margin")]
+    pub warn_margin: f64,
+    /// The window, in days, over which a falling trend is judged and the pace is measured.
+    #[serde(default = "default_trend_days")]
+    pub trend_days: u32,
+    /// The periods that are alerted (month, quarter, year).
+    #[serde(default = "default_alert_periods")]
+    pub periods: Vec<crate::metrics::PeriodKind>,
+    /// Mail language: vi (default) or en.
+    #[serde(default)]
+    pub language: Language,
+    /// Open dossiers due within this many days are listed in the mail.
+    #[serde(default = "default_due_soon_days")]
+    pub due_soon_days: u32,
+    /// Action lists show this many dossier codes, then a count of the rest.
+    #[serde(default = "default_action_cap")]
+    pub action_list_cap: usize,
+    /// Data-source alert: a source failing this many consecutive syncs.
+    #[serde(default = "default_failing_syncs")]
+    pub failing_syncs: u32,
+    /// Data-source alert: no successful sync for this many hours.
+    #[serde(default = "default_stale_hours")]
+    pub stale_hours: u64,
+    /// Data-source alert: this many more rejected records than at the last digest.
+    #[serde(default = "default_rejected_jump")]
+    pub rejected_jump: i64,
+    /// Attempts to deliver one mail before it is marked failed (transient errors only).
+    #[serde(default = "default_mail_attempts")]
+    pub max_attempts: u32,
 }
 
 impl Default for AlertSettings {
@@ -293,10 +354,60 @@ impl Default for AlertSettings {
             min_sample: default_min_sample(),
             repeat_days: default_repeat_days(),
             send_resolved: true,
+            pending_evaluations: default_pending_evaluations(),
+            warn_margin: default_warn_margin(),
+            trend_days: default_trend_days(),
+            periods: default_alert_periods(),
+            language: Language::default(),
+            due_soon_days: default_due_soon_days(),
+            action_list_cap: default_action_cap(),
+            failing_syncs: default_failing_syncs(),
+            stale_hours: default_stale_hours(),
+            rejected_jump: default_rejected_jump(),
+            max_attempts: default_mail_attempts(),
         }
     }
 }
 
+/// The language of the mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    Vi,
+    En,
+}
+
+fn default_pending_evaluations() -> u32 {
+    2
+}
+fn default_warn_margin() -> f64 {
+    2.0
+}
+fn default_trend_days() -> u32 {
+    14
+}
+fn default_alert_periods() -> Vec<crate::metrics::PeriodKind> {
+    vec![crate::metrics::PeriodKind::Quarter, crate::metrics::PeriodKind::Year]
+}
+fn default_due_soon_days() -> u32 {
+    2
+}
+fn default_action_cap() -> usize {
+    50
+}
+fn default_failing_syncs() -> u32 {
+    3
+}
+fn default_stale_hours() -> u64 {
+    24
+}
+fn default_rejected_jump() -> i64 {
+    100
+}
+fn default_mail_attempts() -> u32 {
+    10
+}
 fn default_min_sample() -> u64 {
     20
 }

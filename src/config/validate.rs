@@ -19,6 +19,7 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     targets(s, &mut p);
     schedule(s, &mut p);
     mail(s, &mut p);
+    alerts(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
@@ -350,10 +351,34 @@ fn mail(s: &Settings, p: &mut Vec<Problem>) {
         email(&format!("alerts.admin[{i}]"), e, p);
     }
     if let Some(smtp) = &s.smtp {
-        if smtp.host.trim().is_empty() {
-            p.push(Problem::new("smtp.host", "is empty"));
+        if smtp.transport == super::types::MailTransport::Smtp && smtp.host.trim().is_empty() {
+            p.push(Problem::new("smtp.host", "is required with transport = \"smtp\" (or set transport = \"file\")"));
+        }
+        if let Some(h) = &smtp.hello_name
+            && (h.trim().is_empty() || h.contains(char::is_whitespace))
+        {
+            p.push(Problem::new("smtp.hello_name", format!("'{h}' is not a host name")));
         }
         email("smtp.from", &smtp.from, p);
+    }
+}
+
+fn alerts(s: &Settings, p: &mut Vec<Problem>) {
+    let a = &s.alerts;
+    if a.pending_evaluations == 0 {
+        p.push(Problem::new("alerts.pending_evaluations", "must be at least 1"));
+    }
+    if a.repeat_days == 0 {
+        p.push(Problem::new("alerts.repeat_days", "must be at least 1"));
+    }
+    if a.max_attempts == 0 {
+        p.push(Problem::new("alerts.max_attempts", "must be at least 1"));
+    }
+    if !(0.0..=100.0).contains(&a.warn_margin) {
+        p.push(Problem::new("alerts.warn_margin", "is in percentage points, between 0 and 100"));
+    }
+    if a.periods.is_empty() {
+        p.push(Problem::new("alerts.periods", "name at least one of month, quarter, year"));
     }
 }
 

@@ -9,7 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Month, quarter or year.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PeriodKind {
     Month,
     Quarter,

@@ -10,6 +10,8 @@
 
 pub mod sqlite;
 
+use crate::alerts::lifecycle::AlertRecord;
+use crate::alerts::message::OutgoingMail;
 use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
@@ -115,6 +117,48 @@ pub struct RejectionCount {
 pub struct CodeCount {
     pub code: String,
     pub count: i64,
+}
+
+/// A dossier named in an action list: codes and dates only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActionItem {
+    /// `MaHoSo`.
+    pub code: String,
+    /// The procedure's name from the catalogue, or its code.
+    pub procedure: String,
+    pub due_at: Option<Epoch>,
+    pub ended_at: Option<Epoch>,
+}
+
+/// The first items of an action list and how many there are in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ActionList {
+    pub items: Vec<ActionItem>,
+    pub total: i64,
+}
+
+/// A message of the outbox, as `alerts list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub recipients: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Epoch,
+    pub last_error: Option<String>,
+    pub created_at: Epoch,
+    pub sent_at: Option<Epoch>,
+}
+
+/// A message claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMail {
+    pub id: i64,
+    pub attempts: i64,
+    pub mail: OutgoingMail,
 }
 
 /// The database, whichever engine holds it.
@@ -245,6 +289,77 @@ impl Store {
 
     pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
         dispatch!(self, s => s.upsert_samples(samples).await)
+    }
+
+    /// Every sample taken on `day` or later (for trends and projections).
+    pub async fn samples_since(&self, day: &str) -> Result<Vec<Sample>> {
+        dispatch!(self, s => s.samples_since(day).await)
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<AlertRecord>> {
+        dispatch!(self, s => s.alerts().await)
+    }
+
+    /// Upserts alert records in one transaction.
+    pub async fn save_alerts(&self, records: &[AlertRecord]) -> Result<()> {
+        dispatch!(self, s => s.save_alerts(records).await)
+    }
+
+    /// Queues mail and records the alerts it tells of as notified, in one transaction: a crash
+    /// leaves either both or neither. A message whose Message-ID is already queued is not
+    /// queued again. Returns how many messages were queued.
+    pub async fn commit_digest(&self, mails: &[(String, OutgoingMail)], notified: &[AlertRecord], now: Epoch) -> Result<usize> {
+        dispatch!(self, s => s.commit_digest(mails, notified, now).await)
+    }
+
+    /// Claims one fire of a scheduled job; false when another run (or replica) has it.
+    pub async fn claim_fire(&self, job: &str, fire_at: Epoch, claimed_by: &str, now: Epoch) -> Result<bool> {
+        dispatch!(self, s => s.claim_fire(job, fire_at, claimed_by, now).await)
+    }
+
+    pub async fn finish_fire(&self, job: &str, fire_at: Epoch, error: Option<&str>, now: Epoch) -> Result<()> {
+        dispatch!(self, s => s.finish_fire(job, fire_at, error, now).await)
+    }
+
+    /// The latest claimed fire of a job.
+    pub async fn last_fire(&self, job: &str) -> Result<Option<Epoch>> {
+        dispatch!(self, s => s.last_fire(job).await)
+    }
+
+    /// Claims the next message due for delivery (pending and due, or whose earlier claim's lease
+    /// ran out), leasing it for `lease_secs`.
+    pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        dispatch!(self, s => s.claim_mail(now, lease_secs).await)
+    }
+
+    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
+        dispatch!(self, s => s.mail_sent(id, now).await)
+    }
+
+    /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
+    pub async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Option<Epoch>) -> Result<()> {
+        dispatch!(self, s => s.mail_failed(id, error, next_attempt_at).await)
+    }
+
+    /// The newest messages of the outbox.
+    pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        dispatch!(self, s => s.outbox(limit).await)
+    }
+
+    /// Late dossiers of `codes` without an apology slip, as seen at `now`, relevant to the period
+    /// starting at `start`: worst (oldest due date) first.
+    pub async fn late_without_apology(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+        dispatch!(self, s => s.late_without_apology(codes, start, now, cap).await)
+    }
+
+    /// Open dossiers of `codes` due in `[now, until)`: soonest first.
+    pub async fn due_soon(&self, codes: &[String], now: Epoch, until: Epoch, cap: usize) -> Result<ActionList> {
+        dispatch!(self, s => s.due_soon(codes, now, until, cap).await)
+    }
+
+    /// Processed or returned dossiers of `codes` ended in `[start, now)` with no digitized result.
+    pub async fn not_digitized(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+        dispatch!(self, s => s.not_digitized(codes, start, now, cap).await)
     }
 
     /// The stored series of one rate (every period), oldest first.

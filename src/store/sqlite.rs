@@ -6,9 +6,11 @@
 //! SQLite's 32766 bind parameters.
 
 use super::{
-    CodeCount, Context, GroupTally, RejectionCount, Result, RunCounts, Sample, StoreError,
-    SyncState,
+    ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount, Result, RunCounts,
+    Sample, StoreError, SyncState,
 };
+use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
+use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
@@ -676,6 +678,384 @@ impl SqliteStore {
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .doing("reading the time series")
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Alerts, outbox, fire claims, action lists
+
+impl SqliteStore {
+    pub async fn samples_since(&self, day: &str) -> Result<Vec<Sample>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+             FROM metric_samples WHERE day >= ? ORDER BY as_of",
+        )
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading recent samples")?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sample {
+                    unit: r.try_get("unit")?,
+                    metric: r.try_get("metric")?,
+                    scope: r.try_get("scope")?,
+                    period: r.try_get("period")?,
+                    day: r.try_get("day")?,
+                    as_of: r.try_get("as_of")?,
+                    numerator: r.try_get("numerator")?,
+                    denominator: r.try_get("denominator")?,
+                    computed_at: r.try_get("computed_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading recent samples")
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<AlertRecord>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, phase, breach_count, first_breach_at, fired_at, resolved_at,
+                    last_notified_at, notice, numerator, denominator, notified_numerator, notified_denominator,
+                    detail, updated_at
+             FROM alerts ORDER BY unit, metric, scope, period",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading alerts")?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertRecord {
+                    key: AlertKey {
+                        unit: r.try_get("unit")?,
+                        metric: r.try_get("metric")?,
+                        scope: r.try_get("scope")?,
+                        period: r.try_get("period")?,
+                    },
+                    phase: Phase::parse(&r.try_get::<String, _>("phase")?),
+                    breach_count: r.try_get::<i64, _>("breach_count")? as u32,
+                    first_breach_at: r.try_get("first_breach_at")?,
+                    fired_at: r.try_get("fired_at")?,
+                    resolved_at: r.try_get("resolved_at")?,
+                    last_notified_at: r.try_get("last_notified_at")?,
+                    notice: r.try_get::<Option<String>, _>("notice")?.as_deref().and_then(Notice::parse),
+                    numerator: r.try_get("numerator")?,
+                    denominator: r.try_get("denominator")?,
+                    notified_numerator: r.try_get("notified_numerator")?,
+                    notified_denominator: r.try_get("notified_denominator")?,
+                    detail: r.try_get("detail")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading alerts")
+    }
+
+    async fn put_alerts(tx: &mut Transaction<'static, Sqlite>, records: &[AlertRecord]) -> Result<()> {
+        for chunk in records.chunks(MAX_BINDS / 17) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO alerts (unit, metric, scope, period, phase, breach_count, first_breach_at, fired_at, \
+                 resolved_at, last_notified_at, notice, numerator, denominator, notified_numerator, \
+                 notified_denominator, detail, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, a| {
+                b.push_bind(&a.key.unit)
+                    .push_bind(&a.key.metric)
+                    .push_bind(&a.key.scope)
+                    .push_bind(&a.key.period)
+                    .push_bind(a.phase.as_str())
+                    .push_bind(i64::from(a.breach_count))
+                    .push_bind(a.first_breach_at)
+                    .push_bind(a.fired_at)
+                    .push_bind(a.resolved_at)
+                    .push_bind(a.last_notified_at)
+                    .push_bind(a.notice.map(Notice::as_str))
+                    .push_bind(a.numerator)
+                    .push_bind(a.denominator)
+                    .push_bind(a.notified_numerator)
+                    .push_bind(a.notified_denominator)
+                    .push_bind(&a.detail)
+                    .push_bind(a.updated_at);
+            });
+            qb.push(
+                " ON CONFLICT (unit, metric, scope, period) DO UPDATE SET phase = excluded.phase, \
+                 breach_count = excluded.breach_count, first_breach_at = excluded.first_breach_at, \
+                 fired_at = excluded.fired_at, resolved_at = excluded.resolved_at, \
+                 last_notified_at = excluded.last_notified_at, notice = excluded.notice, \
+                 numerator = excluded.numerator, denominator = excluded.denominator, \
+                 notified_numerator = excluded.notified_numerator, notified_denominator = excluded.notified_denominator, \
+                 detail = excluded.detail, updated_at = excluded.updated_at",
+            );
+            qb.build().execute(&mut **tx).await.doing("storing alerts")?;
+        }
+        Ok(())
+    }
+
+    pub async fn save_alerts(&self, records: &[AlertRecord]) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::put_alerts(&mut tx, records).await?;
+        tx.commit().await.doing("committing alerts")
+    }
+
+    pub async fn commit_digest(&self, mails: &[(String, OutgoingMail)], notified: &[AlertRecord], now: Epoch) -> Result<usize> {
+        let mut tx = self.write().await?;
+        let mut queued = 0;
+        for (kind, m) in mails {
+            let done = sqlx::query(
+                "INSERT INTO outbox (message_id, kind, recipients, cc, subject, body_text, body_html, attachment_name,
+                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                 ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&m.message_id)
+            .bind(kind)
+            .bind(m.to.join(","))
+            .bind(m.cc.join(","))
+            .bind(&m.subject)
+            .bind(&m.text)
+            .bind(&m.html)
+            .bind(m.attachment.as_ref().map(|a| a.filename.as_str()))
+            .bind(m.attachment.as_ref().map(|a| a.content_type.as_str()))
+            .bind(m.attachment.as_ref().map(|a| a.bytes.as_slice()))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .doing("queueing mail")?;
+            queued += done.rows_affected() as usize;
+        }
+        Self::put_alerts(&mut tx, notified).await?;
+        tx.commit().await.doing("committing queued mail")?;
+        Ok(queued)
+    }
+
+    pub async fn claim_fire(&self, job: &str, fire_at: Epoch, claimed_by: &str, now: Epoch) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO job_runs (job, fire_at, claimed_by, started_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(job)
+        .bind(fire_at)
+        .bind(claimed_by)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("claiming a job fire")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn finish_fire(&self, job: &str, fire_at: Epoch, error: Option<&str>, now: Epoch) -> Result<()> {
+        sqlx::query("UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?")
+            .bind(now)
+            .bind(error.is_none())
+            .bind(error)
+            .bind(job)
+            .bind(fire_at)
+            .execute(&self.pool)
+            .await
+            .doing("finishing a job fire")?;
+        Ok(())
+    }
+
+    pub async fn last_fire(&self, job: &str) -> Result<Option<Epoch>> {
+        sqlx::query_scalar("SELECT max(fire_at) FROM job_runs WHERE job = ?")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the last job fire")
+    }
+
+    pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT id, message_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment_type,
+                    attachment, attempts
+             FROM outbox
+             WHERE (status = 'pending' AND next_attempt_at <= ?1) OR (status = 'sending' AND claimed_until < ?1)
+             ORDER BY next_attempt_at, id LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .doing("looking for mail to send")?;
+        let Some(r) = row else {
+            tx.commit().await.doing("looking for mail to send")?;
+            return Ok(None);
+        };
+        let split = |s: String| -> Vec<String> { s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect() };
+        let claimed = (|| -> std::result::Result<ClaimedMail, sqlx::Error> {
+            let attachment = match r.try_get::<Option<String>, _>("attachment_name")? {
+                Some(filename) => Some(Attachment {
+                    filename,
+                    content_type: r.try_get::<Option<String>, _>("attachment_type")?.unwrap_or_else(|| "application/octet-stream".into()),
+                    bytes: r.try_get::<Option<Vec<u8>>, _>("attachment")?.unwrap_or_default(),
+                }),
+                None => None,
+            };
+            Ok(ClaimedMail {
+                id: r.try_get("id")?,
+                attempts: r.try_get("attempts")?,
+                mail: OutgoingMail {
+                    message_id: r.try_get("message_id")?,
+                    to: split(r.try_get("recipients")?),
+                    cc: split(r.try_get("cc")?),
+                    subject: r.try_get("subject")?,
+                    text: r.try_get("body_text")?,
+                    html: r.try_get("body_html")?,
+                    attachment,
+                },
+            })
+        })()
+        .doing("reading mail to send")?;
+        sqlx::query("UPDATE outbox SET status = 'sending', claimed_until = ?, attempts = attempts + 1 WHERE id = ?")
+            .bind(now + lease_secs)
+            .bind(claimed.id)
+            .execute(&mut *tx)
+            .await
+            .doing("claiming mail")?;
+        tx.commit().await.doing("claiming mail")?;
+        Ok(Some(ClaimedMail { attempts: claimed.attempts + 1, ..claimed }))
+    }
+
+    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .doing("marking mail sent")?;
+        Ok(())
+    }
+
+    pub async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Option<Epoch>) -> Result<()> {
+        match next_attempt_at {
+            Some(at) => sqlx::query(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
+            )
+            .bind(at)
+            .bind(error)
+            .bind(id),
+            None => sqlx::query("UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = ? WHERE id = ?")
+                .bind(error)
+                .bind(id),
+        }
+        .execute(&self.pool)
+        .await
+        .doing("recording a failed delivery")?;
+        Ok(())
+    }
+
+    pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT id, message_id, kind, recipients, subject, status, attempts, next_attempt_at, last_error, created_at, sent_at
+             FROM outbox ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the outbox")?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    message_id: r.try_get("message_id")?,
+                    kind: r.try_get("kind")?,
+                    recipients: r.try_get("recipients")?,
+                    subject: r.try_get("subject")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: r.try_get("created_at")?,
+                    sent_at: r.try_get("sent_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the outbox")
+    }
+
+    async fn action_list(&self, sql_where: &str, order: &str, codes: &[String], binds: &[Epoch], cap: usize) -> Result<ActionList> {
+        if codes.is_empty() {
+            return Ok(ActionList::default());
+        }
+        let mut list = ActionList::default();
+        for counting in [true, false] {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(if counting {
+                "SELECT count(*) FROM dossiers d WHERE d.unit_code IN ("
+            } else {
+                "SELECT d.code, coalesce(p.name, d.procedure_code) AS procedure, d.due_at, d.ended_at FROM dossiers d \
+                 LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code WHERE d.unit_code IN ("
+            });
+            let mut sep = qb.separated(", ");
+            for c in codes {
+                sep.push_bind(c.as_str());
+            }
+            qb.push(") AND d.deleted = 0 AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL AND ");
+            // The condition's `?` placeholders are bound in order.
+            let mut parts = sql_where.split('?');
+            if let Some(first) = parts.next() {
+                qb.push(first);
+            }
+            for (part, value) in parts.zip(binds.iter()) {
+                qb.push_bind(*value);
+                qb.push(part);
+            }
+            if counting {
+                list.total = qb.build_query_scalar::<i64>().fetch_one(&self.pool).await.doing("counting an action list")?;
+            } else {
+                qb.push(format!(" ORDER BY {order} LIMIT {cap}"));
+                let rows = qb.build().fetch_all(&self.pool).await.doing("reading an action list")?;
+                list.items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(ActionItem {
+                            code: r.try_get("code")?,
+                            procedure: r.try_get("procedure")?,
+                            due_at: r.try_get("due_at")?,
+                            ended_at: r.try_get("ended_at")?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .doing("reading an action list")?;
+            }
+        }
+        Ok(list)
+    }
+
+    pub async fn late_without_apology(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+        // In H of the period (not finished at its start), late as seen now, no apology yet.
+        self.action_list(
+            "d.received_at < ? AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) \
+             AND d.due_at IS NOT NULL \
+             AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ? THEN d.ended_at > d.due_at ELSE d.due_at < ? END \
+             AND (d.first_apology_at IS NULL OR d.first_apology_at >= ?)",
+            "d.due_at, d.code",
+            codes,
+            &[now, start, now, now, now],
+            cap,
+        )
+        .await
+    }
+
+    pub async fn due_soon(&self, codes: &[String], now: Epoch, until: Epoch, cap: usize) -> Result<ActionList> {
+        self.action_list(
+            "NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) AND d.due_at >= ? AND d.due_at < ?",
+            "d.due_at, d.code",
+            codes,
+            &[now, now, until],
+            cap,
+        )
+        .await
+    }
+
+    pub async fn not_digitized(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+        self.action_list(
+            "d.status IN (9, 10) AND d.ended_at >= ? AND d.ended_at < ? AND d.digitized = 0",
+            "d.ended_at, d.code",
+            codes,
+            &[start, now],
+            cap,
+        )
+        .await
     }
 }
 
