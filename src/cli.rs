@@ -439,7 +439,10 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
                 out,
                 "Alerts: {} digest message(s) queued{}; {} sent, {} to retry, {} failed.",
                 alerts.queued,
-                alerts.digest_fire.map(|f| format!(" for the {} digest", to_local(f).format("%d/%m %H:%M"))).unwrap_or_default(),
+                alerts
+                    .digest_fire
+                    .map(|f| format!(" for the {} digest", to_local(f).format("%d/%m %H:%M")))
+                    .unwrap_or_default(),
                 d.sent,
                 d.retried,
                 d.failed
@@ -469,18 +472,30 @@ fn mailer_of(s: &Settings) -> Result<Option<crate::alerts::mailer::Mailer>, Fail
     }
 }
 
-async fn alerts(settings: Settings, clock: Arc<dyn Clock>, cmd: &AlertsCommand) -> Result<(), Failure> {
+async fn alerts(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    cmd: &AlertsCommand,
+) -> Result<(), Failure> {
     use std::fmt::Write as _;
     if let AlertsCommand::SendTest { to } = cmd {
         let Some(mailer) = mailer_of(&settings)? else {
-            return Err(Failure::usage("there is no [smtp] section in the configuration: nothing to test"));
+            return Err(Failure::usage(
+                "there is no [smtp] section in the configuration: nothing to test",
+            ));
         };
         return match mailer.send_test(to).await {
             Ok(reply) => {
-                println!("Sent a test message to {to} through {}.\nThe server answered: {reply}", mailer.describe());
+                println!(
+                    "Sent a test message to {to} through {}.\nThe server answered: {reply}",
+                    mailer.describe()
+                );
                 Ok(())
             }
-            Err(e) => Err(Failure::work(format!("the test message to {to} through {} was not sent: {e}", mailer.describe()))),
+            Err(e) => Err(Failure::work(format!(
+                "the test message to {to} through {} was not sent: {e}",
+                mailer.describe()
+            ))),
         };
     }
     let app = App::build(settings, clock.clone()).await?;
@@ -488,7 +503,9 @@ async fn alerts(settings: Settings, clock: Arc<dyn Clock>, cmd: &AlertsCommand) 
     let result = match cmd {
         AlertsCommand::Preview { unit, html } => {
             if !app.settings.units.iter().any(|u| &u.code == unit) {
-                return Err(Failure::usage(format!("--unit '{unit}' is not a configured unit")));
+                return Err(Failure::usage(format!(
+                    "--unit '{unit}' is not a configured unit"
+                )));
             }
             match crate::alerts::digest::preview(&app, unit, now).await? {
                 None => println!("{unit} has no alert to hear of now."),
@@ -531,14 +548,31 @@ async fn alerts(settings: Settings, clock: Arc<dyn Clock>, cmd: &AlertsCommand) 
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"alerts": rows, "outbox": outbox})).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"alerts": rows, "outbox": outbox})
+                    )
+                    .unwrap_or_default()
+                );
             } else {
                 let mut out = String::new();
                 let _ = writeln!(out, "Alerts ({}):", alerts.len());
                 for a in &alerts {
-                    let scope = if a.key.scope.is_empty() { String::new() } else { format!(" [{}]", a.key.scope) };
-                    let notice = a.notice.map(|n| format!(", to tell: {}", n.as_str())).unwrap_or_default();
-                    let detail = a.detail.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
+                    let scope = if a.key.scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", a.key.scope)
+                    };
+                    let notice = a
+                        .notice
+                        .map(|n| format!(", to tell: {}", n.as_str()))
+                        .unwrap_or_default();
+                    let detail = a
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(" — {d}"))
+                        .unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "  {:<9} {} {}{scope} {} {}/{}{notice}{detail}",
@@ -552,15 +586,27 @@ async fn alerts(settings: Settings, clock: Arc<dyn Clock>, cmd: &AlertsCommand) 
                 }
                 let _ = writeln!(out, "\nOutbox (newest {}):", outbox.len());
                 for m in &outbox {
-                    let err = m.last_error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+                    let err = m
+                        .last_error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "  #{:<4} {:<8} attempts {} {} → {}: {}{err}",
-                        m.id, m.status, m.attempts, to_local(m.created_at).format("%d/%m %H:%M"), m.recipients, m.subject
+                        m.id,
+                        m.status,
+                        m.attempts,
+                        to_local(m.created_at).format("%d/%m %H:%M"),
+                        m.recipients,
+                        m.subject
                     );
                 }
                 if app.settings.smtp.is_none() {
-                    let _ = writeln!(out, "\n(no [smtp] section: alerts are evaluated and listed here, not mailed)");
+                    let _ = writeln!(
+                        out,
+                        "\n(no [smtp] section: alerts are evaluated and listed here, not mailed)"
+                    );
                 }
                 print!("{out}");
             }

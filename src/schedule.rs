@@ -34,7 +34,10 @@ impl Schedule {
     }
 
     /// Every fire time strictly after `after`, in local time, in order.
-    pub fn fires_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<chrono_tz::Tz>> + '_ {
+    pub fn fires_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> impl Iterator<Item = DateTime<chrono_tz::Tz>> + '_ {
         self.inner.after(&after.with_timezone(&ZONE))
     }
 

@@ -188,11 +188,10 @@ async fn one_transport_is_reused_for_several_mails() {
             .unwrap();
     }
     assert_eq!(server.received().len(), 6);
-    assert_eq!(
-        server.connections(),
-        1,
-        "pooled: one connection for six mails"
-    );
+    // lettre parks a connection back in its pool from a spawned task, so the second mail may
+    // open a second connection; after that they are reused.
+    let n = server.connections();
+    assert!(n <= 2, "pooled: {n} connections for six mails");
 }
 
 #[tokio::test]
@@ -345,7 +344,11 @@ async fn starttls_required_never_falls_back_to_plain_text() {
         Ok(mailer) => mailer.send(&mail("tls.1@dondoc")).await,
         Err(e) => Err(e), // no system CA store here: a Setup error, still no plain text
     };
-    assert!(result.is_err(), "{result:?}");
+    match &result {
+        Err(MailError::Transient { reason }) => assert!(reason.contains("STARTTLS"), "{reason}"),
+        Err(MailError::Setup { .. }) => {}
+        other => panic!("expected a refusal to go on without STARTTLS, got {other:?}"),
+    }
     assert!(server.received().is_empty());
 }
 
@@ -359,7 +362,10 @@ async fn implicit_tls_against_a_plain_server_fails_as_transient() {
         return; // no system CA store in this environment
     };
     let err = mailer.send(&mail("tls.2@dondoc")).await.unwrap_err();
-    assert!(matches!(err, MailError::Transient { .. }), "{err:?}");
+    assert!(
+        matches!(&err, MailError::Transient { reason } if reason.starts_with("TLS with 127.0.0.1:")),
+        "{err:?}"
+    );
     assert!(server.received().is_empty());
 }
 

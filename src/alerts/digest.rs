@@ -70,12 +70,19 @@ pub struct Actions {
 
 impl Actions {
     fn is_empty(&self) -> bool {
-        self.late_without_apology.total == 0 && self.due_soon.total == 0 && self.not_digitized.total == 0
+        self.late_without_apology.total == 0
+            && self.due_soon.total == 0
+            && self.not_digitized.total == 0
     }
 }
 
 /// Projects a row to its period's end (see the module docs).
-pub fn project(row: &Row, period: &Period, base: Option<(Epoch, i64, i64)>, now: Epoch) -> Projection {
+pub fn project(
+    row: &Row,
+    period: &Period,
+    base: Option<(Epoch, i64, i64)>,
+    now: Epoch,
+) -> Projection {
     let end = period.end();
     let remaining = (end - now).max(0) as f64;
     let (t0, n0, d0) = base.unwrap_or((period.start(), 0, 0));
@@ -84,7 +91,11 @@ pub fn project(row: &Row, period: &Period, base: Option<(Epoch, i64, i64)>, now:
     let pace_d = (row.denominator - d0).max(0) as f64 / elapsed;
     let extra_d = pace_d * remaining;
     let end_d = row.denominator as f64 + extra_d;
-    let at_end = if end_d > 0.0 { Some((row.numerator as f64 + pace_n * remaining) / end_d) } else { None };
+    let at_end = if end_d > 0.0 {
+        Some((row.numerator as f64 + pace_n * remaining) / end_d)
+    } else {
+        None
+    };
     let (needed, reachable) = match row.target {
         Some(t) if extra_d >= 1.0 => {
             let goal = t.min.or(t.max).unwrap_or(0.0) / 100.0;
@@ -99,7 +110,11 @@ pub fn project(row: &Row, period: &Period, base: Option<(Epoch, i64, i64)>, now:
         Some(_) => (None, row.state != crate::metrics::RowState::Breach),
         None => (None, true),
     };
-    Projection { at_end, needed: if reachable { needed } else { None }, reachable }
+    Projection {
+        at_end,
+        needed: if reachable { needed } else { None },
+        reachable,
+    }
 }
 
 struct Words {
@@ -217,14 +232,20 @@ fn criterion(row: &Row, s: &Settings) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The subject of a unit's digest: "UBND Phường 1: 2 chỉ tiêu chưa đạt — Quý 2/2024".
 pub fn subject(lang: Language, unit_name: &str, entries: &[Entry], period: &Period) -> String {
     let firing: std::collections::BTreeSet<(&str, &str)> = entries
         .iter()
-        .filter(|e| matches!(e.kind, EntryKind::New | EntryKind::Continuing) && e.record.key.period == period.to_string())
+        .filter(|e| {
+            matches!(e.kind, EntryKind::New | EntryKind::Continuing)
+                && e.record.key.period == period.to_string()
+        })
         .map(|e| (e.record.key.metric.as_str(), e.record.key.scope.as_str()))
         .collect();
     let count = |k: EntryKind| entries.iter().filter(|e| e.kind == k).count();
@@ -233,11 +254,32 @@ pub fn subject(lang: Language, unit_name: &str, entries: &[Entry], period: &Peri
         Language::En => period.to_string(),
     };
     let (n, what) = if !firing.is_empty() {
-        (firing.len(), if lang == Language::Vi { "chỉ tiêu chưa đạt" } else { "criteria below target" })
+        (
+            firing.len(),
+            if lang == Language::Vi {
+                "chỉ tiêu chưa đạt"
+            } else {
+                "criteria below target"
+            },
+        )
     } else if count(EntryKind::Warning) > 0 {
-        (count(EntryKind::Warning), if lang == Language::Vi { "chỉ tiêu có nguy cơ không đạt" } else { "criteria at risk" })
+        (
+            count(EntryKind::Warning),
+            if lang == Language::Vi {
+                "chỉ tiêu có nguy cơ không đạt"
+            } else {
+                "criteria at risk"
+            },
+        )
     } else {
-        (count(EntryKind::Resolved), if lang == Language::Vi { "chỉ tiêu đã đạt lại" } else { "criteria back on target" })
+        (
+            count(EntryKind::Resolved),
+            if lang == Language::Vi {
+                "chỉ tiêu đã đạt lại"
+            } else {
+                "criteria back on target"
+            },
+        )
     };
     format!("{unit_name}: {n} {what} — {label}")
 }
@@ -246,10 +288,25 @@ fn entry_block(lang: Language, s: &Settings, e: &Entry, text: &mut String, html:
     let w = words(lang);
     let Some(row) = &e.row else { return };
     let period: Period = row.period;
-    let plabel = if lang == Language::Vi { period.label_vi() } else { period.to_string() };
-    let value = row.value.map(|v| pct(lang, v)).unwrap_or_else(|| "—".into());
+    let plabel = if lang == Language::Vi {
+        period.label_vi()
+    } else {
+        period.to_string()
+    };
+    let value = row
+        .value
+        .map(|v| pct(lang, v))
+        .unwrap_or_else(|| "—".into());
     let _ = writeln!(text, "  • {} — {plabel}", criterion(row, s));
-    let _ = writeln!(text, "      {}: {value} ({}/{})   {}: {}", w.value, row.numerator, row.denominator, w.target, target_text(lang, row));
+    let _ = writeln!(
+        text,
+        "      {}: {value} ({}/{})   {}: {}",
+        w.value,
+        row.numerator,
+        row.denominator,
+        w.target,
+        target_text(lang, row)
+    );
     let mut change_cell = String::new();
     if let (Some(n0), Some(d0)) = (e.record.notified_numerator, e.record.notified_denominator)
         && d0 > 0
@@ -258,9 +315,22 @@ fn entry_block(lang: Language, s: &Settings, e: &Entry, text: &mut String, html:
         let delta = 100.0 * (row.numerator as f64 / row.denominator as f64 - n0 as f64 / d0 as f64);
         let sign = if delta >= 0.0 { "+" } else { "−" };
         let points = format!("{:.2}", delta.abs());
-        let points = if lang == Language::Vi { points.replace('.', ",") } else { points };
+        let points = if lang == Language::Vi {
+            points.replace('.', ",")
+        } else {
+            points
+        };
         change_cell = format!("{sign}{points}");
-        let _ = writeln!(text, "      {}: {change_cell} {}", w.change, if lang == Language::Vi { "điểm" } else { "points" });
+        let _ = writeln!(
+            text,
+            "      {}: {change_cell} {}",
+            w.change,
+            if lang == Language::Vi {
+                "điểm"
+            } else {
+                "points"
+            }
+        );
     }
     let mut proj_cell = String::new();
     if let Some(p) = &e.projection {
@@ -296,7 +366,14 @@ fn entry_block(lang: Language, s: &Settings, e: &Entry, text: &mut String, html:
     );
 }
 
-fn section(lang: Language, s: &Settings, title: &str, entries: &[&Entry], text: &mut String, html: &mut String) {
+fn section(
+    lang: Language,
+    s: &Settings,
+    title: &str,
+    entries: &[&Entry],
+    text: &mut String,
+    html: &mut String,
+) {
     if entries.is_empty() {
         return;
     }
@@ -306,10 +383,22 @@ fn section(lang: Language, s: &Settings, title: &str, entries: &[&Entry], text: 
         html,
         "<h3>{}</h3><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
         html_escape(title),
-        if lang == Language::Vi { "Chỉ tiêu" } else { "Criterion" },
-        if lang == Language::Vi { "Kỳ" } else { "Period" },
+        if lang == Language::Vi {
+            "Chỉ tiêu"
+        } else {
+            "Criterion"
+        },
+        if lang == Language::Vi {
+            "Kỳ"
+        } else {
+            "Period"
+        },
         w.value,
-        if lang == Language::Vi { "Tử số/mẫu số" } else { "Numerator/denominator" },
+        if lang == Language::Vi {
+            "Tử số/mẫu số"
+        } else {
+            "Numerator/denominator"
+        },
         w.target,
         w.change,
         w.projection,
@@ -320,7 +409,15 @@ fn section(lang: Language, s: &Settings, title: &str, entries: &[&Entry], text: 
     html.push_str("</table>");
 }
 
-fn action_block(lang: Language, title: &str, list: &ActionList, now: Epoch, late: bool, text: &mut String, html: &mut String) {
+fn action_block(
+    lang: Language,
+    title: &str,
+    list: &ActionList,
+    now: Epoch,
+    late: bool,
+    text: &mut String,
+    html: &mut String,
+) {
     if list.total == 0 {
         return;
     }
@@ -352,23 +449,88 @@ fn by_kind<'a>(entries: &'a [Entry], k: EntryKind) -> Vec<&'a Entry> {
 }
 
 /// A unit's digest body (text, html).
-pub fn unit_body(lang: Language, s: &Settings, unit_name: &str, entries: &[Entry], actions: &Actions, now: Epoch) -> (String, String) {
+pub fn unit_body(
+    lang: Language,
+    s: &Settings,
+    unit_name: &str,
+    entries: &[Entry],
+    actions: &Actions,
+    now: Epoch,
+) -> (String, String) {
     let w = words(lang);
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family: sans-serif\">");
     let when = to_local(now).format("%H:%M %d/%m/%Y");
     let _ = writeln!(text, "{} {unit_name},\n\n{} {when}:", w.dear, w.intro);
-    let _ = write!(html, "<p>{} {},</p><p>{} {when}:</p>", w.dear, html_escape(unit_name), w.intro);
-    section(lang, s, w.new, &by_kind(entries, EntryKind::New), &mut text, &mut html);
-    section(lang, s, w.continuing, &by_kind(entries, EntryKind::Continuing), &mut text, &mut html);
-    section(lang, s, w.warning, &by_kind(entries, EntryKind::Warning), &mut text, &mut html);
-    section(lang, s, w.resolved, &by_kind(entries, EntryKind::Resolved), &mut text, &mut html);
+    let _ = write!(
+        html,
+        "<p>{} {},</p><p>{} {when}:</p>",
+        w.dear,
+        html_escape(unit_name),
+        w.intro
+    );
+    section(
+        lang,
+        s,
+        w.new,
+        &by_kind(entries, EntryKind::New),
+        &mut text,
+        &mut html,
+    );
+    section(
+        lang,
+        s,
+        w.continuing,
+        &by_kind(entries, EntryKind::Continuing),
+        &mut text,
+        &mut html,
+    );
+    section(
+        lang,
+        s,
+        w.warning,
+        &by_kind(entries, EntryKind::Warning),
+        &mut text,
+        &mut html,
+    );
+    section(
+        lang,
+        s,
+        w.resolved,
+        &by_kind(entries, EntryKind::Resolved),
+        &mut text,
+        &mut html,
+    );
     if !actions.is_empty() {
         let _ = writeln!(text, "\n{}", w.actions);
         let _ = write!(html, "<h3>{}</h3>", w.actions);
-        action_block(lang, w.late_list, &actions.late_without_apology, now, true, &mut text, &mut html);
-        action_block(lang, w.due_list, &actions.due_soon, now, false, &mut text, &mut html);
-        action_block(lang, w.digit_list, &actions.not_digitized, now, false, &mut text, &mut html);
+        action_block(
+            lang,
+            w.late_list,
+            &actions.late_without_apology,
+            now,
+            true,
+            &mut text,
+            &mut html,
+        );
+        action_block(
+            lang,
+            w.due_list,
+            &actions.due_soon,
+            now,
+            false,
+            &mut text,
+            &mut html,
+        );
+        action_block(
+            lang,
+            w.digit_list,
+            &actions.not_digitized,
+            now,
+            false,
+            &mut text,
+            &mut html,
+        );
     }
     let _ = writeln!(text, "\n--\n{}", w.footer);
     let _ = write!(html, "<hr><p><small>{}</small></p></body></html>", w.footer);
@@ -376,22 +538,67 @@ pub fn unit_body(lang: Language, s: &Settings, unit_name: &str, entries: &[Entry
 }
 
 /// The city-wide summary for the root unit: every unit with its criteria below target.
-pub fn summary_body(lang: Language, s: &Settings, tree: &UnitTree, per_unit: &BTreeMap<usize, Vec<Entry>>, now: Epoch) -> (String, String) {
+pub fn summary_body(
+    lang: Language,
+    s: &Settings,
+    tree: &UnitTree,
+    per_unit: &BTreeMap<usize, Vec<Entry>>,
+    now: Epoch,
+) -> (String, String) {
     let w = words(lang);
     let root = tree.units.first().map(|u| u.name.as_str()).unwrap_or("");
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family: sans-serif\">");
     let when = to_local(now).format("%H:%M %d/%m/%Y");
-    let _ = writeln!(text, "{} {root},\n\n{} {when}:\n\n{}", w.dear, w.intro, w.summary);
-    let _ = write!(html, "<p>{} {},</p><p>{} {when}:</p><h3>{}</h3>", w.dear, html_escape(root), w.intro, w.summary);
+    let _ = writeln!(
+        text,
+        "{} {root},\n\n{} {when}:\n\n{}",
+        w.dear, w.intro, w.summary
+    );
+    let _ = write!(
+        html,
+        "<p>{} {},</p><p>{} {when}:</p><h3>{}</h3>",
+        w.dear,
+        html_escape(root),
+        w.intro,
+        w.summary
+    );
     for (idx, entries) in per_unit {
         let name = &tree.units[*idx].name;
         let _ = writeln!(text, "\n{name}");
         let _ = write!(html, "<h3>{}</h3>", html_escape(name));
-        section(lang, s, w.new, &by_kind(entries, EntryKind::New), &mut text, &mut html);
-        section(lang, s, w.continuing, &by_kind(entries, EntryKind::Continuing), &mut text, &mut html);
-        section(lang, s, w.warning, &by_kind(entries, EntryKind::Warning), &mut text, &mut html);
-        section(lang, s, w.resolved, &by_kind(entries, EntryKind::Resolved), &mut text, &mut html);
+        section(
+            lang,
+            s,
+            w.new,
+            &by_kind(entries, EntryKind::New),
+            &mut text,
+            &mut html,
+        );
+        section(
+            lang,
+            s,
+            w.continuing,
+            &by_kind(entries, EntryKind::Continuing),
+            &mut text,
+            &mut html,
+        );
+        section(
+            lang,
+            s,
+            w.warning,
+            &by_kind(entries, EntryKind::Warning),
+            &mut text,
+            &mut html,
+        );
+        section(
+            lang,
+            s,
+            w.resolved,
+            &by_kind(entries, EntryKind::Resolved),
+            &mut text,
+            &mut html,
+        );
     }
     let _ = writeln!(text, "\n--\n{}", w.footer);
     let _ = write!(html, "<hr><p><small>{}</small></p></body></html>", w.footer);
@@ -402,15 +609,39 @@ fn message_id(kind: &str, who: &str, fire: Epoch, s: &Settings) -> String {
     let domain = s
         .smtp
         .as_ref()
-        .map(|m| crate::config::validate::mailbox_address(&m.from).rsplit('@').next().unwrap_or("dondoc").to_string())
+        .map(|m| {
+            crate::config::validate::mailbox_address(&m.from)
+                .rsplit('@')
+                .next()
+                .unwrap_or("dondoc")
+                .to_string()
+        })
         .unwrap_or_else(|| "dondoc".into());
-    let who: String = who.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    format!("dondoc.{kind}.{who}.{}@{domain}", to_local(fire).format("%Y%m%dT%H%M%S"))
+    let who: String = who
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "dondoc.{kind}.{who}.{}@{domain}",
+        to_local(fire).format("%Y%m%dT%H%M%S")
+    )
 }
 
 /// The subject period: the shortest alerted period kind, current at `now`.
 fn subject_period(s: &Settings, now: Epoch) -> Period {
-    let kind = s.alerts.periods.iter().min().copied().unwrap_or(metrics::PeriodKind::Quarter);
+    let kind = s
+        .alerts
+        .periods
+        .iter()
+        .min()
+        .copied()
+        .unwrap_or(metrics::PeriodKind::Quarter);
     Period::containing(kind, now)
 }
 
@@ -424,7 +655,11 @@ pub struct Gathered {
 
 /// Picks the due alerts at `now` and fills in their current rows and projections. With
 /// `only_unit`, every firing alert of that unit is taken as due (for `alerts preview`).
-pub async fn gather(app: &App, now: Epoch, only_unit: Option<&str>) -> Result<Gathered, StoreError> {
+pub async fn gather(
+    app: &App,
+    now: Epoch,
+    only_unit: Option<&str>,
+) -> Result<Gathered, StoreError> {
     let s = &app.settings;
     let policy = Policy::from_settings(&s.alerts);
     let records = app.store.alerts().await?;
@@ -434,10 +669,22 @@ pub async fn gather(app: &App, now: Epoch, only_unit: Option<&str>) -> Result<Ga
         let period = Period::containing(*kind, now);
         let ev = metrics::evaluate(&app.store, s, period, now).await?;
         for r in ev.rows {
-            rows.insert((r.unit.clone(), r.metric.as_str().to_string(), r.scope.clone().unwrap_or_default(), period.to_string()), r);
+            rows.insert(
+                (
+                    r.unit.clone(),
+                    r.metric.as_str().to_string(),
+                    r.scope.clone().unwrap_or_default(),
+                    period.to_string(),
+                ),
+                r,
+            );
         }
     }
-    let mut g = Gathered { entries: Vec::new(), sources: Vec::new(), notified: Vec::new() };
+    let mut g = Gathered {
+        entries: Vec::new(),
+        sources: Vec::new(),
+        notified: Vec::new(),
+    };
     for rec in records {
         let due = match only_unit {
             Some(u) => rec.key.unit == u && (rec.due(&policy, now) || rec.phase == Phase::Firing),
@@ -452,7 +699,12 @@ pub async fn gather(app: &App, now: Epoch, only_unit: Option<&str>) -> Result<Ga
             }
             continue;
         }
-        let k = (rec.key.unit.clone(), rec.key.metric.clone(), rec.key.scope.clone(), rec.key.period.clone());
+        let k = (
+            rec.key.unit.clone(),
+            rec.key.metric.clone(),
+            rec.key.scope.clone(),
+            rec.key.period.clone(),
+        );
         let Some(row) = rows.get(&k).cloned() else {
             // An alert of a period that has ended (or a unit no longer configured): retired
             // without mail, as a new period starts new alerts.
@@ -470,15 +722,30 @@ pub async fn gather(app: &App, now: Epoch, only_unit: Option<&str>) -> Result<Ga
             (Some(Notice::Resolved), _) => EntryKind::Resolved,
             (None, _) => EntryKind::Continuing,
         };
-        let b = base.get(&k).map(|smp| (smp.as_of, smp.numerator, smp.denominator));
+        let b = base
+            .get(&k)
+            .map(|smp| (smp.as_of, smp.numerator, smp.denominator));
         let projection = Some(project(&row, &row.period, b, now));
-        g.entries.push(Entry { record: rec, kind, row: Some(row), projection });
+        g.entries.push(Entry {
+            record: rec,
+            kind,
+            row: Some(row),
+            projection,
+        });
     }
     // Criteria in metrics.md's order, the shorter period first (quarter before year).
     let order = |e: &Entry| {
-        let metric = Metric::from_name(&e.record.key.metric).map(|m| m as usize).unwrap_or(usize::MAX);
+        let metric = Metric::from_name(&e.record.key.metric)
+            .map(|m| m as usize)
+            .unwrap_or(usize::MAX);
         let kind = e.row.as_ref().map(|r| r.period.kind);
-        (e.kind, e.record.key.unit.clone(), metric, e.record.key.scope.clone(), kind)
+        (
+            e.kind,
+            e.record.key.unit.clone(),
+            metric,
+            e.record.key.scope.clone(),
+            kind,
+        )
     };
     g.entries.sort_by_key(order);
     Ok(g)
@@ -498,20 +765,44 @@ fn subtree_codes(s: &Settings, tree: &UnitTree, idx: usize) -> Vec<String> {
 }
 
 /// The action lists of one unit at `now`, for the subject period.
-pub async fn actions(app: &App, idx: usize, tree: &UnitTree, now: Epoch) -> Result<Actions, StoreError> {
+pub async fn actions(
+    app: &App,
+    idx: usize,
+    tree: &UnitTree,
+    now: Epoch,
+) -> Result<Actions, StoreError> {
     let s = &app.settings;
     let codes = subtree_codes(s, tree, idx);
     let period = subject_period(s, now);
     let cap = s.alerts.action_list_cap;
     Ok(Actions {
-        late_without_apology: app.store.late_without_apology(&codes, period.start(), now, cap).await?,
-        due_soon: app.store.due_soon(&codes, now, now + i64::from(s.alerts.due_soon_days) * 86_400, cap).await?,
-        not_digitized: app.store.not_digitized(&codes, period.start(), now, cap).await?,
+        late_without_apology: app
+            .store
+            .late_without_apology(&codes, period.start(), now, cap)
+            .await?,
+        due_soon: app
+            .store
+            .due_soon(
+                &codes,
+                now,
+                now + i64::from(s.alerts.due_soon_days) * 86_400,
+                cap,
+            )
+            .await?,
+        not_digitized: app
+            .store
+            .not_digitized(&codes, period.start(), now, cap)
+            .await?,
     })
 }
 
 /// Composes every mail of one digest. Returns (kind, mail) pairs.
-pub async fn compose(app: &App, g: &Gathered, fire: Epoch, now: Epoch) -> Result<Vec<(String, OutgoingMail)>, StoreError> {
+pub async fn compose(
+    app: &App,
+    g: &Gathered,
+    fire: Epoch,
+    now: Epoch,
+) -> Result<Vec<(String, OutgoingMail)>, StoreError> {
     let s = &app.settings;
     let lang = s.alerts.language;
     let tree = UnitTree::new(s);
@@ -528,7 +819,9 @@ pub async fn compose(app: &App, g: &Gathered, fire: Epoch, now: Epoch) -> Result
             continue; // the root reads the city-wide summary
         }
         let unit = &tree.units[*idx];
-        let Some(cfg) = s.units.iter().find(|u| u.code == unit.code) else { continue };
+        let Some(cfg) = s.units.iter().find(|u| u.code == unit.code) else {
+            continue;
+        };
         if cfg.emails.is_empty() {
             continue;
         }
@@ -574,7 +867,12 @@ pub async fn compose(app: &App, g: &Gathered, fire: Epoch, now: Epoch) -> Result
                 Some(Notice::Resolved) => w.resolved,
                 _ => w.new,
             };
-            let _ = writeln!(text, "  • [{state}] {}: {}", a.key.metric, a.detail.clone().unwrap_or_else(|| a.key.scope.clone()));
+            let _ = writeln!(
+                text,
+                "  • [{state}] {}: {}",
+                a.key.metric,
+                a.detail.clone().unwrap_or_else(|| a.key.scope.clone())
+            );
         }
         let _ = writeln!(text, "\n--\n{}", w.footer);
         let subject = match lang {
@@ -627,12 +925,22 @@ pub async fn run_once(app: &App, fire: Epoch, now: Epoch) -> Result<usize, Store
 
 /// The mail a unit would receive now (for `dondoc alerts preview`), or `None` when it has
 /// nothing to hear.
-pub async fn preview(app: &App, unit: &str, now: Epoch) -> Result<Option<OutgoingMail>, StoreError> {
+pub async fn preview(
+    app: &App,
+    unit: &str,
+    now: Epoch,
+) -> Result<Option<OutgoingMail>, StoreError> {
     let g = gather(app, now, Some(unit)).await?;
     let s = &app.settings;
     let tree = UnitTree::new(s);
-    let Some(idx) = tree.index_of(unit) else { return Ok(None) };
-    let entries: Vec<Entry> = g.entries.into_iter().filter(|e| e.record.key.unit == unit).collect();
+    let Some(idx) = tree.index_of(unit) else {
+        return Ok(None);
+    };
+    let entries: Vec<Entry> = g
+        .entries
+        .into_iter()
+        .filter(|e| e.record.key.unit == unit)
+        .collect();
     if entries.is_empty() {
         return Ok(None);
     }
@@ -652,3 +960,179 @@ pub async fn preview(app: &App, unit: &str, now: Epoch) -> Result<Option<Outgoin
     }))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::lifecycle::AlertKey;
+    use crate::metrics::{RowState, TargetView};
+
+    fn row(metric: Metric, n: i64, d: i64, target: TargetView, state: RowState) -> Row {
+        Row {
+            unit: "PHUONG_1".into(),
+            unit_name: "UBND Phường 1".into(),
+            depth: 1,
+            metric,
+            scope: None,
+            period: "2024-Q2".parse().unwrap(),
+            numerator: n,
+            denominator: d,
+            value: Some(n as f64 / d as f64),
+            target: Some(target),
+            state,
+        }
+    }
+
+    fn entry(metric: Metric, kind: EntryKind) -> Entry {
+        let t = TargetView {
+            min: Some(70.0),
+            max: None,
+            min_sample: 20,
+        };
+        let key = AlertKey {
+            unit: "PHUONG_1".into(),
+            metric: metric.as_str().into(),
+            scope: String::new(),
+            period: "2024-Q2".into(),
+        };
+        let mut record = crate::alerts::lifecycle::step(
+            None,
+            &key,
+            &crate::alerts::lifecycle::Observation {
+                state: RowState::Breach,
+                numerator: 1,
+                denominator: 100,
+                target: Some(t),
+                worsening: false,
+            },
+            &Policy {
+                pending_evaluations: 1,
+                repeat_secs: 1,
+                send_resolved: true,
+                warn_margin: 2.0,
+            },
+            0,
+        );
+        record.notice = None;
+        Entry {
+            record,
+            kind,
+            row: Some(row(metric, 1, 100, t, RowState::Breach)),
+            projection: None,
+        }
+    }
+
+    #[test]
+    fn the_subject_names_the_unit_the_count_of_failing_criteria_and_the_period() {
+        let q2: Period = "2024-Q2".parse().unwrap();
+        let entries = [
+            entry(Metric::OnlineRate, EntryKind::New),
+            entry(Metric::LateRate, EntryKind::Continuing),
+            entry(Metric::EdocRate, EntryKind::Resolved),
+        ];
+        assert_eq!(
+            subject(Language::Vi, "UBND Phường 1", &entries, &q2),
+            "UBND Phường 1: 2 chỉ tiêu chưa đạt — Quý 2/2024"
+        );
+        assert_eq!(
+            subject(Language::En, "UBND Phường 1", &entries, &q2),
+            "UBND Phường 1: 2 criteria below target — 2024-Q2"
+        );
+        let resolved = [entry(Metric::EdocRate, EntryKind::Resolved)];
+        assert_eq!(
+            subject(Language::Vi, "UBND Phường 1", &resolved, &q2),
+            "UBND Phường 1: 1 chỉ tiêu đã đạt lại — Quý 2/2024"
+        );
+    }
+
+    #[test]
+    fn projection_extrapolates_the_pace_and_says_what_is_still_needed() {
+        let q2: Period = "2024-Q2".parse().unwrap();
+        let t = TargetView {
+            min: Some(70.0),
+            max: None,
+            min_sample: 20,
+        };
+        // Half way through the quarter at 60/100; a baseline at the start (0/0).
+        let mid = q2.start() + (q2.end() - q2.start()) / 2;
+        let p = project(
+            &row(Metric::OnlineRate, 60, 100, t, RowState::Breach),
+            &q2,
+            None,
+            mid,
+        );
+        assert!(
+            (p.at_end.unwrap() - 0.6).abs() < 1e-9,
+            "the same pace keeps 60 %"
+        );
+        // 100 more dossiers expected; 140 of 200 must be online: 80 of the 100 to come.
+        assert!(p.reachable);
+        assert!((p.needed.unwrap() - 0.8).abs() < 1e-9, "{p:?}");
+        // At 10/100 half way, 130 of the next 100 would be needed: out of reach.
+        let p = project(
+            &row(Metric::OnlineRate, 10, 100, t, RowState::Breach),
+            &q2,
+            None,
+            mid,
+        );
+        assert!(!p.reachable && p.needed.is_none());
+        // A max target (late_rate ≤ 1 %) already past what the rest can make up.
+        let late = TargetView {
+            min: None,
+            max: Some(1.0),
+            min_sample: 20,
+        };
+        let p = project(
+            &row(Metric::LateRate, 5, 100, late, RowState::Breach),
+            &q2,
+            None,
+            mid,
+        );
+        assert!(!p.reachable);
+        let p = project(
+            &row(Metric::LateRate, 2, 300, late, RowState::Breach),
+            &q2,
+            None,
+            mid,
+        );
+        assert!(p.reachable && p.needed.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn bodies_carry_the_table_and_the_action_lists_with_codes_only() {
+        let mut acts = Actions::default();
+        acts.late_without_apology = ActionList {
+            items: vec![crate::store::ActionItem {
+                code: "H50-0001".into(),
+                procedure: "Cấp phép xây dựng".into(),
+                due_at: Some(0),
+                ended_at: None,
+            }],
+            total: 51,
+        };
+        let s = crate::config::load_from_str(
+            "[sources.a]\nkind = \"one_stop\"\nbase_url = \"http://x\"\n[[units]]\ncode = \"C\"\nname = \"Thành phố\"\n",
+            &HashMap::new(),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let (text, html) = unit_body(
+            Language::Vi,
+            &s,
+            "UBND Phường 1",
+            &[entry(Metric::OnlineRate, EntryKind::New)],
+            &acts,
+            86_400 * 3,
+        );
+        assert!(
+            text.contains("CHƯA ĐẠT (mới)") && text.contains("Trực tuyến toàn trình"),
+            "{text}"
+        );
+        assert!(text.contains("Hồ sơ trễ hạn chưa có phiếu xin lỗi (51)"));
+        assert!(
+            text.contains("H50-0001  Cấp phép xây dựng  hạn 01/01/1970  3 ngày trễ"),
+            "{text}"
+        );
+        assert!(text.contains("… và còn 50"));
+        assert!(html.contains("<table") && html.contains("H50-0001"));
+    }
+}

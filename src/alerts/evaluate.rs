@@ -26,32 +26,61 @@ pub async fn baselines(app: &App, now: Epoch) -> Result<Baselines, StoreError> {
         if s.day >= today {
             continue;
         }
-        let key = (s.unit.clone(), s.metric.clone(), s.scope.clone(), s.period.clone());
+        let key = (
+            s.unit.clone(),
+            s.metric.clone(),
+            s.scope.clone(),
+            s.period.clone(),
+        );
         out.entry(key).or_insert(s);
     }
     Ok(out)
 }
 
 /// Whether the rate has moved towards (or past) its target since the baseline.
-pub fn worsening(target: Option<TargetView>, base: Option<&Sample>, numerator: i64, denominator: i64) -> bool {
-    let (Some(t), Some(b)) = (target, base) else { return false };
+pub fn worsening(
+    target: Option<TargetView>,
+    base: Option<&Sample>,
+    numerator: i64,
+    denominator: i64,
+) -> bool {
+    let (Some(t), Some(b)) = (target, base) else {
+        return false;
+    };
     if b.denominator == 0 || denominator == 0 {
         return false;
     }
     let then = b.numerator as f64 / b.denominator as f64;
     let now = numerator as f64 / denominator as f64;
-    if t.max.is_some() { now > then } else { now < then }
+    if t.max.is_some() {
+        now > then
+    } else {
+        now < then
+    }
 }
 
 /// Runs the lifecycle over the alerted periods of `evaluations` and the data-source checks, and
 /// stores every changed record. Returns the records after the step.
-pub async fn run_once(app: &App, evaluations: &[Evaluation], now: Epoch) -> Result<Vec<AlertRecord>, StoreError> {
+pub async fn run_once(
+    app: &App,
+    evaluations: &[Evaluation],
+    now: Epoch,
+) -> Result<Vec<AlertRecord>, StoreError> {
     let s = &app.settings;
     let policy = Policy::from_settings(&s.alerts);
-    let stored: HashMap<AlertKey, AlertRecord> = app.store.alerts().await?.into_iter().map(|a| (a.key.clone(), a)).collect();
+    let stored: HashMap<AlertKey, AlertRecord> = app
+        .store
+        .alerts()
+        .await?
+        .into_iter()
+        .map(|a| (a.key.clone(), a))
+        .collect();
     let base = baselines(app, now).await?;
     let mut out = Vec::new();
-    for ev in evaluations.iter().filter(|e| s.alerts.periods.contains(&e.period.kind)) {
+    for ev in evaluations
+        .iter()
+        .filter(|e| s.alerts.periods.contains(&e.period.kind))
+    {
         for row in &ev.rows {
             if row.target.is_none() {
                 continue;
@@ -62,7 +91,12 @@ pub async fn run_once(app: &App, evaluations: &[Evaluation], now: Epoch) -> Resu
                 scope: row.scope.clone().unwrap_or_default(),
                 period: ev.period.to_string(),
             };
-            let b = base.get(&(key.unit.clone(), key.metric.clone(), key.scope.clone(), key.period.clone()));
+            let b = base.get(&(
+                key.unit.clone(),
+                key.metric.clone(),
+                key.scope.clone(),
+                key.period.clone(),
+            ));
             let obs = Observation {
                 state: row.state,
                 numerator: row.numerator,
@@ -79,8 +113,15 @@ pub async fn run_once(app: &App, evaluations: &[Evaluation], now: Epoch) -> Resu
     }
     out.extend(source_alerts(app, &stored, evaluations, now).await?);
     app.store.save_alerts(&out).await?;
-    let firing = out.iter().filter(|a| a.phase == Phase::Firing && a.notice.is_some()).count();
-    tracing::info!(changed = out.len(), newly_firing = firing, "alerts evaluated");
+    let firing = out
+        .iter()
+        .filter(|a| a.phase == Phase::Firing && a.notice.is_some())
+        .count();
+    tracing::info!(
+        changed = out.len(),
+        newly_firing = firing,
+        "alerts evaluated"
+    );
     Ok(out)
 }
 
@@ -118,11 +159,25 @@ async fn source_alerts(
             Some(h) => format!("{scope}: no successful sync for {h} hour(s)"),
             None => format!("{scope}: never synced successfully"),
         };
-        checks.push(("source_stale".into(), scope, stale, age_h.unwrap_or(-1), detail));
+        checks.push((
+            "source_stale".into(),
+            scope,
+            stale,
+            age_h.unwrap_or(-1),
+            detail,
+        ));
     }
     if let Some(ev) = evaluations.first() {
-        let unmapped = ev.quality.unmapped_dossier_codes.iter().map(|(c, n)| (c, n, "DonViXuLy", "dossier(s)"));
-        let unmapped_docs = ev.quality.unmapped_document_codes.iter().map(|(c, n)| (c, n, "MaDonVi", "document(s)"));
+        let unmapped = ev
+            .quality
+            .unmapped_dossier_codes
+            .iter()
+            .map(|(c, n)| (c, n, "DonViXuLy", "dossier(s)"));
+        let unmapped_docs = ev
+            .quality
+            .unmapped_document_codes
+            .iter()
+            .map(|(c, n)| (c, n, "MaDonVi", "document(s)"));
         let mut present = Vec::new();
         for (code, n, field, what) in unmapped.chain(unmapped_docs) {
             present.push(code.clone());
@@ -135,25 +190,51 @@ async fn source_alerts(
             ));
         }
         // Codes that were unmapped before and are claimed now resolve.
-        for a in stored.values().filter(|a| a.key.unit == SOURCE_UNIT && a.key.metric == "unmapped_code") {
+        for a in stored
+            .values()
+            .filter(|a| a.key.unit == SOURCE_UNIT && a.key.metric == "unmapped_code")
+        {
             if !present.contains(&a.key.scope) {
-                checks.push(("unmapped_code".into(), a.key.scope.clone(), false, 0, String::new()));
+                checks.push((
+                    "unmapped_code".into(),
+                    a.key.scope.clone(),
+                    false,
+                    0,
+                    String::new(),
+                ));
             }
         }
         let rejected: i64 = ev.quality.rejected.iter().map(|r| r.count).sum();
-        let key = AlertKey { unit: SOURCE_UNIT.into(), metric: "rejected_records".into(), scope: String::new(), period: "-".into() };
-        let baseline = stored.get(&key).and_then(|a| a.notified_numerator).unwrap_or(0);
+        let key = AlertKey {
+            unit: SOURCE_UNIT.into(),
+            metric: "rejected_records".into(),
+            scope: String::new(),
+            period: "-".into(),
+        };
+        let baseline = stored
+            .get(&key)
+            .and_then(|a| a.notified_numerator)
+            .unwrap_or(0);
         checks.push((
             "rejected_records".into(),
             String::new(),
             rejected - baseline >= s.alerts.rejected_jump.max(1),
             rejected,
-            format!("{} rejected record(s) now, {} more than at the last notice", rejected, rejected - baseline),
+            format!(
+                "{} rejected record(s) now, {} more than at the last notice",
+                rejected,
+                rejected - baseline
+            ),
         ));
     }
     let mut out = Vec::new();
     for (metric, scope, bad, n, detail) in checks {
-        let key = AlertKey { unit: SOURCE_UNIT.into(), metric, scope, period: "-".into() };
+        let key = AlertKey {
+            unit: SOURCE_UNIT.into(),
+            metric,
+            scope,
+            period: "-".into(),
+        };
         let obs = Observation {
             state: if bad { RowState::Breach } else { RowState::Ok },
             numerator: n,

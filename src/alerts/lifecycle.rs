@@ -133,7 +133,8 @@ impl AlertRecord {
     }
 
     fn repeat_due(&self, policy: &Policy, now: Epoch) -> bool {
-        self.last_notified_at.is_none_or(|t| now - t >= policy.repeat_secs)
+        self.last_notified_at
+            .is_none_or(|t| now - t >= policy.repeat_secs)
     }
 
     /// Marks the alert as told at `now` (the digest calls this in the transaction that queues
@@ -198,8 +199,16 @@ impl Observation {
 }
 
 /// The record after one evaluation. `prev` is the stored record, if any.
-pub fn step(prev: Option<&AlertRecord>, key: &AlertKey, obs: &Observation, policy: &Policy, now: Epoch) -> AlertRecord {
-    let mut r = prev.cloned().unwrap_or_else(|| AlertRecord::new(key.clone(), now));
+pub fn step(
+    prev: Option<&AlertRecord>,
+    key: &AlertKey,
+    obs: &Observation,
+    policy: &Policy,
+    now: Epoch,
+) -> AlertRecord {
+    let mut r = prev
+        .cloned()
+        .unwrap_or_else(|| AlertRecord::new(key.clone(), now));
     match obs.state {
         RowState::InsufficientSample | RowState::NoData | RowState::Untargeted => return r,
         RowState::Breach => {
@@ -257,7 +266,9 @@ pub fn step(prev: Option<&AlertRecord>, key: &AlertKey, obs: &Observation, polic
             let near = obs.near_target(policy.warn_margin) && obs.worsening;
             match r.phase {
                 Phase::Clear if near => {
-                    if r.last_notified_at.is_none_or(|t| now - t >= policy.repeat_secs) {
+                    if r.last_notified_at
+                        .is_none_or(|t| now - t >= policy.repeat_secs)
+                    {
                         r.phase = Phase::Warning;
                         r.notice = Some(Notice::Warning);
                     }
@@ -266,7 +277,11 @@ pub fn step(prev: Option<&AlertRecord>, key: &AlertKey, obs: &Observation, polic
                     r.phase = Phase::Clear;
                     r.notice = None;
                 }
-                Phase::Warning if r.notice.is_none() && r.last_notified_at.is_some_and(|t| now - t >= policy.repeat_secs) => {
+                Phase::Warning
+                    if r.notice.is_none()
+                        && r.last_notified_at
+                            .is_some_and(|t| now - t >= policy.repeat_secs) =>
+                {
                     r.notice = Some(Notice::Warning);
                 }
                 _ => {}
@@ -280,21 +295,47 @@ pub fn step(prev: Option<&AlertRecord>, key: &AlertKey, obs: &Observation, polic
 mod tests {
     use super::*;
 
-    const POLICY: Policy = Policy { pending_evaluations: 2, repeat_secs: 7 * 86_400, send_resolved: true, warn_margin: 2.0 };
-    const TARGET: Option<TargetView> = Some(TargetView { min: Some(70.0), max: None, min_sample: 20 });
+    const POLICY: Policy = Policy {
+        pending_evaluations: 2,
+        repeat_secs: 7 * 86_400,
+        send_resolved: true,
+        warn_margin: 2.0,
+    };
+    const TARGET: Option<TargetView> = Some(TargetView {
+        min: Some(70.0),
+        max: None,
+        min_sample: 20,
+    });
 
     fn key() -> AlertKey {
-        AlertKey { unit: "PHUONG_1".into(), metric: "online_rate".into(), scope: String::new(), period: "2024-Q2".into() }
+        AlertKey {
+            unit: "PHUONG_1".into(),
+            metric: "online_rate".into(),
+            scope: String::new(),
+            period: "2024-Q2".into(),
+        }
     }
 
     fn obs(state: RowState, n: i64, d: i64) -> Observation {
-        Observation { state, numerator: n, denominator: d, target: TARGET, worsening: false }
+        Observation {
+            state,
+            numerator: n,
+            denominator: d,
+            target: TARGET,
+            worsening: false,
+        }
     }
 
     fn run(seq: &[(RowState, i64, i64)]) -> AlertRecord {
         let mut r: Option<AlertRecord> = None;
         for (i, (s, n, d)) in seq.iter().enumerate() {
-            r = Some(step(r.as_ref(), &key(), &obs(*s, *n, *d), &POLICY, i as i64 * 900));
+            r = Some(step(
+                r.as_ref(),
+                &key(),
+                &obs(*s, *n, *d),
+                &POLICY,
+                i as i64 * 900,
+            ));
         }
         r.unwrap()
     }
@@ -304,21 +345,36 @@ mod tests {
         let r = run(&[(RowState::Breach, 50, 100)]);
         assert_eq!((r.phase, r.notice), (Phase::Pending, None));
         let r = run(&[(RowState::Breach, 50, 100), (RowState::Breach, 51, 100)]);
-        assert_eq!((r.phase, r.notice, r.fired_at), (Phase::Firing, Some(Notice::New), Some(900)));
+        assert_eq!(
+            (r.phase, r.notice, r.fired_at),
+            (Phase::Firing, Some(Notice::New), Some(900))
+        );
         assert_eq!((r.numerator, r.denominator), (51, 100));
     }
 
     #[test]
     fn small_samples_neither_fire_nor_resolve_nor_break_the_run() {
-        let r = run(&[(RowState::Breach, 5, 100), (RowState::InsufficientSample, 1, 3), (RowState::Breach, 5, 100)]);
+        let r = run(&[
+            (RowState::Breach, 5, 100),
+            (RowState::InsufficientSample, 1, 3),
+            (RowState::Breach, 5, 100),
+        ]);
         assert_eq!(r.phase, Phase::Firing);
-        let r = run(&[(RowState::Breach, 5, 100), (RowState::Breach, 5, 100), (RowState::NoData, 0, 0)]);
+        let r = run(&[
+            (RowState::Breach, 5, 100),
+            (RowState::Breach, 5, 100),
+            (RowState::NoData, 0, 0),
+        ]);
         assert_eq!(r.phase, Phase::Firing);
     }
 
     #[test]
     fn an_ok_between_breaches_starts_the_count_again() {
-        let r = run(&[(RowState::Breach, 5, 100), (RowState::Ok, 80, 100), (RowState::Breach, 5, 100)]);
+        let r = run(&[
+            (RowState::Breach, 5, 100),
+            (RowState::Ok, 80, 100),
+            (RowState::Breach, 5, 100),
+        ]);
         assert_eq!((r.phase, r.breach_count), (Phase::Pending, 1));
     }
 
@@ -328,14 +384,24 @@ mod tests {
         assert!(r.due(&POLICY, 1000));
         r.notified(1000);
         assert!(!r.due(&POLICY, 1000 + 86_400));
-        assert!(r.due(&POLICY, 1000 + 7 * 86_400), "repeat after repeat_days");
+        assert!(
+            r.due(&POLICY, 1000 + 7 * 86_400),
+            "repeat after repeat_days"
+        );
         let r = step(Some(&r), &key(), &obs(RowState::Ok, 75, 100), &POLICY, 5000);
-        assert_eq!((r.phase, r.notice), (Phase::Resolved, Some(Notice::Resolved)));
+        assert_eq!(
+            (r.phase, r.notice),
+            (Phase::Resolved, Some(Notice::Resolved))
+        );
     }
 
     #[test]
     fn an_untold_alert_that_recovers_is_dropped_silently() {
-        let r = run(&[(RowState::Breach, 5, 100), (RowState::Breach, 5, 100), (RowState::Ok, 75, 100)]);
+        let r = run(&[
+            (RowState::Breach, 5, 100),
+            (RowState::Breach, 5, 100),
+            (RowState::Ok, 75, 100),
+        ]);
         assert_eq!((r.phase, r.notice), (Phase::Clear, None));
     }
 
@@ -365,7 +431,11 @@ mod tests {
             state: RowState::Ok,
             numerator: 9,
             denominator: 1000,
-            target: Some(TargetView { min: None, max: Some(1.0), min_sample: 20 }),
+            target: Some(TargetView {
+                min: None,
+                max: Some(1.0),
+                min_sample: 20,
+            }),
             worsening: true,
         };
         assert!(o.near_target(2.0));

@@ -441,7 +441,20 @@ impl Smtp {
             };
         }
         let ep = self.endpoint();
-        let what = if e.is_tls() {
+        // lettre reports a failed TLS handshake on connect as a connection error.
+        let lower = detail.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let tls_failed = e.is_tls()
+            || (self.tls != TlsMode::None
+                && [
+                    "certificate",
+                    "corrupt message",
+                    "handshake",
+                    "tls",
+                    "alert",
+                ]
+                .iter()
+                .any(|w| lower.contains(w)));
+        let what = if tls_failed {
             format!(
                 "TLS with {ep} failed (tls = \"{}\"; check smtp.port, smtp.tls and smtp.ca_file)",
                 tls_name(self.tls)
@@ -468,9 +481,12 @@ impl Smtp {
     }
 }
 
-/// `Connection refused (os error 111)` → `Connection refused`.
+/// `Connection error: Connection refused (os error 111)` → `Connection refused`.
 fn plain_words(s: &str) -> String {
-    let s = s.trim();
+    let mut s = s.trim();
+    for prefix in ["Connection error: ", "network error: ", "tls error: "] {
+        s = s.strip_prefix(prefix).unwrap_or(s);
+    }
     match s.rfind(" (os error ") {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s.to_string(),

@@ -38,7 +38,9 @@ pub struct AlertsReport {
 
 /// The latest fire of `schedule.alerts` at or before `now` that has not been served yet.
 pub async fn digest_due(app: &App, now: Epoch) -> Result<Option<Epoch>, StoreError> {
-    let Ok(schedule) = Schedule::parse(&app.settings.schedule.alerts) else { return Ok(None) };
+    let Ok(schedule) = Schedule::parse(&app.settings.schedule.alerts) else {
+        return Ok(None);
+    };
     let last = app.store.last_fire(DIGEST_JOB).await?;
     let since = last.unwrap_or(i64::MIN).max(now - 31 * 86_400);
     let mut latest = None;
@@ -54,18 +56,34 @@ pub async fn digest_due(app: &App, now: Epoch) -> Result<Option<Epoch>, StoreErr
 
 /// After an evaluation: the lifecycle step; then, when `[smtp]` is configured, the digest if one
 /// is due and the delivery of what is queued.
-pub async fn run_once(app: &App, evaluations: &[Evaluation], mailer: Option<&mailer::Mailer>, now: Epoch) -> Result<AlertsReport, StoreError> {
-    let mut report = AlertsReport { changed: evaluate::run_once(app, evaluations, now).await?.len(), ..Default::default() };
+pub async fn run_once(
+    app: &App,
+    evaluations: &[Evaluation],
+    mailer: Option<&mailer::Mailer>,
+    now: Epoch,
+) -> Result<AlertsReport, StoreError> {
+    let mut report = AlertsReport {
+        changed: evaluate::run_once(app, evaluations, now).await?.len(),
+        ..Default::default()
+    };
     let Some(mailer) = mailer else {
-        report.not_mailed = Some("no [smtp] section: alerts are evaluated and listed (dondoc alerts list), not mailed".into());
+        report.not_mailed = Some(
+            "no [smtp] section: alerts are evaluated and listed (dondoc alerts list), not mailed"
+                .into(),
+        );
         return Ok(report);
     };
     if let Some(fire) = digest_due(app, now).await?
-        && app.store.claim_fire(DIGEST_JOB, fire, &instance_name(), now).await?
+        && app
+            .store
+            .claim_fire(DIGEST_JOB, fire, &instance_name(), now)
+            .await?
     {
         let result = digest::run_once(app, fire, now).await;
         let error = result.as_ref().err().map(|e| e.to_string());
-        app.store.finish_fire(DIGEST_JOB, fire, error.as_deref(), now).await?;
+        app.store
+            .finish_fire(DIGEST_JOB, fire, error.as_deref(), now)
+            .await?;
         report.queued = result?;
         report.digest_fire = Some(fire);
     }

@@ -32,7 +32,11 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 }
 
 /// Sends what is due at `now`.
-pub async fn deliver_once(app: &App, mailer: &Mailer, now: Epoch) -> Result<DeliveryReport, StoreError> {
+pub async fn deliver_once(
+    app: &App,
+    mailer: &Mailer,
+    now: Epoch,
+) -> Result<DeliveryReport, StoreError> {
     let max_attempts = i64::from(app.settings.alerts.max_attempts.max(1));
     let mut report = DeliveryReport::default();
     while let Some(claimed) = app.store.claim_mail(now, LEASE_SECS).await? {
@@ -43,7 +47,9 @@ pub async fn deliver_once(app: &App, mailer: &Mailer, now: Epoch) -> Result<Deli
                 report.sent += 1;
             }
             Err(e) if e.is_permanent() => {
-                app.store.mail_failed(claimed.id, &e.to_string(), None).await?;
+                app.store
+                    .mail_failed(claimed.id, &e.to_string(), None)
+                    .await?;
                 tracing::error!(message_id = %claimed.mail.message_id, error = %e, "mail refused for good");
                 report.failed += 1;
             }
@@ -55,7 +61,9 @@ pub async fn deliver_once(app: &App, mailer: &Mailer, now: Epoch) -> Result<Deli
                     report.failed += 1;
                 } else {
                     let at = now + backoff_secs(claimed.attempts);
-                    app.store.mail_failed(claimed.id, &e.to_string(), Some(at)).await?;
+                    app.store
+                        .mail_failed(claimed.id, &e.to_string(), Some(at))
+                        .await?;
                     tracing::warn!(message_id = %claimed.mail.message_id, error = %e, retry_at = at, "mail not sent; will retry");
                     report.retried += 1;
                 }

@@ -388,7 +388,10 @@ fn default_trend_days() -> u32 {
     14
 }
 fn default_alert_periods() -> Vec<crate::metrics::PeriodKind> {
-    vec![crate::metrics::PeriodKind::Quarter, crate::metrics::PeriodKind::Year]
+    vec![
+        crate::metrics::PeriodKind::Quarter,
+        crate::metrics::PeriodKind::Year,
+    ]
 }
 fn default_due_soon_days() -> u32 {
     2

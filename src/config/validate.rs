@@ -352,12 +352,18 @@ fn mail(s: &Settings, p: &mut Vec<Problem>) {
     }
     if let Some(smtp) = &s.smtp {
         if smtp.transport == super::types::MailTransport::Smtp && smtp.host.trim().is_empty() {
-            p.push(Problem::new("smtp.host", "is required with transport = \"smtp\" (or set transport = \"file\")"));
+            p.push(Problem::new(
+                "smtp.host",
+                "is required with transport = \"smtp\" (or set transport = \"file\")",
+            ));
         }
         if let Some(h) = &smtp.hello_name
             && (h.trim().is_empty() || h.contains(char::is_whitespace))
         {
-            p.push(Problem::new("smtp.hello_name", format!("'{h}' is not a host name")));
+            p.push(Problem::new(
+                "smtp.hello_name",
+                format!("'{h}' is not a host name"),
+            ));
         }
         email("smtp.from", &smtp.from, p);
     }
@@ -366,7 +372,10 @@ fn mail(s: &Settings, p: &mut Vec<Problem>) {
 fn alerts(s: &Settings, p: &mut Vec<Problem>) {
     let a = &s.alerts;
     if a.pending_evaluations == 0 {
-        p.push(Problem::new("alerts.pending_evaluations", "must be at least 1"));
+        p.push(Problem::new(
+            "alerts.pending_evaluations",
+            "must be at least 1",
+        ));
     }
     if a.repeat_days == 0 {
         p.push(Problem::new("alerts.repeat_days", "must be at least 1"));
@@ -375,10 +384,16 @@ fn alerts(s: &Settings, p: &mut Vec<Problem>) {
         p.push(Problem::new("alerts.max_attempts", "must be at least 1"));
     }
     if !(0.0..=100.0).contains(&a.warn_margin) {
-        p.push(Problem::new("alerts.warn_margin", "is in percentage points, between 0 and 100"));
+        p.push(Problem::new(
+            "alerts.warn_margin",
+            "is in percentage points, between 0 and 100",
+        ));
     }
     if a.periods.is_empty() {
-        p.push(Problem::new("alerts.periods", "name at least one of month, quarter, year"));
+        p.push(Problem::new(
+            "alerts.periods",
+            "name at least one of month, quarter, year",
+        ));
     }
 }
 

@@ -9,7 +9,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Month, quarter or year.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PeriodKind {
     Month,

@@ -308,16 +308,33 @@ impl Store {
     /// Queues mail and records the alerts it tells of as notified, in one transaction: a crash
     /// leaves either both or neither. A message whose Message-ID is already queued is not
     /// queued again. Returns how many messages were queued.
-    pub async fn commit_digest(&self, mails: &[(String, OutgoingMail)], notified: &[AlertRecord], now: Epoch) -> Result<usize> {
+    pub async fn commit_digest(
+        &self,
+        mails: &[(String, OutgoingMail)],
+        notified: &[AlertRecord],
+        now: Epoch,
+    ) -> Result<usize> {
         dispatch!(self, s => s.commit_digest(mails, notified, now).await)
     }
 
     /// Claims one fire of a scheduled job; false when another run (or replica) has it.
-    pub async fn claim_fire(&self, job: &str, fire_at: Epoch, claimed_by: &str, now: Epoch) -> Result<bool> {
+    pub async fn claim_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        claimed_by: &str,
+        now: Epoch,
+    ) -> Result<bool> {
         dispatch!(self, s => s.claim_fire(job, fire_at, claimed_by, now).await)
     }
 
-    pub async fn finish_fire(&self, job: &str, fire_at: Epoch, error: Option<&str>, now: Epoch) -> Result<()> {
+    pub async fn finish_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        error: Option<&str>,
+        now: Epoch,
+    ) -> Result<()> {
         dispatch!(self, s => s.finish_fire(job, fire_at, error, now).await)
     }
 
@@ -337,7 +354,12 @@ impl Store {
     }
 
     /// Records a failed attempt: retried at `next_attempt_at`, or failed for good when `None`.
-    pub async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Option<Epoch>) -> Result<()> {
+    pub async fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<Epoch>,
+    ) -> Result<()> {
         dispatch!(self, s => s.mail_failed(id, error, next_attempt_at).await)
     }
 
@@ -348,17 +370,35 @@ impl Store {
 
     /// Late dossiers of `codes` without an apology slip, as seen at `now`, relevant to the period
     /// starting at `start`: worst (oldest due date) first.
-    pub async fn late_without_apology(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn late_without_apology(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         dispatch!(self, s => s.late_without_apology(codes, start, now, cap).await)
     }
 
     /// Open dossiers of `codes` due in `[now, until)`: soonest first.
-    pub async fn due_soon(&self, codes: &[String], now: Epoch, until: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn due_soon(
+        &self,
+        codes: &[String],
+        now: Epoch,
+        until: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         dispatch!(self, s => s.due_soon(codes, now, until, cap).await)
     }
 
     /// Processed or returned dossiers of `codes` ended in `[start, now)` with no digitized result.
-    pub async fn not_digitized(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn not_digitized(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         dispatch!(self, s => s.not_digitized(codes, start, now, cap).await)
     }
 

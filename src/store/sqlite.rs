@@ -6,8 +6,8 @@
 //! SQLite's 32766 bind parameters.
 
 use super::{
-    ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount, Result, RunCounts,
-    Sample, StoreError, SyncState,
+    ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount,
+    Result, RunCounts, Sample, StoreError, SyncState,
 };
 use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
 use crate::alerts::message::{Attachment, OutgoingMail};
@@ -681,7 +681,6 @@ impl SqliteStore {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Alerts, outbox, fire claims, action lists
 
@@ -738,7 +737,10 @@ impl SqliteStore {
                     fired_at: r.try_get("fired_at")?,
                     resolved_at: r.try_get("resolved_at")?,
                     last_notified_at: r.try_get("last_notified_at")?,
-                    notice: r.try_get::<Option<String>, _>("notice")?.as_deref().and_then(Notice::parse),
+                    notice: r
+                        .try_get::<Option<String>, _>("notice")?
+                        .as_deref()
+                        .and_then(Notice::parse),
                     numerator: r.try_get("numerator")?,
                     denominator: r.try_get("denominator")?,
                     notified_numerator: r.try_get("notified_numerator")?,
@@ -751,7 +753,10 @@ impl SqliteStore {
             .doing("reading alerts")
     }
 
-    async fn put_alerts(tx: &mut Transaction<'static, Sqlite>, records: &[AlertRecord]) -> Result<()> {
+    async fn put_alerts(
+        tx: &mut Transaction<'static, Sqlite>,
+        records: &[AlertRecord],
+    ) -> Result<()> {
         for chunk in records.chunks(MAX_BINDS / 17) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO alerts (unit, metric, scope, period, phase, breach_count, first_breach_at, fired_at, \
@@ -786,7 +791,10 @@ impl SqliteStore {
                  notified_numerator = excluded.notified_numerator, notified_denominator = excluded.notified_denominator, \
                  detail = excluded.detail, updated_at = excluded.updated_at",
             );
-            qb.build().execute(&mut **tx).await.doing("storing alerts")?;
+            qb.build()
+                .execute(&mut **tx)
+                .await
+                .doing("storing alerts")?;
         }
         Ok(())
     }
@@ -797,7 +805,12 @@ impl SqliteStore {
         tx.commit().await.doing("committing alerts")
     }
 
-    pub async fn commit_digest(&self, mails: &[(String, OutgoingMail)], notified: &[AlertRecord], now: Epoch) -> Result<usize> {
+    pub async fn commit_digest(
+        &self,
+        mails: &[(String, OutgoingMail)],
+        notified: &[AlertRecord],
+        now: Epoch,
+    ) -> Result<usize> {
         let mut tx = self.write().await?;
         let mut queued = 0;
         for (kind, m) in mails {
@@ -829,7 +842,13 @@ impl SqliteStore {
         Ok(queued)
     }
 
-    pub async fn claim_fire(&self, job: &str, fire_at: Epoch, claimed_by: &str, now: Epoch) -> Result<bool> {
+    pub async fn claim_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        claimed_by: &str,
+        now: Epoch,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO job_runs (job, fire_at, claimed_by, started_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
@@ -843,16 +862,24 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn finish_fire(&self, job: &str, fire_at: Epoch, error: Option<&str>, now: Epoch) -> Result<()> {
-        sqlx::query("UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?")
-            .bind(now)
-            .bind(error.is_none())
-            .bind(error)
-            .bind(job)
-            .bind(fire_at)
-            .execute(&self.pool)
-            .await
-            .doing("finishing a job fire")?;
+    pub async fn finish_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        error: Option<&str>,
+        now: Epoch,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?",
+        )
+        .bind(now)
+        .bind(error.is_none())
+        .bind(error)
+        .bind(job)
+        .bind(fire_at)
+        .execute(&self.pool)
+        .await
+        .doing("finishing a job fire")?;
         Ok(())
     }
 
@@ -881,13 +908,22 @@ impl SqliteStore {
             tx.commit().await.doing("looking for mail to send")?;
             return Ok(None);
         };
-        let split = |s: String| -> Vec<String> { s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect() };
+        let split = |s: String| -> Vec<String> {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
         let claimed = (|| -> std::result::Result<ClaimedMail, sqlx::Error> {
             let attachment = match r.try_get::<Option<String>, _>("attachment_name")? {
                 Some(filename) => Some(Attachment {
                     filename,
-                    content_type: r.try_get::<Option<String>, _>("attachment_type")?.unwrap_or_else(|| "application/octet-stream".into()),
-                    bytes: r.try_get::<Option<Vec<u8>>, _>("attachment")?.unwrap_or_default(),
+                    content_type: r
+                        .try_get::<Option<String>, _>("attachment_type")?
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    bytes: r
+                        .try_get::<Option<Vec<u8>>, _>("attachment")?
+                        .unwrap_or_default(),
                 }),
                 None => None,
             };
@@ -913,7 +949,10 @@ impl SqliteStore {
             .await
             .doing("claiming mail")?;
         tx.commit().await.doing("claiming mail")?;
-        Ok(Some(ClaimedMail { attempts: claimed.attempts + 1, ..claimed }))
+        Ok(Some(ClaimedMail {
+            attempts: claimed.attempts + 1,
+            ..claimed
+        }))
     }
 
     pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
@@ -926,7 +965,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Option<Epoch>) -> Result<()> {
+    pub async fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<Epoch>,
+    ) -> Result<()> {
         match next_attempt_at {
             Some(at) => sqlx::query(
                 "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
@@ -973,7 +1017,14 @@ impl SqliteStore {
             .doing("reading the outbox")
     }
 
-    async fn action_list(&self, sql_where: &str, order: &str, codes: &[String], binds: &[Epoch], cap: usize) -> Result<ActionList> {
+    async fn action_list(
+        &self,
+        sql_where: &str,
+        order: &str,
+        codes: &[String],
+        binds: &[Epoch],
+        cap: usize,
+    ) -> Result<ActionList> {
         if codes.is_empty() {
             return Ok(ActionList::default());
         }
@@ -1000,10 +1051,18 @@ impl SqliteStore {
                 qb.push(part);
             }
             if counting {
-                list.total = qb.build_query_scalar::<i64>().fetch_one(&self.pool).await.doing("counting an action list")?;
+                list.total = qb
+                    .build_query_scalar::<i64>()
+                    .fetch_one(&self.pool)
+                    .await
+                    .doing("counting an action list")?;
             } else {
                 qb.push(format!(" ORDER BY {order} LIMIT {cap}"));
-                let rows = qb.build().fetch_all(&self.pool).await.doing("reading an action list")?;
+                let rows = qb
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("reading an action list")?;
                 list.items = rows
                     .iter()
                     .map(|r| {
@@ -1021,7 +1080,13 @@ impl SqliteStore {
         Ok(list)
     }
 
-    pub async fn late_without_apology(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn late_without_apology(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         // In H of the period (not finished at its start), late as seen now, no apology yet.
         self.action_list(
             "d.received_at < ? AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) \
@@ -1036,7 +1101,13 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn due_soon(&self, codes: &[String], now: Epoch, until: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn due_soon(
+        &self,
+        codes: &[String],
+        now: Epoch,
+        until: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         self.action_list(
             "NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) AND d.due_at >= ? AND d.due_at < ?",
             "d.due_at, d.code",
@@ -1047,7 +1118,13 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn not_digitized(&self, codes: &[String], start: Epoch, now: Epoch, cap: usize) -> Result<ActionList> {
+    pub async fn not_digitized(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
         self.action_list(
             "d.status IN (9, 10) AND d.ended_at >= ? AND d.ended_at < ? AND d.digitized = 0",
             "d.ended_at, d.code",

@@ -241,3 +241,4 @@ pub async fn scalar(db_url: &str, sql: &'static str) -> i64 {
     pool.close().await;
     v
 }
+pub mod smtp;

@@ -144,7 +144,7 @@ pub fn parse_mail(raw: &[u8]) -> ParsedMail {
         .map(|p| ParsedAttachment {
             filename: p.attachment_name().map(str::to_string),
             content_type: ctype(p).unwrap_or_default(),
-            bytes: p.contents().to_vec(),
+            bytes: attachment_bytes(&msg.raw_message, p),
         })
         .collect();
     ParsedMail {
@@ -163,6 +163,20 @@ pub fn parse_mail(raw: &[u8]) -> ParsedMail {
         html,
         attachments,
         content_type: ctype(msg.root_part()),
+    }
+}
+
+/// The bytes of an attachment as sent: mail-parser hands text/* parts back converted from their
+/// charset, so encoded parts are decoded here from the raw message instead.
+fn attachment_bytes(raw: &[u8], p: &mail_parser::MessagePart) -> Vec<u8> {
+    let body = raw.get(p.offset_body as usize..p.offset_end as usize);
+    match (p.encoding, body) {
+        (mail_parser::Encoding::Base64, Some(b)) => decode_b64(b),
+        (mail_parser::Encoding::QuotedPrintable, Some(b)) => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(b)
+                .unwrap_or_else(|| p.contents().to_vec())
+        }
+        _ => p.contents().to_vec(),
     }
 }
 
@@ -329,11 +343,12 @@ fn path_arg(rest: &str) -> String {
     addr.to_string()
 }
 
-fn decode_b64(s: &str) -> Vec<u8> {
+/// Base64 to bytes, skipping line breaks and padding.
+fn decode_b64(s: &[u8]) -> Vec<u8> {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
+    for &c in s {
         let Some(v) = T.iter().position(|&t| t == c) else {
             continue;
         };
@@ -413,7 +428,7 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
                                 read_line(&mut r)?.unwrap_or_default()
                             }
                         };
-                        let raw = decode_b64(initial.trim());
+                        let raw = decode_b64(initial.trim().as_bytes());
                         let fields: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
                         fields
                             .get(1)
@@ -429,7 +444,10 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
                         };
                         reply(&mut w, "334 UGFzc3dvcmQ6")?;
                         let _password = read_line(&mut r)?;
-                        Some(String::from_utf8_lossy(&decode_b64(user.trim())).into_owned())
+                        Some(
+                            String::from_utf8_lossy(&decode_b64(user.trim().as_bytes()))
+                                .into_owned(),
+                        )
                     }
                     _ => {
                         reply(&mut w, "504 5.5.4 Unrecognized authentication type")?;
