@@ -70,8 +70,23 @@ pub struct SyncState {
     pub consecutive_failures: i64,
 }
 
+/// The outbox at a glance, for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub failed: i64,
+    pub sent: i64,
+}
+
+/// The last run of a source endpoint, for health and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncStats {
+    pub state: SyncState,
+    pub last: RunCounts,
+}
+
 /// Counts of one sync run of an endpoint, kept for `status`, health and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunCounts {
     pub fetched: i64,
     pub stored: i64,
@@ -336,6 +351,25 @@ impl Store {
         now: Epoch,
     ) -> Result<()> {
         dispatch!(self, s => s.finish_fire(job, fire_at, error, now).await)
+    }
+
+    /// The latest fire of a job that finished without error.
+    pub async fn last_success(&self, job: &str) -> Result<Option<Epoch>> {
+        dispatch!(self, s => s.last_success(job).await)
+    }
+
+    /// Every job's latest successful fire, for the metrics endpoint.
+    pub async fn job_successes(&self) -> Result<Vec<(String, Epoch)>> {
+        dispatch!(self, s => s.job_successes().await)
+    }
+
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        dispatch!(self, s => s.outbox_counts().await)
+    }
+
+    /// Every source endpoint's state and last run.
+    pub async fn sync_stats(&self) -> Result<Vec<SyncStats>> {
+        dispatch!(self, s => s.sync_stats().await)
     }
 
     /// The latest claimed fire of a job.

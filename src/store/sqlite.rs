@@ -883,6 +883,60 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn last_success(&self, job: &str) -> Result<Option<Epoch>> {
+        sqlx::query_scalar("SELECT max(fire_at) FROM job_runs WHERE job = ? AND ok = 1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the last successful job run")
+    }
+
+    pub async fn job_successes(&self) -> Result<Vec<(String, Epoch)>> {
+        sqlx::query_as("SELECT job, max(finished_at) FROM job_runs WHERE ok = 1 GROUP BY job ORDER BY job")
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading job successes")
+    }
+
+    pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
+        let (pending, failed, sent): (i64, i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(status IN ('pending', 'sending')), 0), coalesce(sum(status = 'failed'), 0),
+                    coalesce(sum(status = 'sent'), 0) FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("counting the outbox")?;
+        Ok(super::OutboxCounts { pending, failed, sent })
+    }
+
+    pub async fn sync_stats(&self) -> Result<Vec<super::SyncStats>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures,
+                    last_fetched, last_stored, last_rejected, last_pages, last_duration_ms
+             FROM sync_state ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading sync statistics")?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::SyncStats {
+                    state: sync_state_of(r)?,
+                    last: (|| -> std::result::Result<RunCounts, sqlx::Error> {
+                        Ok(RunCounts {
+                            fetched: r.try_get("last_fetched")?,
+                            stored: r.try_get("last_stored")?,
+                            rejected: r.try_get("last_rejected")?,
+                            pages: r.try_get("last_pages")?,
+                            duration_ms: r.try_get("last_duration_ms")?,
+                        })
+                    })()
+                    .doing("reading sync statistics")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn last_fire(&self, job: &str) -> Result<Option<Epoch>> {
         sqlx::query_scalar("SELECT max(fire_at) FROM job_runs WHERE job = ?")
             .bind(job)
