@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Everything a job needs.
 #[derive(Debug, Clone)]
@@ -14,16 +15,24 @@ pub struct App {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Set when the process is stopping: long jobs end at their next safe point (a sync between
+    /// two pages).
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl App {
     /// Opens the store of `settings` (creating and migrating it when needed).
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, StoreError> {
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
-        Ok(App {
-            settings: Arc::new(settings),
-            store,
-            clock,
-        })
+        Ok(App { settings: Arc::new(settings), store, clock, stopping: Arc::new(AtomicBool::new(false)) })
+    }
+
+    /// Asks long jobs to end at their next safe point.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 }

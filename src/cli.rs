@@ -44,6 +44,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: run every scheduled job until SIGTERM/SIGINT; serve /healthz and /metrics.
+    Run,
     /// One pass now: pull every source incrementally, store, evaluate the current periods.
     Sync,
     /// Print every unit's rates for the period containing --as-of (reads the database only).
@@ -220,6 +222,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         s.log.level.as_deref(),
     );
     match &cli.command {
+        Command::Run => run_daemon(loaded, clock).await,
         Command::Sync => sync(loaded.settings, clock).await,
         Command::Status(a) => status(loaded.settings, clock, a).await,
         Command::History(a) => history(loaded.settings, clock, a).await,
@@ -461,6 +464,34 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
             names.join("; ")
         )))
     }
+}
+
+async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    let settings = loaded.settings;
+    let _sim = if settings.simulator.enabled {
+        let (addr, _, stop) = start_simulator(sim_options(&settings), &settings.simulator.listen, clock.clone()).await?;
+        tracing::info!(%addr, "built-in simulator started");
+        Some(stop)
+    } else {
+        None
+    };
+    let listen = settings.http.listen.clone();
+    let app = App::build(settings, clock).await?;
+    let daemon = crate::daemon::Daemon::new(app.clone(), Some(loaded.file.clone())).map_err(|e| Failure::usage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| Failure::work(crate::daemon::DaemonError::Listen { addr: listen.clone(), source }.to_string()))?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::http::serve(listener, daemon.clone(), async move {
+        let _ = http_stopped.await;
+    }));
+    tracing::info!(%listen, config = %loaded.file.display(), "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
+    let result = daemon.run(crate::daemon::termination()).await;
+    let _ = stop_http.send(());
+    let _ = server.await;
+    app.store.close().await;
+    tracing::info!("dondoc stopped");
+    result.map_err(|e| Failure::work(e.to_string()))
 }
 
 fn mailer_of(s: &Settings) -> Result<Option<crate::alerts::mailer::Mailer>, Failure> {

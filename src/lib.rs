@@ -28,6 +28,8 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod http;
 pub mod metrics;
 pub mod schedule;
 pub mod store;

@@ -55,6 +55,8 @@ enum EndpointError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Protocol(String),
+    #[error("stopped between two pages because dondoc is shutting down; the next sync resumes from the stored mark")]
+    Interrupted,
 }
 
 /// One sync pass over every configured source, at `now`.
@@ -167,6 +169,19 @@ async fn finish(
                 pages: c.pages,
                 duration_ms: c.duration_ms,
                 error: None,
+            }
+        }
+        Err(EndpointError::Interrupted) => {
+            tracing::info!(source, endpoint, stored = c.stored, "sync stopped between pages for shutdown");
+            EndpointReport {
+                source: source.to_string(),
+                endpoint: endpoint.to_string(),
+                fetched: c.fetched,
+                stored: c.stored,
+                rejected: c.rejected,
+                pages: c.pages,
+                duration_ms: c.duration_ms,
+                error: Some(EndpointError::Interrupted.to_string()),
             }
         }
         Err(e) => fail(app, source, endpoint, &e.to_string(), c, now).await,
@@ -337,6 +352,9 @@ async fn sync_paged(
                 None => (store_page(app, &client.name, endpoint, &page, now).await?, None),
             };
             c.stored += stored as i64;
+            if app.is_stopping() {
+                return Err(EndpointError::Interrupted);
+            }
             match next_body {
                 None => return Ok(()),
                 Some(b) => body = b?,

@@ -24,6 +24,8 @@ pub struct Settings {
     #[serde(default)]
     pub schedule: ScheduleSettings,
     #[serde(default)]
+    pub health: HealthSettings,
+    #[serde(default)]
     pub smtp: Option<SmtpSettings>,
     #[serde(default)]
     pub alerts: AlertSettings,
@@ -206,10 +208,18 @@ fn default_http_listen() -> String {
 /// Cron expressions with seconds (6 or 7 fields), local time Asia/Ho_Chi_Minh.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ScheduleSettings {
+    /// Pull every source, store, evaluate, update the alerts.
     #[serde(default = "default_sync_cron")]
     pub sync: String,
+    /// Compose and queue the alert digests.
     #[serde(default = "default_alerts_cron")]
     pub alerts: String,
+    /// Deliver queued mail (and retry what failed) promptly.
+    #[serde(default = "default_deliver_cron")]
+    pub deliver: String,
+    /// On SIGTERM/SIGINT, how long running jobs may take to finish before dondoc exits anyway.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ScheduleSettings {
@@ -217,8 +227,35 @@ impl Default for ScheduleSettings {
         Self {
             sync: default_sync_cron(),
             alerts: default_alerts_cron(),
+            deliver: default_deliver_cron(),
+            shutdown_timeout_secs: default_shutdown_timeout(),
         }
     }
+}
+
+fn default_deliver_cron() -> String {
+    "30 * * * * *".into()
+}
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+
+/// `/healthz`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthSettings {
+    /// A source whose last successful sync is older than this makes `/healthz` answer 503.
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness_hours: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self { max_staleness_hours: default_max_staleness() }
+    }
+}
+
+fn default_max_staleness() -> u64 {
+    6
 }
 
 fn default_sync_cron() -> String {

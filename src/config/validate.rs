@@ -319,6 +319,7 @@ fn schedule(s: &Settings, p: &mut Vec<Problem>) {
     for (key, expr) in [
         ("schedule.sync", &s.schedule.sync),
         ("schedule.alerts", &s.schedule.alerts),
+        ("schedule.deliver", &s.schedule.deliver),
     ] {
         if let Some(msg) = cron_problem(expr) {
             p.push(Problem::new(key, msg));

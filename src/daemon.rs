@@ -1,0 +1,465 @@
+//! The daemon (`dondoc run`): runs the jobs of `[schedule]` until SIGTERM/SIGINT.
+//!
+//! - Jobs are `run_once` functions ([`Job::Sync`]: pull, store, evaluate, update alerts;
+//!   [`Job::AlertsDigest`]: compose and queue the digests; [`Job::Deliver`]: send queued mail).
+//!   The schedule only decides *when*: [`Daemon::tick`] runs what is due at an instant, and the
+//!   loop in [`Daemon::run`] sleeps until the next fire computed from the injected clock. Tests
+//!   call `tick` with a manual clock and never wait for time to pass.
+//! - Each (job, fire time) is claimed by one row in `job_runs` before it runs, so that replicas
+//!   sharing a database run every fire once.
+//! - A job never overlaps itself: a fire that comes while it still runs is skipped and logged.
+//! - Catch-up: at start, a job whose last successful run is older than its interval runs once
+//!   (for its latest missed fire), not once per missed fire; missed fires are likewise coalesced
+//!   while running.
+//! - SIGHUP re-reads the configuration: a valid one applies from the next fire (a changed
+//!   `database.url` or `http.listen` needs a restart, and says so); an invalid one is refused with
+//!   every problem logged, and the old one stays.
+//! - SIGTERM/SIGINT stop scheduling; running jobs get `schedule.shutdown_timeout_secs` to finish
+//!   (a sync stops between pages; a transaction is never cut in half: an abandoned one rolls back).
+//!
+//! This module never computes rates or composes mail itself: it calls the jobs' `run_once`.
+
+use crate::alerts::{self, mailer::Mailer};
+use crate::app::App;
+use crate::config::{self, Settings};
+use crate::schedule::{Schedule, ScheduleError};
+use crate::time::{Epoch, epoch, utc};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// A scheduled job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Job {
+    Sync,
+    AlertsDigest,
+    Deliver,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Job::Sync, Job::AlertsDigest, Job::Deliver];
+
+    /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
+    /// that the two never serve one fire twice).
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Sync => "sync",
+            Job::AlertsDigest => alerts::DIGEST_JOB,
+            Job::Deliver => "deliver",
+        }
+    }
+
+    fn expr(self, s: &Settings) -> &str {
+        match self {
+            Job::Sync => &s.schedule.sync,
+            Job::AlertsDigest => &s.schedule.alerts,
+            Job::Deliver => &s.schedule.deliver,
+        }
+    }
+}
+
+/// What runs a job (the real jobs by default; tests put their own in).
+pub trait Runner: Send + Sync + 'static {
+    fn run(&self, job: Job, app: App, fire: Epoch, now: Epoch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+}
+
+/// The real jobs.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    counters: Arc<SyncCounters>,
+}
+
+/// Sync outcomes counted since the daemon started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// (source, endpoint, "ok" | "error") → runs.
+    pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
+}
+
+impl Runner for Jobs {
+    fn run(&self, job: Job, app: App, fire: Epoch, now: Epoch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        let counters = self.counters.clone();
+        Box::pin(async move { run_job(job, &app, fire, now, &counters).await })
+    }
+}
+
+/// One run of a real job.
+pub async fn run_job(job: Job, app: &App, fire: Epoch, now: Epoch, counters: &SyncCounters) -> Result<(), String> {
+    match job {
+        Job::Sync => {
+            let report = crate::sync::run_once(app, now).await;
+            if let Ok(mut runs) = counters.runs.lock() {
+                for e in &report.endpoints {
+                    let outcome = if e.error.is_some() { "error" } else { "ok" };
+                    *runs.entry((e.source.clone(), e.endpoint.clone(), outcome)).or_default() += 1;
+                }
+            }
+            let evaluations = crate::metrics::run_once(app, now).await.map_err(|e| e.to_string())?;
+            alerts::evaluate::run_once(app, &evaluations, now).await.map_err(|e| e.to_string())?;
+            let failures = report.failures();
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failures.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; "))
+            }
+        }
+        Job::AlertsDigest => {
+            if app.settings.smtp.is_none() {
+                return Ok(()); // alerts are listed, not mailed
+            }
+            alerts::digest::run_once(app, fire, now).await.map_err(|e| e.to_string())?;
+            deliver(app, now).await
+        }
+        Job::Deliver => deliver(app, now).await,
+    }
+}
+
+async fn deliver(app: &App, now: Epoch) -> Result<(), String> {
+    let Some(smtp) = &app.settings.smtp else { return Ok(()) };
+    let mailer = Mailer::from_settings(smtp).map_err(|e| e.to_string())?;
+    alerts::outbox::deliver_once(app, &mailer, now).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// When each job fires.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    schedules: Vec<(Job, Schedule)>,
+    /// Fires up to this instant have been considered.
+    seen_until: Epoch,
+}
+
+impl Scheduler {
+    pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
+        let schedules = Job::ALL.iter().map(|j| Ok((*j, Schedule::parse(j.expr(s))?))).collect::<Result<_, ScheduleError>>()?;
+        Ok(Scheduler { schedules, seen_until: now })
+    }
+
+    fn next_after(schedule: &Schedule, t: Epoch) -> Option<Epoch> {
+        schedule.fires_after(utc(t)).next().map(|f| epoch(f.to_utc()))
+    }
+
+    /// The latest fire of `schedule` in `(after, until]`.
+    fn latest_in(schedule: &Schedule, after: Epoch, until: Epoch) -> Option<Epoch> {
+        let mut latest = None;
+        for f in schedule.fires_after(utc(after)) {
+            let f = epoch(f.to_utc());
+            if f > until {
+                break;
+            }
+            latest = Some(f);
+        }
+        latest
+    }
+
+    /// The next instant something fires after what has been seen.
+    pub fn next_wake(&self) -> Option<Epoch> {
+        self.schedules.iter().filter_map(|(_, s)| Self::next_after(s, self.seen_until)).min()
+    }
+
+    /// The jobs due in `(seen_until, now]`, each once at its latest fire (missed fires coalesce).
+    pub fn due(&mut self, now: Epoch) -> Vec<(Job, Epoch)> {
+        if now <= self.seen_until {
+            return Vec::new();
+        }
+        let from = self.seen_until;
+        self.seen_until = now;
+        // Look back at most a few days: a clock jump does not replay months of fires.
+        let from = from.max(now - 7 * 86_400);
+        self.schedules.iter().filter_map(|(j, s)| Self::latest_in(s, from, now).map(|f| (*j, f))).collect()
+    }
+
+    /// The interval of a job: the gap between its next two fires.
+    pub fn interval(&self, job: Job, now: Epoch) -> Option<i64> {
+        let (_, s) = self.schedules.iter().find(|(j, _)| *j == job)?;
+        let a = Self::next_after(s, now)?;
+        let b = Self::next_after(s, a)?;
+        Some(b - a)
+    }
+
+    /// The latest fire of `job` at or before `now`, looking back twice its interval and at least
+    /// 8 days (a working-day schedule has gaps longer than its interval over a weekend or a
+    /// holiday), at most 400 days.
+    pub fn latest_fire(&self, job: Job, now: Epoch) -> Option<Epoch> {
+        let (_, s) = self.schedules.iter().find(|(j, _)| *j == job)?;
+        let interval = self.interval(job, now)?.max(1);
+        let lookback = (2 * interval).max(8 * 86_400).min(400 * 86_400);
+        Self::latest_in(s, now - lookback, now)
+    }
+}
+
+/// Why the daemon could not start or keep going.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr} for /healthz and /metrics: {source}. Change http.listen or stop what uses it")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// The running daemon's shared state (also read by the HTTP server).
+pub struct Daemon {
+    app: RwLock<App>,
+    scheduler: Mutex<Scheduler>,
+    config_path: Option<PathBuf>,
+    runner: Arc<dyn Runner>,
+    running: Mutex<HashMap<Job, tokio::task::JoinHandle<()>>>,
+    pub counters: Arc<SyncCounters>,
+    instance: String,
+    started_at: Epoch,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("instance", &self.instance).finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// A daemon over `app` with the real jobs. `config_path` is what SIGHUP re-reads.
+    pub fn new(app: App, config_path: Option<PathBuf>) -> Result<Arc<Daemon>, DaemonError> {
+        let counters = Arc::new(SyncCounters::default());
+        let runner = Arc::new(Jobs { counters: counters.clone() });
+        Self::with_runner(app, config_path, runner, counters)
+    }
+
+    /// A daemon whose jobs are run by `runner` (tests count and hold jobs with it).
+    pub fn with_runner(
+        app: App,
+        config_path: Option<PathBuf>,
+        runner: Arc<dyn Runner>,
+        counters: Arc<SyncCounters>,
+    ) -> Result<Arc<Daemon>, DaemonError> {
+        let now = epoch(app.clock.now());
+        let scheduler = Scheduler::new(&app.settings, now)?;
+        Ok(Arc::new(Daemon {
+            app: RwLock::new(app),
+            scheduler: Mutex::new(scheduler),
+            config_path,
+            runner,
+            running: Mutex::new(HashMap::new()),
+            counters,
+            instance: alerts::instance_name(),
+            started_at: now,
+        }))
+    }
+
+    /// The application as configured now.
+    pub fn app(&self) -> App {
+        self.app.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn started_at(&self) -> Epoch {
+        self.started_at
+    }
+
+    /// Whether `job` is running now.
+    pub fn is_running(&self, job: Job) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&job).is_some_and(|h| !h.is_finished())
+    }
+
+    /// At start: every job whose last success is older than its interval runs once, for its
+    /// latest fire. Returns what was started.
+    pub async fn catch_up(self: &Arc<Self>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
+        let app = self.app();
+        let mut due = Vec::new();
+        {
+            let sched = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for job in Job::ALL {
+                let interval = sched.interval(job, now).unwrap_or(i64::MAX);
+                let last = app.store.last_success(job.name()).await?;
+                if last.is_none_or(|l| now - l > interval)
+                    && let Some(fire) = sched.latest_fire(job, now)
+                {
+                    due.push((job, fire));
+                }
+            }
+        }
+        self.start(due, now).await
+    }
+
+    /// Runs what is due at `now` (each job at most once, at its latest fire).
+    pub async fn tick(self: &Arc<Self>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
+        let due = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).due(now);
+        self.start(due, now).await
+    }
+
+    async fn start(self: &Arc<Self>, due: Vec<(Job, Epoch)>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
+        let app = self.app();
+        let mut started = Vec::new();
+        for (job, fire) in due {
+            if self.is_running(job) {
+                tracing::warn!(job = job.name(), fire = %crate::time::rfc3339(fire), "still running from an earlier fire: this fire is skipped");
+                continue;
+            }
+            if !app.store.claim_fire(job.name(), fire, &self.instance, now).await? {
+                tracing::debug!(job = job.name(), fire, "fire already claimed (another replica, or done)");
+                continue;
+            }
+            let runner = self.runner.clone();
+            let app2 = app.clone();
+            let handle = tokio::spawn(async move {
+                let began = std::time::Instant::now();
+                let result = runner.run(job, app2.clone(), fire, now).await;
+                let finished = epoch(app2.clock.now());
+                let error = result.err();
+                match &error {
+                    None => tracing::info!(job = job.name(), ms = began.elapsed().as_millis() as u64, "job done"),
+                    Some(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
+                }
+                if let Err(e) = app2.store.finish_fire(job.name(), fire, error.as_deref(), finished).await {
+                    tracing::error!(job = job.name(), error = %e, "could not record the job's end");
+                }
+            });
+            self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(job, handle);
+            started.push((job, fire));
+        }
+        Ok(started)
+    }
+
+    /// Waits for the running jobs to end, at most `timeout`; abandons the rest (their open
+    /// transactions roll back). Returns whether all ended in time.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let handles: Vec<(Job, tokio::task::JoinHandle<()>)> = self.running.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut all = true;
+        for (job, mut h) in handles {
+            match tokio::time::timeout_at(deadline, &mut h).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(job = job.name(), "still running at shutdown: abandoned (its open transaction rolls back)");
+                    h.abort();
+                    all = false;
+                }
+            }
+        }
+        all
+    }
+
+    /// Re-reads the configuration file. A valid one replaces the settings from the next fire;
+    /// an invalid one is refused and the old one stays.
+    pub fn reload(&self) -> Result<(), config::ConfigError> {
+        let Some(path) = &self.config_path else { return Ok(()) };
+        let loaded = match config::load(path) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("configuration not reloaded, the running one stays: {e}");
+                return Err(e);
+            }
+        };
+        let mut app = self.app.write().unwrap_or_else(|e| e.into_inner());
+        if loaded.settings.database.url != app.settings.database.url {
+            tracing::warn!("database.url changed: that takes a restart; the rest of the configuration applies now");
+        }
+        if loaded.settings.http.listen != app.settings.http.listen {
+            tracing::warn!("http.listen changed: that takes a restart");
+        }
+        let now = epoch(app.clock.now());
+        match Scheduler::new(&loaded.settings, now) {
+            Ok(mut sched) => {
+                let old = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).seen_until;
+                sched.seen_until = old.max(now);
+                *self.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = sched;
+            }
+            Err(e) => {
+                tracing::error!("configuration not reloaded: {e}");
+                return Ok(());
+            }
+        }
+        let mut settings = loaded.settings;
+        settings.database = app.settings.database.clone();
+        app.settings = Arc::new(settings);
+        tracing::info!(file = %path.display(), "configuration reloaded; it applies from the next fire");
+        Ok(())
+    }
+
+    /// Runs until `shutdown` resolves: catch-up, then each fire as it comes; SIGHUP reloads.
+    pub async fn run(self: &Arc<Self>, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        tokio::pin!(shutdown);
+        let mut hup = hangup();
+        self.catch_up(epoch(self.app().clock.now())).await?;
+        loop {
+            let app = self.app();
+            let now = epoch(app.clock.now());
+            let wake = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).next_wake();
+            let wait = wake.map(|w| Duration::from_secs((w - now).max(0) as u64)).unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = hup.recv() => {
+                    let _ = self.reload();
+                }
+                _ = tokio::time::sleep(wait) => {
+                    // Fires are whole seconds; the wall clock may lag the timer by a little.
+                    let mut now = epoch(self.app().clock.now());
+                    if let Some(w) = wake && now < w {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        now = epoch(self.app().clock.now()).max(now);
+                    }
+                    if let Err(e) = self.tick(now).await {
+                        tracing::error!(error = %e, "could not start the due jobs; trying again at the next fire");
+                    }
+                }
+            }
+        }
+        self.app().stop();
+        let timeout = Duration::from_secs(self.app().settings.schedule.shutdown_timeout_secs);
+        tracing::info!(timeout_secs = timeout.as_secs(), "stopping: waiting for running jobs");
+        self.drain(timeout).await;
+        Ok(())
+    }
+}
+
+/// SIGHUP as a stream of notifications (never fires where signals are not available).
+struct Hangup {
+    #[cfg(unix)]
+    inner: Option<tokio::signal::unix::Signal>,
+}
+
+fn hangup() -> Hangup {
+    #[cfg(unix)]
+    {
+        Hangup { inner: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok() }
+    }
+    #[cfg(not(unix))]
+    {
+        Hangup {}
+    }
+}
+
+impl Hangup {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.inner.as_mut() {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

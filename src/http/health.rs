@@ -1,0 +1,96 @@
+//! `/healthz`: 200 with a small JSON when the database answers and no source is staler than
+//! `health.max_staleness_hours`; 503 with the reasons otherwise.
+//!
+//! Every configured source endpoint is listed; one that has never synced successfully makes the
+//! answer 503 ("not ready yet" right after a first start, a real problem later).
+
+use crate::daemon::Daemon;
+use crate::time::{epoch, rfc3339};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Debug, Serialize)]
+pub struct SourceHealth {
+    pub source: String,
+    pub endpoint: String,
+    pub last_success: Option<String>,
+    pub staleness_hours: Option<f64>,
+    pub consecutive_failures: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub database: &'static str,
+    pub sources: Vec<SourceHealth>,
+    pub outbox_pending: i64,
+    pub outbox_failed: i64,
+    pub reasons: Vec<String>,
+}
+
+pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Health>) {
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let max = app.settings.health.max_staleness_hours as f64;
+    let mut reasons = Vec::new();
+    let mut h = Health { status: "ok", database: "ok", sources: Vec::new(), outbox_pending: 0, outbox_failed: 0, reasons: Vec::new() };
+    if let Err(e) = app.store.ping().await {
+        h.database = "unavailable";
+        reasons.push(format!("database: {e}"));
+    }
+    match app.store.sync_states().await {
+        Ok(states) => {
+            // Every configured source endpoint, whether it has synced yet or not.
+            let mut expected: Vec<(String, &str)> = Vec::new();
+            for (name, src) in &app.settings.sources {
+                match src.kind {
+                    crate::config::SourceKind::OneStop => {
+                        expected.push((name.clone(), "thu-tuc"));
+                        expected.push((name.clone(), "ho-so"));
+                    }
+                    crate::config::SourceKind::Documents => expected.push((name.clone(), "van-ban")),
+                }
+            }
+            for (source, endpoint) in expected {
+                let s = states.iter().find(|s| s.source == source && s.endpoint == endpoint);
+                let last_success = s.and_then(|s| s.last_success_at);
+                let last_error = s.and_then(|s| s.last_error.clone());
+                let staleness = last_success.map(|t| (now - t) as f64 / 3600.0);
+                match staleness {
+                    Some(hours) if hours > max => reasons.push(format!(
+                        "{source}/{endpoint}: no successful sync for more than {max} hour(s){}",
+                        last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                    )),
+                    None => reasons.push(format!(
+                        "{source}/{endpoint}: has not synced successfully yet{}",
+                        last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                    )),
+                    _ => {}
+                }
+                h.sources.push(SourceHealth {
+                    source,
+                    endpoint: endpoint.to_string(),
+                    last_success: last_success.map(rfc3339),
+                    staleness_hours: staleness.map(|x| (x * 100.0).round() / 100.0),
+                    consecutive_failures: s.map(|s| s.consecutive_failures).unwrap_or(0),
+                    last_error,
+                });
+            }
+        }
+        Err(e) => reasons.push(format!("sync state: {e}")),
+    }
+    if let Ok(c) = app.store.outbox_counts().await {
+        h.outbox_pending = c.pending;
+        h.outbox_failed = c.failed;
+    }
+    let code = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if !reasons.is_empty() {
+        h.status = "unhealthy";
+    }
+    h.reasons = reasons;
+    (code, Json(h))
+}
