@@ -72,11 +72,14 @@ pub struct Jobs {
     counters: Arc<SyncCounters>,
 }
 
-/// Sync outcomes counted since the daemon started, for `/metrics`.
+/// What the jobs leave for the HTTP server: sync outcomes counted since the daemon started (for
+/// `/metrics`) and the latest evaluations (for the dashboard's data-quality page).
 #[derive(Debug, Default)]
 pub struct SyncCounters {
     /// (source, endpoint, "ok" | "error") → runs.
     pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
+    /// The evaluations of the last sync (month, quarter, year).
+    pub latest: Mutex<Option<Arc<Vec<crate::metrics::Evaluation>>>>,
 }
 
 impl Runner for Jobs {
@@ -99,6 +102,9 @@ pub async fn run_job(job: Job, app: &App, fire: Epoch, now: Epoch, counters: &Sy
             }
             let evaluations = crate::metrics::run_once(app, now).await.map_err(|e| e.to_string())?;
             alerts::evaluate::run_once(app, &evaluations, now).await.map_err(|e| e.to_string())?;
+            if let Ok(mut latest) = counters.latest.lock() {
+                *latest = Some(Arc::new(evaluations));
+            }
             let failures = report.failures();
             if failures.is_empty() {
                 Ok(())

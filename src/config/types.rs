@@ -189,15 +189,22 @@ fn default_sim_documents() -> usize {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
+    /// Where /healthz, /metrics and the dashboard listen: loopback unless opened on purpose.
     #[serde(default = "default_http_listen")]
     pub listen: String,
+    /// With `password` (or `password_file`): HTTP basic authentication on the dashboard pages.
+    /// `/healthz` and `/metrics` stay open for monitoring (restrict them with the firewall).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self {
-            listen: default_http_listen(),
-        }
+        Self { listen: default_http_listen(), username: None, password: None, password_file: None }
     }
 }
 

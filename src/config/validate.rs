@@ -21,6 +21,9 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     mail(s, &mut p);
     alerts(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
+    if s.http.password.is_some() != s.http.username.is_some() {
+        p.push(Problem::new("http.username", "basic authentication needs both http.username and http.password (or password_file)"));
+    }
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
     }
@@ -37,12 +40,7 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
 
 fn database(s: &Settings, p: &mut Vec<Problem>) {
     let url = s.database.url.trim();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        p.push(Problem::new(
-            "database.url",
-            "PostgreSQL is not supported by this version of dondoc yet; use sqlite://PATH",
-        ));
-    } else if !url.starts_with("sqlite:") {
+    if !url.starts_with("sqlite:") && !crate::store::is_postgres_url(url) {
         p.push(Problem::new(
             "database.url",
             format!("'{url}' is neither sqlite://PATH nor postgres://…"),

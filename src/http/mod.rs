@@ -1,25 +1,70 @@
 //! The daemon's HTTP server (axum) on `http.listen`, loopback by default:
 //! - [`health`]: `/healthz`, for systemd, load balancers and monitoring;
-//! - [`prometheus`]: `/metrics`, the Prometheus text exposition.
+//! - [`prometheus`]: `/metrics`, the Prometheus text exposition;
+//! - [`dashboard`]: the pages for people (`/`, `/units/{code}`, `/quality`, `/alerts`), behind
+//!   HTTP basic authentication when `http.username` and `http.password` are set.
 //!
 //! Read-only: handlers read the store and the daemon's counters; they never write rates, never
 //! contact upstream and never show personal data or secrets.
 
+pub mod dashboard;
 pub mod health;
 pub mod prometheus;
 
 use crate::daemon::Daemon;
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine as _;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
 
 /// The routes, over the running daemon.
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    let pages = Router::new()
+        .route("/", get(dashboard::overview))
+        .route("/units/{code}", get(dashboard::unit))
+        .route("/quality", get(dashboard::quality))
+        .route("/alerts", get(dashboard::alerts))
+        .route_layer(middleware::from_fn_with_state(daemon.clone(), basic_auth));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(prometheus::metrics))
+        .merge(pages)
         .with_state(daemon)
+}
+
+/// Equal in time whatever the first differing byte (credentials are not leaked by timing).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HTTP basic authentication on the dashboard, when configured.
+async fn basic_auth(State(daemon): State<Arc<Daemon>>, req: Request, next: Next) -> Response {
+    let app = daemon.app();
+    let (Some(user), Some(pass)) = (&app.settings.http.username, &app.settings.http.password) else {
+        return next.run(req).await;
+    };
+    let expected = format!("{user}:{}", pass.expose_secret());
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok());
+    match given {
+        Some(g) if same(&g, expected.as_bytes()) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"dondoc\", charset=\"UTF-8\"")],
+            "Cần đăng nhập (authentication required)\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Serves until `shutdown` resolves.

@@ -1,0 +1,501 @@
+//! The dashboard: the rates as pictures, in Vietnamese, rendered on the server (HTML with inline
+//! SVG; no script, no request leaving the intranet), readable on a phone and in grey print (every
+//! state is shown by colour *and* by an icon and a word).
+//!
+//! - `/`: units (as a tree) × criteria: value, target, state, a sparkline of the last 90 days and a
+//!   trend arrow; `?period=month|quarter|year`; the last sync and any stale source on top;
+//! - `/units/{code}`: one chart per criterion over the period and the previous one, with the target
+//!   line and the projection to the period's end, the numbers beneath; the unit's open alerts and
+//!   action lists (dossier codes only);
+//! - `/quality`: data-quality counts; `/alerts`: current alerts and the outbox.
+//!
+//! Read-only, from the stored time series (the same numbers as `/metrics` and `dondoc history`);
+//! the series of a page is built once per sync and kept in memory, so pages stay fast at any
+//! scale. Never shows personal data.
+
+use crate::alerts::digest::{self, project};
+use crate::alerts::lifecycle::Phase;
+use crate::config::Settings;
+use crate::daemon::Daemon;
+use crate::metrics::evaluate::{judge, unit_target};
+use crate::metrics::{Metric, Period, PeriodKind, Row, RowState, TargetView, UnitTree};
+use crate::store::Sample;
+use crate::time::{Epoch, epoch, to_local};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct PeriodQuery {
+    pub period: Option<String>,
+}
+
+fn kind_of(q: &PeriodQuery) -> PeriodKind {
+    match q.period.as_deref() {
+        Some("month") => PeriodKind::Month,
+        Some("year") => PeriodKind::Year,
+        _ => PeriodKind::Quarter,
+    }
+}
+
+/// (unit, metric, scope) → the daily series of a period kind: (day's instant, numerator,
+/// denominator, period id), oldest first.
+type Series = HashMap<(String, String, String), Vec<(Epoch, i64, i64, String)>>;
+
+/// The criteria shown: every metric, then each scoped target.
+fn criteria(s: &Settings) -> Vec<(Metric, Option<String>)> {
+    let mut out: Vec<(Metric, Option<String>)> = Metric::ALL.iter().map(|m| (*m, None)).collect();
+    for st in &s.scoped_targets {
+        if let Some(m) = Metric::from_name(&st.metric) {
+            out.push((m, Some(st.scope.clone())));
+        }
+    }
+    out
+}
+
+fn target_for(s: &Settings, unit: &str, metric: Metric, scope: &Option<String>) -> Option<TargetView> {
+    match scope {
+        None => unit_target(s, unit, metric),
+        Some(sc) => s.scoped_targets.iter().find(|t| &t.scope == sc && t.metric == metric.as_str()).and_then(|t| {
+            let spec = t.spec();
+            (spec.min.is_some() || spec.max.is_some()).then(|| TargetView {
+                min: spec.min,
+                max: spec.max,
+                min_sample: spec.min_sample.unwrap_or(s.alerts.min_sample),
+            })
+        }),
+    }
+}
+
+/// The series of the last `days` days for periods of `kind` (each day's sample of the period
+/// that contained that day).
+async fn series(daemon: &Daemon, kind: PeriodKind, days: i64, now: Epoch) -> Result<Series, String> {
+    let app = daemon.app();
+    let since = to_local(now - days * 86_400).format("%Y-%m-%d").to_string();
+    let samples: Vec<Sample> = app.store.samples_since(&since).await.map_err(|e| e.to_string())?;
+    let mut out: Series = HashMap::new();
+    for s in samples {
+        let Ok(p) = s.period.parse::<Period>() else { continue };
+        if p.kind != kind || Period::containing(kind, s.as_of) != p {
+            continue;
+        }
+        out.entry((s.unit, s.metric, s.scope)).or_default().push((s.as_of, s.numerator, s.denominator, s.period));
+    }
+    Ok(out)
+}
+
+fn pct(v: f64) -> String {
+    let s = format!("{:.1}", v * 100.0);
+    format!("{} %", s.trim_end_matches('0').trim_end_matches('.').replace('.', ","))
+}
+
+fn target_text(t: Option<TargetView>) -> String {
+    match t {
+        Some(TargetView { min: Some(v), .. }) => format!("≥ {}", pct(v / 100.0)),
+        Some(TargetView { max: Some(v), .. }) => format!("≤ {}", pct(v / 100.0)),
+        _ => "—".into(),
+    }
+}
+
+/// An alert's phase in words.
+fn phase_vi(p: Phase) -> &'static str {
+    match p {
+        Phase::Firing => "✗ Đang chưa đạt",
+        Phase::Pending => "… Chờ xác nhận",
+        Phase::Warning => "⚠ Có nguy cơ",
+        Phase::Resolved => "✓ Đã đạt lại",
+        Phase::Clear => "",
+    }
+}
+
+/// (css class, icon, word) of a state.
+fn state_look(s: RowState) -> (&'static str, &'static str, &'static str) {
+    match s {
+        RowState::Ok => ("ok", "✓", "Đạt"),
+        RowState::Breach => ("breach", "✗", "Chưa đạt"),
+        RowState::InsufficientSample => ("few", "…", "Ít mẫu"),
+        RowState::NoData => ("none", "–", "Chưa có số liệu"),
+        RowState::Untargeted => ("none", "·", "Không có chỉ tiêu"),
+    }
+}
+
+/// A small polyline of the values (0..1) on a fixed 0–100 % scale.
+fn sparkline(points: &[f64]) -> Markup {
+    if points.len() < 2 {
+        return html! { svg.spark width="90" height="22" role="img" aria-label="chưa đủ điểm" {} };
+    }
+    let mut path = String::new();
+    let n = (points.len() - 1) as f64;
+    for (i, v) in points.iter().enumerate() {
+        let _ = write!(path, "{:.1},{:.1} ", 1.0 + 88.0 * i as f64 / n, 21.0 - 20.0 * v.clamp(0.0, 1.0));
+    }
+    html! {
+        svg.spark width="90" height="22" viewBox="0 0 90 22" role="img" aria-label="diễn biến 90 ngày" {
+            polyline points=(path.trim_end()) fill="none" stroke="currentColor" stroke-width="1.5" {}
+        }
+    }
+}
+
+/// ↑ ↓ → over the trend window, coloured by whether the move is good for the criterion.
+fn trend(metric: Metric, series: &[(Epoch, i64, i64, String)], now: Epoch, days: i64) -> Markup {
+    let vals: Vec<(Epoch, f64)> = series.iter().filter(|p| p.2 > 0).map(|p| (p.0, p.1 as f64 / p.2 as f64)).collect();
+    let (Some(last), Some(first)) = (vals.last(), vals.iter().find(|(t, _)| *t >= now - days * 86_400)) else {
+        return html! { span.trend { "" } };
+    };
+    let d = last.1 - first.1;
+    if d.abs() < 0.0005 {
+        return html! { span.trend title="ổn định" { "→" } };
+    }
+    let good = if metric.lower_is_better() { d < 0.0 } else { d > 0.0 };
+    let (arrow, word) = if d > 0.0 { ("↑", "tăng") } else { ("↓", "giảm") };
+    html! { span class=(if good { "trend up" } else { "trend down" }) title=(format!("{word} {} điểm", pct(d.abs()).trim_end_matches(" %"))) { (arrow) } }
+}
+
+const CSS: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2433;background:#f7f8fa}
+header{background:#123a6b;color:#fff;padding:.6rem 1rem}header a{color:#fff;margin-right:1rem}
+main{padding:1rem;max-width:1400px}h1{font-size:1.3rem;margin:.2rem 0}h2{font-size:1.1rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;background:#fff}td,th{border:1px solid #d5d9e0;padding:.3rem .45rem;font-size:.85rem;vertical-align:top}
+th{background:#eef1f5;position:sticky;top:0}td.unit{white-space:nowrap;font-weight:600}
+.ok{background:#e5f5ea;color:#145c2c}.breach{background:#fde8e8;color:#8c1d1d}.few{background:#f3f3f3;color:#555}.none{color:#777}
+.cell .v{font-weight:700}.cell small{display:block;color:#444}.spark{display:block;color:#345}
+.trend{font-weight:700;margin-left:.2rem}.trend.up{color:#145c2c}.trend.down{color:#8c1d1d}
+.warn{background:#fff4d6;border:1px solid #e6c15a;padding:.5rem;margin:.5rem 0}
+.meta{color:#cfd9e8;font-size:.85rem}.chart{background:#fff;border:1px solid #d5d9e0;margin:.5rem 0;padding:.4rem;max-width:640px}
+nav.periods a{margin-right:.6rem}code{font-size:.85rem}
+@media print{header{background:none;color:#000}header a{color:#000}}
+";
+
+fn page(title: &str, daemon: &Daemon, now: Epoch, body: Markup, stale: &[String], last_sync: Option<Epoch>) -> Markup {
+    let _ = daemon;
+    html! {
+        (DOCTYPE)
+        html lang="vi" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — dondoc" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    h1 { "Theo dõi chỉ tiêu cải cách hành chính" }
+                    nav { a href="/" { "Tổng quan" } a href="/quality" { "Chất lượng dữ liệu" } a href="/alerts" { "Cảnh báo" } }
+                    div.meta {
+                        "Cập nhật lúc " (to_local(now).format("%H:%M %d/%m/%Y"))
+                        " · đồng bộ gần nhất: "
+                        @match last_sync { Some(t) => (to_local(t).format("%H:%M %d/%m/%Y")), None => "chưa có" }
+                    }
+                }
+                main {
+                    @for s in stale { div.warn role="alert" { "⚠ " (s) } }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// Stale sources (in words) and the time of the last successful sync.
+async fn sync_banner(daemon: &Daemon, now: Epoch) -> (Vec<String>, Option<Epoch>) {
+    let app = daemon.app();
+    let max = app.settings.health.max_staleness_hours as i64 * 3600;
+    let states = app.store.sync_states().await.unwrap_or_default();
+    let last = states.iter().filter_map(|s| s.last_success_at).max();
+    let stale = states
+        .iter()
+        .filter(|s| s.last_success_at.is_none_or(|t| now - t > max) || s.consecutive_failures > 0)
+        .map(|s| {
+            let when = s.last_success_at.map(|t| to_local(t).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| "chưa bao giờ".into());
+            format!(
+                "Nguồn {}/{}: lần đồng bộ thành công gần nhất {when}{}",
+                s.source,
+                s.endpoint,
+                s.last_error.as_deref().map(|e| format!(" — lỗi: {e}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    (stale, last)
+}
+
+fn current_row(s: &Settings, unit: &str, metric: Metric, scope: &Option<String>, points: Option<&Vec<(Epoch, i64, i64, String)>>, period: Period) -> Row {
+    let (n, d) = points.and_then(|p| p.last()).filter(|p| p.3 == period.to_string()).map(|p| (p.1, p.2)).unwrap_or((0, 0));
+    let target = target_for(s, unit, metric, scope);
+    Row {
+        unit: unit.to_string(),
+        unit_name: String::new(),
+        depth: 0,
+        metric,
+        scope: scope.clone(),
+        period,
+        numerator: n,
+        denominator: d,
+        value: (d > 0).then(|| n as f64 / d as f64),
+        target,
+        state: judge(n, d, target),
+    }
+}
+
+pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQuery>) -> Response {
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let kind = kind_of(&q);
+    let period = Period::containing(kind, now);
+    let s = &app.settings;
+    let series = match series(&daemon, kind, 90, now).await {
+        Ok(x) => x,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the database: {e}")).into_response(),
+    };
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let tree = UnitTree::new(s);
+    let crit = criteria(s);
+    let trend_days = i64::from(s.alerts.trend_days);
+    let label = period.label_vi();
+    let body = html! {
+        nav.periods {
+            "Kỳ: "
+            @for (k, name) in [(PeriodKind::Month, "Tháng"), (PeriodKind::Quarter, "Quý"), (PeriodKind::Year, "Năm")] {
+                @if k == kind { b { (name) } " " } @else { a href=(format!("/?period={}", k.as_str())) { (name) } }
+            }
+        }
+        h2 { (label) " — đến " (to_local(now).format("%d/%m/%Y")) }
+        @if series.is_empty() {
+            p.warn { "Chưa có số liệu: dondoc chưa đồng bộ và đánh giá lần nào. Số liệu xuất hiện sau lần đồng bộ đầu tiên." }
+        }
+        div.scroll {
+            table {
+                thead { tr {
+                    th { "Đơn vị" }
+                    @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (sc) ")" } } } }
+                } }
+                tbody {
+                    @for u in &tree.units {
+                        tr {
+                            td.unit style=(format!("padding-left:{}rem", 0.4 + 1.2 * u.depth as f64)) {
+                                a href=(format!("/units/{}?period={}", u.code, kind.as_str())) { (u.name) }
+                            }
+                            @for (m, scope) in &crit {
+                                @let key = (u.code.clone(), m.as_str().to_string(), scope.clone().unwrap_or_default());
+                                @let pts = series.get(&key);
+                                @let row = current_row(s, &u.code, *m, scope, pts, period);
+                                @let (class, icon, word) = state_look(row.state);
+                                td class=(format!("cell {class}")) data-unit=(u.code) data-metric=(m.as_str()) data-state=(row.state.as_str()) {
+                                    span.v { @match row.value { Some(v) => (pct(v)), None => "—" } }
+                                    @if let Some(p) = pts { (trend(*m, p, now, trend_days)) }
+                                    small { (icon) " " (word) " · " (target_text(row.target)) }
+                                    small { (row.numerator) "/" (row.denominator) }
+                                    (sparkline(&pts.map(|p| p.iter().filter(|x| x.2 > 0).map(|x| x.1 as f64 / x.2 as f64).collect::<Vec<_>>()).unwrap_or_default()))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { small { "✓ Đạt · ✗ Chưa đạt · … Ít mẫu (dưới mức tối thiểu, không cảnh báo) · – Chưa có số liệu. Mũi tên: diễn biến " (trend_days) " ngày, màu xanh là tốt lên." } }
+    };
+    Html(page("Tổng quan", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
+
+/// An SVG chart of one criterion: this period's series, the previous period's (dashed), the
+/// target line and the projection to the period's end (dotted).
+fn chart(period: Period, current: &[(Epoch, f64)], previous: &[(Epoch, f64)], target: Option<TargetView>, projection: Option<f64>) -> Markup {
+    let (w, h, pad) = (600.0, 180.0, 30.0);
+    let span = (period.end() - period.start()) as f64;
+    let prev_start = period.previous().start();
+    let prev_span = (period.previous().end() - prev_start) as f64;
+    let x = |t: Epoch, start: Epoch, span: f64| pad + (w - 2.0 * pad) * ((t - start) as f64 / span).clamp(0.0, 1.0);
+    // A `max` target (late_rate ≤ 1 %) is read on a scale that shows it: up to three times the
+    // target or the highest value, whichever is larger; other rates on 0–100 %.
+    let top = match target {
+        Some(TargetView { max: Some(m), .. }) => {
+            let highest = current.iter().chain(previous).map(|p| p.1).chain(projection).fold(0.0, f64::max);
+            (3.0 * m / 100.0).max(highest * 1.1).clamp(0.01, 1.0)
+        }
+        _ => 1.0,
+    };
+    let y = |v: f64| h - pad + (2.0 * pad - h) * (v / top).clamp(0.0, 1.0);
+    let line = |pts: &[(Epoch, f64)], start: Epoch, span: f64| -> String {
+        pts.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t, start, span), y(*v))).collect::<Vec<_>>().join(" ")
+    };
+    let target_v = target.and_then(|t| t.min.or(t.max)).map(|v| v / 100.0);
+    html! {
+        svg.chart viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="biểu đồ" {
+            @for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
+                @let v = f * top;
+                line x1=(pad) x2=(w - pad) y1=(y(v)) y2=(y(v)) stroke="#e3e6eb" {}
+                text x="2" y=(y(v) + 4.0) font-size="10" fill="#666" { (pct(v)) }
+            }
+            @if let Some(tv) = target_v {
+                line.target x1=(pad) x2=(w - pad) y1=(y(tv)) y2=(y(tv)) stroke="#b7791f" stroke-width="1.5" {}
+                text x=(w - pad - 60.0) y=(y(tv) - 4.0) font-size="10" fill="#b7791f" { "chỉ tiêu" }
+            }
+            @if previous.len() > 1 {
+                polyline.previous points=(line(previous, prev_start, prev_span)) fill="none" stroke="#9aa5b1" stroke-dasharray="4 3" {}
+            }
+            @if current.len() > 1 {
+                polyline.current points=(line(current, period.start(), span)) fill="none" stroke="#123a6b" stroke-width="2" {}
+            }
+            @if let (Some(last), Some(p)) = (current.last(), projection) {
+                line.projection x1=(x(last.0, period.start(), span)) y1=(y(last.1)) x2=(w - pad) y2=(y(p)) stroke="#123a6b" stroke-dasharray="1 3" stroke-width="2" {}
+            }
+        }
+    }
+}
+
+pub async fn unit(State(daemon): State<Arc<Daemon>>, Path(code): Path<String>, Query(q): Query<PeriodQuery>) -> Response {
+    let app = daemon.app();
+    let s = &app.settings;
+    let tree = UnitTree::new(s);
+    let Some(idx) = tree.index_of(&code) else {
+        return (StatusCode::NOT_FOUND, Html(format!("<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\"><p>Không có đơn vị mã {}.</p><p><a href=\"/\">Về trang tổng quan</a></p></html>", maud::html!{ (code) }.into_string()))).into_response();
+    };
+    let now = epoch(app.clock.now());
+    let kind = kind_of(&q);
+    let period = Period::containing(kind, now);
+    let days = ((now - period.previous().start()) / 86_400) + 2;
+    let series = match series(&daemon, kind, days, now).await {
+        Ok(x) => x,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the database: {e}")).into_response(),
+    };
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let unit = &tree.units[idx];
+    let alerts: Vec<_> = app.store.alerts().await.unwrap_or_default().into_iter().filter(|a| a.key.unit == code && a.phase != Phase::Clear).collect();
+    let actions = digest::actions(&app, idx, &tree, now).await.unwrap_or_default();
+    let cur_id = period.to_string();
+    let prev_id = period.previous().to_string();
+    let body = html! {
+        h2 { (unit.name) " — " (period.label_vi()) }
+        nav.periods {
+            @for (k, name) in [(PeriodKind::Month, "Tháng"), (PeriodKind::Quarter, "Quý"), (PeriodKind::Year, "Năm")] {
+                @if k == kind { b { (name) } " " } @else { a href=(format!("/units/{}?period={}", code, k.as_str())) { (name) } }
+            }
+        }
+        @if !alerts.is_empty() {
+            h2 { "Cảnh báo đang mở" }
+            ul { @for a in &alerts { li { (phase_vi(a.phase)) " · " (Metric::from_name(&a.key.metric).map(|m| m.label_vi()).unwrap_or(&a.key.metric)) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } " · " (a.key.period) " · " (a.numerator) "/" (a.denominator) } } }
+        }
+        @for (m, scope) in criteria(s) {
+            @let key = (code.clone(), m.as_str().to_string(), scope.clone().unwrap_or_default());
+            @let pts = series.get(&key);
+            @let row = current_row(s, &code, m, &scope, pts, period);
+            @let (class, icon, word) = state_look(row.state);
+            @let cur: Vec<(Epoch, f64)> = pts.map(|p| p.iter().filter(|x| x.3 == cur_id && x.2 > 0).map(|x| (x.0, x.1 as f64 / x.2 as f64)).collect()).unwrap_or_default();
+            @let prev: Vec<(Epoch, f64)> = pts.map(|p| p.iter().filter(|x| x.3 == prev_id && x.2 > 0).map(|x| (x.0, x.1 as f64 / x.2 as f64)).collect()).unwrap_or_default();
+            @let base = pts.and_then(|p| p.iter().find(|x| x.3 == cur_id && x.0 >= now - i64::from(s.alerts.trend_days) * 86_400 && x.0 < now - 86_400)).map(|x| (x.0, x.1, x.2));
+            @let proj = (row.denominator > 0).then(|| project(&row, &period, base, now)).and_then(|p| p.at_end);
+            section.chart data-metric=(m.as_str()) {
+                h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (sc) ")" } }
+                p class=(class) {
+                    b { @match row.value { Some(v) => (pct(v)), None => "—" } } " · " (icon) " " (word) " · chỉ tiêu " (target_text(row.target))
+                    " · " (row.numerator) "/" (row.denominator)
+                    @if let Some(p) = proj { " · dự báo cuối kỳ " (pct(p)) }
+                }
+                (chart(period, &cur, &prev, row.target, proj))
+                @if let Some(p) = pts {
+                    details { summary { "Số liệu theo ngày" }
+                        table { tr { th { "Ngày" } th { "Kỳ" } th { "Tử số" } th { "Mẫu số" } th { "Tỷ lệ" } }
+                            @for x in p.iter().rev().take(31) {
+                                tr { td { (to_local(x.0).format("%d/%m/%Y")) } td { (x.3) } td { (x.1) } td { (x.2) } td { @if x.2 > 0 { (pct(x.1 as f64 / x.2 as f64)) } @else { "—" } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Việc cần làm (chỉ ghi mã hồ sơ)" }
+        @for (title, list) in [("Hồ sơ trễ hạn chưa có phiếu xin lỗi", &actions.late_without_apology), ("Hồ sơ sắp đến hạn", &actions.due_soon), ("Hồ sơ đã giải quyết chưa số hóa kết quả", &actions.not_digitized)] {
+            h3 { (title) " (" (list.total) ")" }
+            @if list.items.is_empty() { p { "Không có." } } @else {
+                table.actions { tr { th { "Mã hồ sơ" } th { "Thủ tục" } th { "Hạn" } }
+                    @for it in &list.items { tr { td { code { (it.code) } } td { (it.procedure) } td { @if let Some(d) = it.due_at { (to_local(d).format("%d/%m/%Y")) } } } }
+                }
+                @if list.total > list.items.len() as i64 { p { "… và còn " (list.total - list.items.len() as i64) " hồ sơ." } }
+            }
+        }
+    };
+    Html(page(&unit.name, &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
+
+pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let cached = daemon.counters.latest.lock().ok().and_then(|l| l.clone());
+    let quality = match cached.as_ref().and_then(|evs| evs.iter().find(|e| e.period.kind == PeriodKind::Quarter)) {
+        Some(ev) => Some(ev.quality.clone()),
+        None => {
+            let q = Period::containing(PeriodKind::Quarter, now);
+            crate::metrics::evaluate(&app.store, &app.settings, q, now).await.ok().map(|e| e.quality)
+        }
+    };
+    let states = app.store.sync_stats().await.unwrap_or_default();
+    let body = html! {
+        h2 { "Chất lượng dữ liệu — " (Period::containing(PeriodKind::Quarter, now).label_vi()) }
+        p { "Những gì các con số không thấy, để người đọc biết tin cậy số liệu đến đâu." }
+        @if let Some(q) = &quality {
+            table {
+                tr { th { "Hồ sơ không có hạn trả kết quả (không bao giờ bị tính trễ hạn)" } td.num { (q.no_due_date) } }
+                tr { th { "Hồ sơ có thủ tục không có trong danh mục (không tính vào tỷ lệ trực tuyến toàn trình)" } td.num { (q.unknown_procedure) } }
+                tr { th { "Bản ghi bị loại" } td.num { (q.rejected.iter().map(|r| r.count).sum::<i64>()) } }
+            }
+            h3 { "Mã đơn vị chưa thuộc đơn vị nào" }
+            @if q.unmapped_dossier_codes.is_empty() && q.unmapped_document_codes.is_empty() { p { "Không có." } }
+            ul.unmapped {
+                @for (c, n) in &q.unmapped_dossier_codes { li { "DonViXuLy " code { (c) } ": " (n) " hồ sơ" } }
+                @for (c, n) in &q.unmapped_document_codes { li { "MaDonVi " code { (c) } ": " (n) " văn bản" } }
+            }
+            h3 { "Bản ghi bị loại, theo lý do" }
+            table.rejected { tr { th { "Nguồn" } th { "Loại" } th { "Lý do" } th { "Số bản ghi" } }
+                @for r in &q.rejected { tr { td { (r.source) } td { (r.kind) } td { (r.reason) } td { (r.count) } } }
+            }
+        } @else { p.warn { "Chưa có số liệu." } }
+        h3 { "Nguồn dữ liệu" }
+        table { tr { th { "Nguồn" } th { "Đồng bộ thành công gần nhất" } th { "Lỗi liên tiếp" } th { "Lần gần nhất: lấy / lưu / loại" } th { "Lỗi" } }
+            @for st in &states {
+                tr {
+                    td { (st.state.source) "/" (st.state.endpoint) }
+                    td { @if let Some(t) = st.state.last_success_at { (to_local(t).format("%H:%M %d/%m/%Y")) } @else { "chưa có" } }
+                    td { (st.state.consecutive_failures) }
+                    td { (st.last.fetched) " / " (st.last.stored) " / " (st.last.rejected) }
+                    td { (st.state.last_error.clone().unwrap_or_default()) }
+                }
+            }
+        }
+    };
+    Html(page("Chất lượng dữ liệu", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
+
+pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let alerts: Vec<_> = app.store.alerts().await.unwrap_or_default().into_iter().filter(|a| a.phase != Phase::Clear).collect();
+    let outbox = app.store.outbox(50).await.unwrap_or_default();
+    let tree = UnitTree::new(&app.settings);
+    let name = |code: &str| tree.units.iter().find(|u| u.code == code).map(|u| u.name.clone()).unwrap_or_else(|| code.to_string());
+    let body = html! {
+        h2 { "Cảnh báo (" (alerts.len()) ")" }
+        table.alerts { tr { th { "Trạng thái" } th { "Đơn vị" } th { "Chỉ tiêu" } th { "Kỳ" } th { "Số liệu" } th { "Báo lần cuối" } }
+            @for a in &alerts {
+                tr class=(if a.phase == Phase::Firing { "breach" } else { "" }) {
+                    td { (phase_vi(a.phase)) }
+                    td { (name(&a.key.unit)) }
+                    td { (Metric::from_name(&a.key.metric).map(|m| m.label_vi().to_string()).unwrap_or_else(|| a.key.metric.clone())) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } }
+                    td { (a.key.period) }
+                    td { (a.detail.clone().unwrap_or_else(|| format!("{}/{}", a.numerator, a.denominator))) }
+                    td { @if let Some(t) = a.last_notified_at { (to_local(t).format("%H:%M %d/%m/%Y")) } @else { "chưa" } }
+                }
+            }
+        }
+        h2 { "Hộp thư đi (" (outbox.len()) " thư gần nhất)" }
+        table.outbox { tr { th { "#" } th { "Trạng thái" } th { "Gửi tới" } th { "Tiêu đề" } th { "Lần thử" } th { "Lỗi" } }
+            @for m in &outbox { tr class=(if m.status == "failed" { "breach" } else { "" }) { td { (m.id) } td { (m.status) } td { (m.recipients) } td { (m.subject) } td { (m.attempts) } td { (m.last_error.clone().unwrap_or_default()) } } }
+        }
+    };
+    Html(page("Cảnh báo", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
