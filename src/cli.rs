@@ -47,7 +47,9 @@ pub enum Command {
     /// The daemon: run every scheduled job until SIGTERM/SIGINT; serve /healthz and /metrics.
     Run,
     /// One pass now: pull every source incrementally, store, evaluate the current periods.
-    Sync,
+    Sync(SyncArgs),
+    /// Evaluate the current month, quarter and year now from what is stored, and store them.
+    Evaluate,
     /// Print every unit's rates for the period containing --as-of (reads the database only).
     Status(StatusArgs),
     /// Print the stored time series of one rate.
@@ -88,6 +90,13 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Fetch, parse and validate every page, and store nothing (a check of the sources).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +232,8 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     );
     match &cli.command {
         Command::Run => run_daemon(loaded, clock).await,
-        Command::Sync => sync(loaded.settings, clock).await,
+        Command::Sync(a) => sync(loaded.settings, clock, a.dry_run).await,
+        Command::Evaluate => evaluate_now(loaded.settings, clock).await,
         Command::Status(a) => status(loaded.settings, clock, a).await,
         Command::History(a) => history(loaded.settings, clock, a).await,
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
@@ -371,7 +381,7 @@ pub async fn start_simulator(
     Ok((addr, sim, tx))
 }
 
-async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Result<(), Failure> {
     let _sim = if settings.simulator.enabled {
         let (addr, _, stop) = start_simulator(
             sim_options(&settings),
@@ -386,8 +396,12 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
     };
     let app = App::build(settings, clock.clone()).await?;
     let now = epoch(clock.now());
-    let report = crate::sync::run_once(&app, now).await;
+    let mode = if dry_run { crate::sync::Mode::DryRun } else { crate::sync::Mode::Store };
+    let report = crate::sync::run(&app, now, mode).await;
     let mut out = std::io::stdout().lock();
+    if dry_run {
+        let _ = writeln!(out, "Dry run: every page fetched and validated; nothing stored.");
+    }
     let _ = writeln!(
         out,
         "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>9}  result",
@@ -409,6 +423,11 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
             e.pages,
             e.duration_ms as f64 / 1000.0
         );
+    }
+    if dry_run {
+        drop(out);
+        app.store.close().await;
+        return sync_result(&report);
     }
     let evaluations = metrics::run_once(&app, now).await?;
     let mailer = mailer_of(&app.settings)?;
@@ -454,16 +473,7 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> 
     }
     drop(out);
     app.store.close().await;
-    let failures = report.failures();
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        let names: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
-        Err(Failure::work(format!(
-            "sync failed for {}",
-            names.join("; ")
-        )))
-    }
+    sync_result(&report)
 }
 
 async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), Failure> {
@@ -647,6 +657,31 @@ async fn alerts(
     };
     app.store.close().await;
     result
+}
+
+fn sync_result(report: &crate::sync::SyncReport) -> Result<(), Failure> {
+    let failures = report.failures();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+        Err(Failure::work(format!("sync failed for {}", names.join("; "))))
+    }
+}
+
+async fn evaluate_now(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    let app = App::build(settings, clock.clone()).await?;
+    let started = std::time::Instant::now();
+    let evaluations = metrics::run_once(&app, epoch(clock.now())).await?;
+    app.store.close().await;
+    let rows: usize = evaluations.iter().map(|e| e.rows.len()).sum();
+    let periods: Vec<String> = evaluations.iter().map(|e| e.period.to_string()).collect();
+    println!(
+        "Evaluated {rows} rows ({}) in {:.2}s and stored them as today's samples.",
+        periods.join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn parse_as_of(s: Option<&str>, clock: &dyn Clock) -> Result<Epoch, Failure> {

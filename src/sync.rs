@@ -59,8 +59,24 @@ enum EndpointError {
     Interrupted,
 }
 
+/// Whether a pass writes what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Store every page and move the marks (a real sync).
+    Store,
+    /// Fetch, parse and validate every page from the stored marks, and write nothing (neither
+    /// records, nor marks, nor the sources' health): a check of the sources, and the benchmark's
+    /// parsing floor.
+    DryRun,
+}
+
 /// One sync pass over every configured source, at `now`.
 pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
+    run(app, now, Mode::Store).await
+}
+
+/// One pass over every configured source in the given mode.
+pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
     let mut report = SyncReport::default();
     for (name, settings) in &app.settings.sources {
         let client = match SourceClient::new(name, settings, app.clock.clone()) {
@@ -72,6 +88,7 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
                 };
                 report.endpoints.push(
                     fail(
+                        mode,
                         app,
                         name,
                         endpoint,
@@ -87,7 +104,7 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
         let overlap = settings.overlap_secs as i64;
         match settings.kind {
             SourceKind::OneStop => {
-                let catalogue = sync_catalogue(app, &client, now).await;
+                let catalogue = sync_catalogue(app, &client, now, mode).await;
                 let failed = catalogue.error.is_some();
                 report.endpoints.push(catalogue);
                 if failed {
@@ -95,12 +112,12 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
                 }
                 report
                     .endpoints
-                    .push(sync_paged(app, &client, "ho-so", overlap, now).await);
+                    .push(sync_paged(app, &client, "ho-so", overlap, now, mode).await);
             }
             SourceKind::Documents => {
                 report
                     .endpoints
-                    .push(sync_paged(app, &client, "van-ban", overlap, now).await);
+                    .push(sync_paged(app, &client, "van-ban", overlap, now, mode).await);
             }
         }
     }
@@ -108,6 +125,7 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
 }
 
 async fn fail(
+    mode: Mode,
     app: &App,
     source: &str,
     endpoint: &str,
@@ -116,10 +134,8 @@ async fn fail(
     now: Epoch,
 ) -> EndpointReport {
     tracing::error!(source, endpoint, error, "sync of the source failed");
-    if let Err(e) = app
-        .store
-        .record_failure(source, endpoint, error, c, now)
-        .await
+    if mode == Mode::Store
+        && let Err(e) = app.store.record_failure(source, endpoint, error, c, now).await
     {
         tracing::error!(source, endpoint, error = %e, "could not record the failure");
     }
@@ -136,6 +152,7 @@ async fn fail(
 }
 
 async fn finish(
+    mode: Mode,
     app: &App,
     source: &str,
     endpoint: &str,
@@ -147,8 +164,10 @@ async fn finish(
     c.duration_ms = started.elapsed().as_millis() as i64;
     match result {
         Ok(()) => {
-            if let Err(e) = app.store.record_success(source, endpoint, c, now).await {
-                return fail(app, source, endpoint, &e.to_string(), c, now).await;
+            if mode == Mode::Store
+                && let Err(e) = app.store.record_success(source, endpoint, c, now).await
+            {
+                return fail(mode, app, source, endpoint, &e.to_string(), c, now).await;
             }
             tracing::info!(
                 source,
@@ -184,11 +203,11 @@ async fn finish(
                 error: Some(EndpointError::Interrupted.to_string()),
             }
         }
-        Err(e) => fail(app, source, endpoint, &e.to_string(), c, now).await,
+        Err(e) => fail(mode, app, source, endpoint, &e.to_string(), c, now).await,
     }
 }
 
-async fn sync_catalogue(app: &App, client: &SourceClient, now: Epoch) -> EndpointReport {
+async fn sync_catalogue(app: &App, client: &SourceClient, now: Epoch, mode: Mode) -> EndpointReport {
     let started = Instant::now();
     let mut c = RunCounts::default();
     let result: Result<(), EndpointError> = async {
@@ -210,11 +229,15 @@ async fn sync_catalogue(app: &App, client: &SourceClient, now: Epoch) -> Endpoin
         if procedures.is_empty() {
             tracing::warn!(source = %client.name, "the procedure catalogue is empty: online_rate will have no denominator");
         }
-        app.store.replace_procedures(&client.name, &procedures, &rejections, now).await?;
+        if mode == Mode::Store {
+            app.store.replace_procedures(&client.name, &procedures, &rejections, now).await?;
+        } else {
+            c.stored = 0;
+        }
         Ok(())
     }
     .await;
-    finish(app, &client.name, "thu-tuc", result, c, started, now).await
+    finish(mode, app, &client.name, "thu-tuc", result, c, started, now).await
 }
 
 /// A parsed page, ready to store.
@@ -294,7 +317,11 @@ async fn store_page(
     endpoint: &str,
     p: &ParsedPage,
     now: Epoch,
+    mode: Mode,
 ) -> Result<u64, StoreError> {
+    if mode == Mode::DryRun {
+        return Ok(0);
+    }
     match &p.batch {
         Batch::Dossiers(d) => {
             app.store
@@ -315,6 +342,7 @@ async fn sync_paged(
     endpoint: &str,
     overlap: i64,
     now: Epoch,
+    mode: Mode,
 ) -> EndpointReport {
     let started = Instant::now();
     let mut c = RunCounts::default();
@@ -344,12 +372,12 @@ async fn sync_paged(
             let (stored, next_body) = match &next {
                 Some(cursor) => {
                     let (s, b) = tokio::join!(
-                        store_page(app, &client.name, endpoint, &page, now),
+                        store_page(app, &client.name, endpoint, &page, now, mode),
                         client.get(endpoint, since, Some(cursor), true)
                     );
                     (s?, Some(b))
                 }
-                None => (store_page(app, &client.name, endpoint, &page, now).await?, None),
+                None => (store_page(app, &client.name, endpoint, &page, now, mode).await?, None),
             };
             c.stored += stored as i64;
             if app.is_stopping() {
@@ -362,5 +390,5 @@ async fn sync_paged(
         }
     }
     .await;
-    finish(app, &client.name, endpoint, result, c, started, now).await
+    finish(mode, app, &client.name, endpoint, result, c, started, now).await
 }

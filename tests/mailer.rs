@@ -298,7 +298,13 @@ async fn a_server_that_never_answers_times_out_as_transient() {
     let mailer = Mailer::from_settings(&s).unwrap();
 
     let started = Instant::now();
-    let err = mailer.send(&mail("stall.1@dondoc")).await.unwrap_err();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        mailer.send(&mail("stall.1@dondoc")),
+    )
+    .await
+    .expect("send must give up by itself")
+    .unwrap_err();
     let took = started.elapsed();
     let MailError::Transient { reason } = &err else {
         panic!("expected Transient, got {err:?}");
@@ -317,21 +323,66 @@ async fn a_server_that_stalls_mid_conversation_times_out_then_recovers() {
     s.timeout_secs = 1;
     let mailer = Mailer::from_settings(&s).unwrap();
     mailer.send(&mail("midstall.1@dondoc")).await.unwrap();
+    // Let lettre park the connection in its pool: the next mail reuses it and stalls mid-way.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     server.set_mode(SmtpMode::Stall);
     let started = Instant::now();
-    let err = mailer.send(&mail("midstall.2@dondoc")).await.unwrap_err();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        mailer.send(&mail("midstall.2@dondoc")),
+    )
+    .await
+    .expect("send must give up by itself")
+    .unwrap_err();
     assert!(matches!(err, MailError::Transient { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 
     server.set_mode(SmtpMode::Accept);
-    mailer.send(&mail("midstall.3@dondoc")).await.unwrap();
+    // A fresh connection: the stalled one (whose late replies are now coming) is never reused.
+    let reply = mailer.send(&mail("midstall.3@dondoc")).await.unwrap();
+    assert!(
+        reply.starts_with("250 ") && reply.contains("queued as"),
+        "{reply}"
+    );
     let ids: Vec<_> = server
         .received()
         .iter()
         .map(|r| r.parsed().message_id.unwrap())
         .collect();
     assert_eq!(ids, vec!["midstall.1@dondoc", "midstall.3@dondoc"]);
+}
+
+#[tokio::test]
+async fn a_connection_that_hung_after_data_is_never_reused() {
+    let server = TestSmtp::start();
+    let mut s = settings(server.port());
+    s.timeout_secs = 1;
+    let mailer = Mailer::from_settings(&s).unwrap();
+    mailer.send(&mail("hang.1@dondoc")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await; // the connection is parked in the pool
+
+    server.set_mode(SmtpMode::StallAfterData);
+    let err = tokio::time::timeout(Duration::from_secs(10), mailer.send(&mail("hang.2@dondoc")))
+        .await
+        .expect("send must give up by itself")
+        .unwrap_err();
+    assert!(matches!(err, MailError::Transient { .. }), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await; // lettre would park it again by now
+
+    // The hung connection now receives its late "250 queued": a client reusing it would read
+    // that stale reply as the answer to its next command.
+    server.set_mode(SmtpMode::Accept);
+    let reply = mailer.send(&mail("hang.3@dondoc")).await.unwrap();
+    assert!(
+        reply.starts_with("250 ") && reply.contains("queued as"),
+        "{reply}"
+    );
+    let got = server.wait_for(3, Duration::from_secs(5));
+    let last = got
+        .iter()
+        .find(|r| r.parsed().message_id.as_deref() == Some("hang.3@dondoc"));
+    assert!(last.is_some(), "hang.3 delivered");
 }
 
 #[tokio::test]
@@ -489,4 +540,18 @@ async fn a_bad_recipient_is_a_setup_error_and_nothing_is_sent() {
     );
     assert!(err.is_permanent());
     assert_eq!(server.connections(), 0);
+}
+
+#[test]
+fn a_used_mailer_can_be_dropped_after_its_runtime() {
+    let server = TestSmtp::start();
+    let mailer = Mailer::from_settings(&settings(server.port())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(mailer.send(&mail("drop.1@dondoc"))).unwrap();
+    drop(rt);
+    drop(mailer); // lettre's pool would spawn a task here: must not panic
+    assert_eq!(server.received().len(), 1);
 }

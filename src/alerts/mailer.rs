@@ -28,7 +28,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::error::Error as _;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,13 +77,13 @@ pub struct Mailer {
 struct Inner {
     from: Mailbox,
     timeout: Duration,
-    /// Replaced by `***` wherever a server's words are repeated (never empty).
-    password: Option<String>,
+    /// Masked wherever a server's words are repeated (never empty).
+    password: Option<SecretString>,
     kind: Kind,
 }
 
 enum Kind {
-    Smtp(Smtp),
+    Smtp(Box<Smtp>),
     File { dir: PathBuf },
 }
 
@@ -97,6 +97,19 @@ struct Smtp {
     /// The transport of the current generation, built on first use.
     current: Mutex<Option<(u64, AsyncSmtpTransport<Tokio1Executor>)>>,
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        // lettre's pool spawns a Tokio task when dropped, which panics outside a runtime (a
+        // Mailer dropped after its runtime ended): leak it then, the process is ending anyway.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let current = self.current.get_mut().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = current.take() {
+                std::mem::forget(t);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Mailer {
@@ -136,14 +149,14 @@ impl Mailer {
         let password = s
             .password
             .as_ref()
-            .map(|p| p.expose_secret().to_string())
-            .filter(|p| !p.is_empty());
+            .filter(|p| !p.expose_secret().is_empty())
+            .cloned();
 
         let kind = match s.transport {
             MailTransport::File => Kind::File {
                 dir: s.file_dir.clone(),
             },
-            MailTransport::Smtp => Kind::Smtp(Smtp::new(s, &from, timeout)?),
+            MailTransport::Smtp => Kind::Smtp(Box::new(Smtp::new(s, &from, timeout)?)),
         };
         Ok(Mailer {
             inner: Arc::new(Inner {
@@ -282,11 +295,12 @@ impl Mailer {
             .inner
             .password
             .as_ref()
+            .map(|p| p.expose_secret())
             .filter(|p| p.chars().count() >= 3)
         else {
             return e;
         };
-        let clean = |s: String| s.replace(pw.as_str(), "***");
+        let clean = |s: String| s.replace(pw, "***");
         match e {
             MailError::Permanent { code, reply } => MailError::Permanent {
                 code,

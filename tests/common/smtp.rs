@@ -38,9 +38,12 @@ pub enum SmtpMode {
     RejectPermanent,
     /// `451 4.3.0 …` ([`TRANSIENT_REPLY`]) to RCPT TO (and at the end of DATA).
     RejectTransient,
-    /// Reads everything and answers nothing, not even the greeting of a new connection: a
-    /// server that hangs.
+    /// A server that hangs: a new connection gets no greeting at all; on an open connection,
+    /// commands are read but answered only once the mode changes (late, in order).
     Stall,
+    /// Takes in the message after DATA but withholds the reply until the mode changes (then
+    /// answers as the new mode says): a server that hangs on a message it is given.
+    StallAfterData,
 }
 
 /// The text after `550` in [`SmtpMode::RejectPermanent`].
@@ -363,21 +366,30 @@ fn decode_b64(s: &[u8]) -> Vec<u8> {
     out
 }
 
+fn read_line(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    if r.read_until(b'\n', &mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
+}
+
+/// The state of one SMTP session.
+#[derive(Default)]
+struct Session {
+    helo: String,
+    auth_user: Option<String>,
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+}
+
 fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     let mode = || *lock(&sh.mode);
-    let stopped = || sh.stopped.load(Ordering::SeqCst);
-    let mut line = Vec::new();
-    let mut read_line = |r: &mut BufReader<TcpStream>| -> std::io::Result<Option<String>> {
-        line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
-            return Ok(None);
-        }
-        Ok(Some(String::from_utf8_lossy(&line).into_owned()))
-    };
 
     if mode() == SmtpMode::Stall {
+        // A server that hangs before its greeting: read until the client gives up.
         while read_line(&mut r)?.is_some() {}
         return Ok(());
     }
@@ -386,35 +398,56 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
         &format!("220 {SERVER_NAME} ESMTP test server ready"),
     )?;
 
-    let mut helo = String::new();
-    let mut auth_user: Option<String> = None;
-    let mut mail_from: Option<String> = None;
-    let mut rcpt_to: Vec<String> = Vec::new();
+    let mut state = Session::default();
+    // Commands received while stalled are answered late, in order, once the mode changes: a
+    // client that reuses such a connection reads stale replies.
+    let mut pending: std::collections::VecDeque<String> = Default::default();
     while let Some(l) = read_line(&mut r)? {
-        if stopped() {
+        if sh.stopped.load(Ordering::SeqCst) {
             return Ok(());
         }
+        pending.push_back(l);
         if mode() == SmtpMode::Stall {
             continue;
         }
+        while let Some(l) = pending.pop_front() {
+            if !state.command(&l, &mut r, &mut w, sh)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Answers one command line; `false` ends the session.
+    fn command(
+        &mut self,
+        l: &str,
+        r: &mut BufReader<TcpStream>,
+        w: &mut TcpStream,
+        sh: &Shared,
+    ) -> std::io::Result<bool> {
+        let mode = || *lock(&sh.mode);
         let l = l.trim_end_matches(['\r', '\n']);
         let (verb, rest) = match l.find(' ') {
             Some(i) => (&l[..i], &l[i + 1..]),
             None => (l, ""),
         };
+        let after_colon = |s: &str| path_arg(s.split_once(':').map(|(_, a)| a).unwrap_or(s));
         match verb.to_ascii_uppercase().as_str() {
             "EHLO" => {
-                helo = rest.trim().to_string();
-                lock(&sh.helos).push(helo.clone());
-                reply(&mut w, &format!("250-{SERVER_NAME} greets {helo}"))?;
-                reply(&mut w, "250-8BITMIME")?;
-                reply(&mut w, "250-ENHANCEDSTATUSCODES")?;
-                reply(&mut w, "250 AUTH PLAIN LOGIN")?;
+                self.helo = rest.trim().to_string();
+                lock(&sh.helos).push(self.helo.clone());
+                reply(w, &format!("250-{SERVER_NAME} greets {}", self.helo))?;
+                reply(w, "250-8BITMIME")?;
+                reply(w, "250-ENHANCEDSTATUSCODES")?;
+                reply(w, "250 AUTH PLAIN LOGIN")?;
             }
             "HELO" => {
-                helo = rest.trim().to_string();
-                lock(&sh.helos).push(helo.clone());
-                reply(&mut w, &format!("250 {SERVER_NAME}"))?;
+                self.helo = rest.trim().to_string();
+                lock(&sh.helos).push(self.helo.clone());
+                reply(w, &format!("250 {SERVER_NAME}"))?;
             }
             "AUTH" => {
                 let mut args = rest.split_whitespace();
@@ -424,8 +457,8 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
                         let initial = match args.next() {
                             Some(a) => a.to_string(),
                             None => {
-                                reply(&mut w, "334 ")?;
-                                read_line(&mut r)?.unwrap_or_default()
+                                reply(w, "334 ")?;
+                                read_line(r)?.unwrap_or_default()
                             }
                         };
                         let raw = decode_b64(initial.trim().as_bytes());
@@ -438,61 +471,55 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
                         let user = match args.next() {
                             Some(a) => a.to_string(),
                             None => {
-                                reply(&mut w, "334 VXNlcm5hbWU6")?;
-                                read_line(&mut r)?.unwrap_or_default()
+                                reply(w, "334 VXNlcm5hbWU6")?;
+                                read_line(r)?.unwrap_or_default()
                             }
                         };
-                        reply(&mut w, "334 UGFzc3dvcmQ6")?;
-                        let _password = read_line(&mut r)?;
+                        reply(w, "334 UGFzc3dvcmQ6")?;
+                        let _password = read_line(r)?;
                         Some(
                             String::from_utf8_lossy(&decode_b64(user.trim().as_bytes()))
                                 .into_owned(),
                         )
                     }
                     _ => {
-                        reply(&mut w, "504 5.5.4 Unrecognized authentication type")?;
-                        continue;
+                        reply(w, "504 5.5.4 Unrecognized authentication type")?;
+                        return Ok(true);
                     }
                 };
-                auth_user = user;
-                reply(&mut w, "235 2.7.0 Authentication successful")?;
+                self.auth_user = user;
+                reply(w, "235 2.7.0 Authentication successful")?;
             }
             "MAIL" => {
-                mail_from = Some(path_arg(
-                    rest.trim_start_matches(|c| c != ':')
-                        .trim_start_matches(':'),
-                ));
-                rcpt_to.clear();
-                reply(&mut w, "250 2.1.0 OK")?;
+                self.mail_from = Some(after_colon(rest));
+                self.rcpt_to.clear();
+                reply(w, "250 2.1.0 OK")?;
             }
             "RCPT" => {
-                if mail_from.is_none() {
-                    reply(&mut w, "503 5.5.1 MAIL first")?;
-                    continue;
+                if self.mail_from.is_none() {
+                    reply(w, "503 5.5.1 MAIL first")?;
+                    return Ok(true);
                 }
                 match mode() {
-                    SmtpMode::RejectPermanent => reply(&mut w, &format!("550 {PERMANENT_REPLY}"))?,
-                    SmtpMode::RejectTransient => reply(&mut w, &format!("451 {TRANSIENT_REPLY}"))?,
+                    SmtpMode::RejectPermanent => reply(w, &format!("550 {PERMANENT_REPLY}"))?,
+                    SmtpMode::RejectTransient => reply(w, &format!("451 {TRANSIENT_REPLY}"))?,
                     _ => {
-                        rcpt_to.push(path_arg(
-                            rest.trim_start_matches(|c| c != ':')
-                                .trim_start_matches(':'),
-                        ));
-                        reply(&mut w, "250 2.1.5 OK")?;
+                        self.rcpt_to.push(after_colon(rest));
+                        reply(w, "250 2.1.5 OK")?;
                     }
                 }
             }
             "DATA" => {
-                if rcpt_to.is_empty() {
-                    reply(&mut w, "554 5.5.1 No valid recipients")?;
-                    continue;
+                if self.rcpt_to.is_empty() {
+                    reply(w, "554 5.5.1 No valid recipients")?;
+                    return Ok(true);
                 }
-                reply(&mut w, "354 End data with <CR><LF>.<CR><LF>")?;
+                reply(w, "354 End data with <CR><LF>.<CR><LF>")?;
                 let mut raw = Vec::new();
                 loop {
                     let mut l = Vec::new();
                     if r.read_until(b'\n', &mut l)? == 0 {
-                        return Ok(());
+                        return Ok(false);
                     }
                     if l == b".\r\n" || l == b".\n" {
                         break;
@@ -500,40 +527,46 @@ fn session(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
                     let l = l.strip_prefix(b".").unwrap_or(&l);
                     raw.extend_from_slice(l);
                 }
+                while mode() == SmtpMode::StallAfterData {
+                    if sh.stopped.load(Ordering::SeqCst) {
+                        return Ok(false);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 match mode() {
-                    SmtpMode::RejectPermanent => reply(&mut w, &format!("550 {PERMANENT_REPLY}"))?,
-                    SmtpMode::RejectTransient => reply(&mut w, &format!("451 {TRANSIENT_REPLY}"))?,
-                    SmtpMode::Stall => {}
+                    SmtpMode::RejectPermanent => reply(w, &format!("550 {PERMANENT_REPLY}"))?,
+                    SmtpMode::RejectTransient => reply(w, &format!("451 {TRANSIENT_REPLY}"))?,
+                    SmtpMode::Stall | SmtpMode::StallAfterData => {}
                     SmtpMode::Accept => {
                         let n = {
                             let mut received = lock(&sh.received);
                             received.push(Received {
-                                helo: helo.clone(),
-                                mail_from: mail_from.clone().unwrap_or_default(),
-                                rcpt_to: std::mem::take(&mut rcpt_to),
+                                helo: self.helo.clone(),
+                                mail_from: self.mail_from.clone().unwrap_or_default(),
+                                rcpt_to: std::mem::take(&mut self.rcpt_to),
                                 raw,
-                                auth_user: auth_user.clone(),
+                                auth_user: self.auth_user.clone(),
                             });
                             received.len()
                         };
-                        reply(&mut w, &format!("250 2.0.0 OK queued as TEST{n}"))?;
+                        reply(w, &format!("250 2.0.0 OK queued as TEST{n}"))?;
                     }
                 }
-                mail_from = None;
-                rcpt_to.clear();
+                self.mail_from = None;
+                self.rcpt_to.clear();
             }
             "RSET" => {
-                mail_from = None;
-                rcpt_to.clear();
-                reply(&mut w, "250 2.0.0 OK")?;
+                self.mail_from = None;
+                self.rcpt_to.clear();
+                reply(w, "250 2.0.0 OK")?;
             }
-            "NOOP" => reply(&mut w, "250 2.0.0 OK")?,
+            "NOOP" => reply(w, "250 2.0.0 OK")?,
             "QUIT" => {
-                reply(&mut w, "221 2.0.0 Bye")?;
-                return Ok(());
+                reply(w, "221 2.0.0 Bye")?;
+                return Ok(false);
             }
-            _ => reply(&mut w, "502 5.5.2 Command not recognized")?,
+            _ => reply(w, "502 5.5.2 Command not recognized")?,
         }
+        Ok(true)
     }
-    Ok(())
 }
