@@ -63,7 +63,13 @@ impl Job {
 
 /// What runs a job (the real jobs by default; tests put their own in).
 pub trait Runner: Send + Sync + 'static {
-    fn run(&self, job: Job, app: App, fire: Epoch, now: Epoch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+    fn run(
+        &self,
+        job: Job,
+        app: App,
+        fire: Epoch,
+        now: Epoch,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 }
 
 /// The real jobs.
@@ -83,25 +89,43 @@ pub struct SyncCounters {
 }
 
 impl Runner for Jobs {
-    fn run(&self, job: Job, app: App, fire: Epoch, now: Epoch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+    fn run(
+        &self,
+        job: Job,
+        app: App,
+        fire: Epoch,
+        now: Epoch,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
         let counters = self.counters.clone();
         Box::pin(async move { run_job(job, &app, fire, now, &counters).await })
     }
 }
 
 /// One run of a real job.
-pub async fn run_job(job: Job, app: &App, fire: Epoch, now: Epoch, counters: &SyncCounters) -> Result<(), String> {
+pub async fn run_job(
+    job: Job,
+    app: &App,
+    fire: Epoch,
+    now: Epoch,
+    counters: &SyncCounters,
+) -> Result<(), String> {
     match job {
         Job::Sync => {
             let report = crate::sync::run_once(app, now).await;
             if let Ok(mut runs) = counters.runs.lock() {
                 for e in &report.endpoints {
                     let outcome = if e.error.is_some() { "error" } else { "ok" };
-                    *runs.entry((e.source.clone(), e.endpoint.clone(), outcome)).or_default() += 1;
+                    *runs
+                        .entry((e.source.clone(), e.endpoint.clone(), outcome))
+                        .or_default() += 1;
                 }
             }
-            let evaluations = crate::metrics::run_once(app, now).await.map_err(|e| e.to_string())?;
-            alerts::evaluate::run_once(app, &evaluations, now).await.map_err(|e| e.to_string())?;
+            let evaluations = crate::metrics::run_once(app, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            alerts::evaluate::run_once(app, &evaluations, now)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Ok(mut latest) = counters.latest.lock() {
                 *latest = Some(Arc::new(evaluations));
             }
@@ -109,14 +133,20 @@ pub async fn run_job(job: Job, app: &App, fire: Epoch, now: Epoch, counters: &Sy
             if failures.is_empty() {
                 Ok(())
             } else {
-                Err(failures.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; "))
+                Err(failures
+                    .iter()
+                    .map(|(s, e)| format!("{s}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; "))
             }
         }
         Job::AlertsDigest => {
             if app.settings.smtp.is_none() {
                 return Ok(()); // alerts are listed, not mailed
             }
-            alerts::digest::run_once(app, fire, now).await.map_err(|e| e.to_string())?;
+            alerts::digest::run_once(app, fire, now)
+                .await
+                .map_err(|e| e.to_string())?;
             deliver(app, now).await
         }
         Job::Deliver => deliver(app, now).await,
@@ -124,9 +154,14 @@ pub async fn run_job(job: Job, app: &App, fire: Epoch, now: Epoch, counters: &Sy
 }
 
 async fn deliver(app: &App, now: Epoch) -> Result<(), String> {
-    let Some(smtp) = &app.settings.smtp else { return Ok(()) };
+    let Some(smtp) = &app.settings.smtp else {
+        return Ok(());
+    };
     let mailer = Mailer::from_settings(smtp).map_err(|e| e.to_string())?;
-    alerts::outbox::deliver_once(app, &mailer, now).await.map(|_| ()).map_err(|e| e.to_string())
+    alerts::outbox::deliver_once(app, &mailer, now)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// When each job fires.
@@ -139,12 +174,21 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
-        let schedules = Job::ALL.iter().map(|j| Ok((*j, Schedule::parse(j.expr(s))?))).collect::<Result<_, ScheduleError>>()?;
-        Ok(Scheduler { schedules, seen_until: now })
+        let schedules = Job::ALL
+            .iter()
+            .map(|j| Ok((*j, Schedule::parse(j.expr(s))?)))
+            .collect::<Result<_, ScheduleError>>()?;
+        Ok(Scheduler {
+            schedules,
+            seen_until: now,
+        })
     }
 
     fn next_after(schedule: &Schedule, t: Epoch) -> Option<Epoch> {
-        schedule.fires_after(utc(t)).next().map(|f| epoch(f.to_utc()))
+        schedule
+            .fires_after(utc(t))
+            .next()
+            .map(|f| epoch(f.to_utc()))
     }
 
     /// The latest fire of `schedule` in `(after, until]`.
@@ -162,7 +206,10 @@ impl Scheduler {
 
     /// The next instant something fires after what has been seen.
     pub fn next_wake(&self) -> Option<Epoch> {
-        self.schedules.iter().filter_map(|(_, s)| Self::next_after(s, self.seen_until)).min()
+        self.schedules
+            .iter()
+            .filter_map(|(_, s)| Self::next_after(s, self.seen_until))
+            .min()
     }
 
     /// The jobs due in `(seen_until, now]`, each once at its latest fire (missed fires coalesce).
@@ -174,7 +221,10 @@ impl Scheduler {
         self.seen_until = now;
         // Look back at most a few days: a clock jump does not replay months of fires.
         let from = from.max(now - 7 * 86_400);
-        self.schedules.iter().filter_map(|(j, s)| Self::latest_in(s, from, now).map(|f| (*j, f))).collect()
+        self.schedules
+            .iter()
+            .filter_map(|(j, s)| Self::latest_in(s, from, now).map(|f| (*j, f)))
+            .collect()
     }
 
     /// The interval of a job: the gap between its next two fires.
@@ -191,7 +241,7 @@ impl Scheduler {
     pub fn latest_fire(&self, job: Job, now: Epoch) -> Option<Epoch> {
         let (_, s) = self.schedules.iter().find(|(j, _)| *j == job)?;
         let interval = self.interval(job, now)?.max(1);
-        let lookback = (2 * interval).max(8 * 86_400).min(400 * 86_400);
+        let lookback = (2 * interval).clamp(8 * 86_400, 400 * 86_400);
         Self::latest_in(s, now - lookback, now)
     }
 }
@@ -203,8 +253,13 @@ pub enum DaemonError {
     Schedule(#[from] ScheduleError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot listen on {addr} for /healthz and /metrics: {source}. Change http.listen or stop what uses it")]
-    Listen { addr: String, source: std::io::Error },
+    #[error(
+        "cannot listen on {addr} for /healthz and /metrics: {source}. Change http.listen or stop what uses it"
+    )]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// The running daemon's shared state (also read by the HTTP server).
@@ -221,7 +276,9 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("instance", &self.instance).finish_non_exhaustive()
+        f.debug_struct("Daemon")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
     }
 }
 
@@ -229,7 +286,9 @@ impl Daemon {
     /// A daemon over `app` with the real jobs. `config_path` is what SIGHUP re-reads.
     pub fn new(app: App, config_path: Option<PathBuf>) -> Result<Arc<Daemon>, DaemonError> {
         let counters = Arc::new(SyncCounters::default());
-        let runner = Arc::new(Jobs { counters: counters.clone() });
+        let runner = Arc::new(Jobs {
+            counters: counters.clone(),
+        });
         Self::with_runner(app, config_path, runner, counters)
     }
 
@@ -265,7 +324,11 @@ impl Daemon {
 
     /// Whether `job` is running now.
     pub fn is_running(&self, job: Job) -> bool {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&job).is_some_and(|h| !h.is_finished())
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job)
+            .is_some_and(|h| !h.is_finished())
     }
 
     /// At start: every job whose last success is older than its interval runs once, for its
@@ -274,7 +337,11 @@ impl Daemon {
         let app = self.app();
         let mut due = Vec::new();
         {
-            let sched = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let sched = self
+                .scheduler
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             for job in Job::ALL {
                 let interval = sched.interval(job, now).unwrap_or(i64::MAX);
                 let last = app.store.last_success(job.name()).await?;
@@ -290,11 +357,19 @@ impl Daemon {
 
     /// Runs what is due at `now` (each job at most once, at its latest fire).
     pub async fn tick(self: &Arc<Self>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
-        let due = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).due(now);
+        let due = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .due(now);
         self.start(due, now).await
     }
 
-    async fn start(self: &Arc<Self>, due: Vec<(Job, Epoch)>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
+    async fn start(
+        self: &Arc<Self>,
+        due: Vec<(Job, Epoch)>,
+        now: Epoch,
+    ) -> Result<Vec<(Job, Epoch)>, DaemonError> {
         let app = self.app();
         let mut started = Vec::new();
         for (job, fire) in due {
@@ -302,8 +377,16 @@ impl Daemon {
                 tracing::warn!(job = job.name(), fire = %crate::time::rfc3339(fire), "still running from an earlier fire: this fire is skipped");
                 continue;
             }
-            if !app.store.claim_fire(job.name(), fire, &self.instance, now).await? {
-                tracing::debug!(job = job.name(), fire, "fire already claimed (another replica, or done)");
+            if !app
+                .store
+                .claim_fire(job.name(), fire, &self.instance, now)
+                .await?
+            {
+                tracing::debug!(
+                    job = job.name(),
+                    fire,
+                    "fire already claimed (another replica, or done)"
+                );
                 continue;
             }
             let runner = self.runner.clone();
@@ -314,14 +397,25 @@ impl Daemon {
                 let finished = epoch(app2.clock.now());
                 let error = result.err();
                 match &error {
-                    None => tracing::info!(job = job.name(), ms = began.elapsed().as_millis() as u64, "job done"),
+                    None => tracing::info!(
+                        job = job.name(),
+                        ms = began.elapsed().as_millis() as u64,
+                        "job done"
+                    ),
                     Some(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
                 }
-                if let Err(e) = app2.store.finish_fire(job.name(), fire, error.as_deref(), finished).await {
+                if let Err(e) = app2
+                    .store
+                    .finish_fire(job.name(), fire, error.as_deref(), finished)
+                    .await
+                {
                     tracing::error!(job = job.name(), error = %e, "could not record the job's end");
                 }
             });
-            self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(job, handle);
+            self.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(job, handle);
             started.push((job, fire));
         }
         Ok(started)
@@ -330,14 +424,22 @@ impl Daemon {
     /// Waits for the running jobs to end, at most `timeout`; abandons the rest (their open
     /// transactions roll back). Returns whether all ended in time.
     pub async fn drain(&self, timeout: Duration) -> bool {
-        let handles: Vec<(Job, tokio::task::JoinHandle<()>)> = self.running.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        let handles: Vec<(Job, tokio::task::JoinHandle<()>)> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut all = true;
         for (job, mut h) in handles {
             match tokio::time::timeout_at(deadline, &mut h).await {
                 Ok(_) => {}
                 Err(_) => {
-                    tracing::warn!(job = job.name(), "still running at shutdown: abandoned (its open transaction rolls back)");
+                    tracing::warn!(
+                        job = job.name(),
+                        "still running at shutdown: abandoned (its open transaction rolls back)"
+                    );
                     h.abort();
                     all = false;
                 }
@@ -349,7 +451,9 @@ impl Daemon {
     /// Re-reads the configuration file. A valid one replaces the settings from the next fire;
     /// an invalid one is refused and the old one stays.
     pub fn reload(&self) -> Result<(), config::ConfigError> {
-        let Some(path) = &self.config_path else { return Ok(()) };
+        let Some(path) = &self.config_path else {
+            return Ok(());
+        };
         let loaded = match config::load(path) {
             Ok(l) => l,
             Err(e) => {
@@ -359,7 +463,9 @@ impl Daemon {
         };
         let mut app = self.app.write().unwrap_or_else(|e| e.into_inner());
         if loaded.settings.database.url != app.settings.database.url {
-            tracing::warn!("database.url changed: that takes a restart; the rest of the configuration applies now");
+            tracing::warn!(
+                "database.url changed: that takes a restart; the rest of the configuration applies now"
+            );
         }
         if loaded.settings.http.listen != app.settings.http.listen {
             tracing::warn!("http.listen changed: that takes a restart");
@@ -367,7 +473,11 @@ impl Daemon {
         let now = epoch(app.clock.now());
         match Scheduler::new(&loaded.settings, now) {
             Ok(mut sched) => {
-                let old = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).seen_until;
+                let old = self
+                    .scheduler
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .seen_until;
                 sched.seen_until = old.max(now);
                 *self.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = sched;
             }
@@ -384,15 +494,24 @@ impl Daemon {
     }
 
     /// Runs until `shutdown` resolves: catch-up, then each fire as it comes; SIGHUP reloads.
-    pub async fn run(self: &Arc<Self>, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    pub async fn run(
+        self: &Arc<Self>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
         let mut hup = hangup();
         self.catch_up(epoch(self.app().clock.now())).await?;
         loop {
             let app = self.app();
             let now = epoch(app.clock.now());
-            let wake = self.scheduler.lock().unwrap_or_else(|e| e.into_inner()).next_wake();
-            let wait = wake.map(|w| Duration::from_secs((w - now).max(0) as u64)).unwrap_or(Duration::from_secs(3600));
+            let wake = self
+                .scheduler
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next_wake();
+            let wait = wake
+                .map(|w| Duration::from_secs((w - now).max(0) as u64))
+                .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = hup.recv() => {
@@ -413,7 +532,10 @@ impl Daemon {
         }
         self.app().stop();
         let timeout = Duration::from_secs(self.app().settings.schedule.shutdown_timeout_secs);
-        tracing::info!(timeout_secs = timeout.as_secs(), "stopping: waiting for running jobs");
+        tracing::info!(
+            timeout_secs = timeout.as_secs(),
+            "stopping: waiting for running jobs"
+        );
         self.drain(timeout).await;
         Ok(())
     }
@@ -428,7 +550,9 @@ struct Hangup {
 fn hangup() -> Hangup {
     #[cfg(unix)]
     {
-        Hangup { inner: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok() }
+        Hangup {
+            inner: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+        }
     }
     #[cfg(not(unix))]
     {
@@ -452,7 +576,10 @@ pub async fn termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -444,7 +444,7 @@ fn action_block(
     html.push_str("</ul>");
 }
 
-fn by_kind<'a>(entries: &'a [Entry], k: EntryKind) -> Vec<&'a Entry> {
+fn by_kind(entries: &[Entry], k: EntryKind) -> Vec<&Entry> {
     entries.iter().filter(|e| e.kind == k).collect()
 }
 
@@ -1099,15 +1099,17 @@ mod tests {
 
     #[test]
     fn bodies_carry_the_table_and_the_action_lists_with_codes_only() {
-        let mut acts = Actions::default();
-        acts.late_without_apology = ActionList {
-            items: vec![crate::store::ActionItem {
-                code: "H50-0001".into(),
-                procedure: "Cấp phép xây dựng".into(),
-                due_at: Some(0),
-                ended_at: None,
-            }],
-            total: 51,
+        let acts = Actions {
+            late_without_apology: ActionList {
+                items: vec![crate::store::ActionItem {
+                    code: "H50-0001".into(),
+                    procedure: "Cấp phép xây dựng".into(),
+                    due_at: Some(0),
+                    ended_at: None,
+                }],
+                total: 51,
+            },
+            ..Actions::default()
         };
         let s = crate::config::load_from_str(
             "[sources.a]\nkind = \"one_stop\"\nbase_url = \"http://x\"\n[[units]]\ncode = \"C\"\nname = \"Thành phố\"\n",

@@ -265,13 +265,13 @@ pub fn step(
             }
             let near = obs.near_target(policy.warn_margin) && obs.worsening;
             match r.phase {
-                Phase::Clear if near => {
-                    if r.last_notified_at
-                        .is_none_or(|t| now - t >= policy.repeat_secs)
-                    {
-                        r.phase = Phase::Warning;
-                        r.notice = Some(Notice::Warning);
-                    }
+                Phase::Clear
+                    if near
+                        && r.last_notified_at
+                            .is_none_or(|t| now - t >= policy.repeat_secs) =>
+                {
+                    r.phase = Phase::Warning;
+                    r.notice = Some(Notice::Warning);
                 }
                 Phase::Warning if !near => {
                     r.phase = Phase::Clear;
