@@ -9,13 +9,36 @@
 //!
 //! A failing source records its error and its count of consecutive failures, keeps its mark, and
 //! the other sources go on. This module never computes rates and never logs record content.
+//!
+//! A source that speaks the contract takes the original path below (`sync_paged`), untouched by
+//! the mapping layer. A source with a mapping (docs/mapping.md) takes `sync_mapped`: the same
+//! page-by-page store, with the vendor's paging and each record through its
+//! [`ListPlan`](crate::upstream::mapping::ListPlan). Its cursor style keeps the contract's
+//! guarantee and moves the mark with each page. Its offset and page styles cannot: a record
+//! updated during a read moves in the vendor's order and may shift another onto a page already
+//! read. So for those styles:
+//! - pages are stored without moving the mark; a read that fits on one page is one answer, a
+//!   snapshot, and moves the mark with that page;
+//! - after a read of several pages, one more request asks for what changed since the read began
+//!   (`updated_since` = the earlier of dondoc's clock and the server's `Date` at the first answer,
+//!   less `paging.clock_skew_secs`). Nothing: the read saw every record of the window, and the
+//!   mark moves to the newest update it saw. Something: positions may have shifted, and the same
+//!   window is read again from its start, up to `paging.max_reads` reads in the pass;
+//! - a window that never settles keeps its old mark (what was read is stored): the next pass
+//!   reads it again. Nothing is lost; the price is the re-reads, paid only when the source
+//!   changes during a multi-page read (docs/mapping.md gives the numbers).
+//!
+//! Import sources (`kind = "import"`) are read from their folder by [`crate::upstream::import`].
 
 use crate::app::App;
 use crate::config::SourceKind;
 use crate::store::{RunCounts, StoreError};
 use crate::time::Epoch;
 use crate::upstream::client::{FetchError, SourceClient};
-use crate::upstream::records::{self, RawPage, Rejection};
+use crate::upstream::mapping::ListPlan;
+use crate::upstream::mapping::paging::{self, Pager, Position};
+use crate::upstream::records::{self, RawPage, RecordKind, Rejection};
+use serde_json::value::RawValue;
 use std::time::Instant;
 
 /// What one endpoint of one source did in a pass.
@@ -79,12 +102,18 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
 pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
     let mut report = SyncReport::default();
     for (name, settings) in &app.settings.sources {
+        if settings.kind == SourceKind::Import {
+            report
+                .endpoints
+                .push(crate::upstream::import::sync_folder(app, name, settings, now, mode).await);
+            continue;
+        }
         let client = match SourceClient::new(name, settings, app.clock.clone()) {
             Ok(c) => c,
             Err(e) => {
                 let endpoint = match settings.kind {
                     SourceKind::OneStop => "ho-so",
-                    SourceKind::Documents => "van-ban",
+                    SourceKind::Documents | SourceKind::Import => "van-ban",
                 };
                 report.endpoints.push(
                     fail(
@@ -102,6 +131,10 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
             }
         };
         let overlap = settings.overlap_secs as i64;
+        if !is_contract(settings) {
+            sync_mapped_source(app, &client, settings, overlap, now, mode, &mut report).await;
+            continue;
+        }
         match settings.kind {
             SourceKind::OneStop => {
                 let catalogue = sync_catalogue(app, &client, now, mode).await;
@@ -119,9 +152,27 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
                     .endpoints
                     .push(sync_paged(app, &client, "van-ban", overlap, now, mode).await);
             }
+            SourceKind::Import => {}
         }
     }
     report
+}
+
+/// Whether a source speaks the contract as it is (whatever its authentication): no list table
+/// and the contract's paging.
+pub fn is_contract(s: &crate::config::SourceSettings) -> bool {
+    let p = &s.paging;
+    let d = crate::upstream::mapping::settings::PagingSettings::default();
+    s.dossiers.is_none()
+        && s.procedures.is_none()
+        && s.documents.is_none()
+        && p.style == d.style
+        && p.limit_param == d.limit_param
+        && p.cursor_param == d.cursor_param
+        && p.next_cursor == d.next_cursor
+        && p.updated_since_param == d.updated_since_param
+        && p.updated_since_format == d.updated_since_format
+        && p.query.is_empty()
 }
 
 async fn fail(
@@ -388,6 +439,416 @@ async fn sync_paged(
                 Some(b) => body = b?,
             }
         }
+    }
+    .await;
+    finish(mode, app, &client.name, endpoint, result, c, started, now).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources with a mapping
+
+/// The endpoint name of a list in `sync_state` (the contract's, whatever the vendor's path).
+fn endpoint_of(kind: RecordKind) -> &'static str {
+    crate::upstream::mapping::fields::contract_path(kind)
+}
+
+async fn sync_mapped_source(
+    app: &App,
+    client: &SourceClient,
+    settings: &crate::config::SourceSettings,
+    overlap: i64,
+    now: Epoch,
+    mode: Mode,
+    report: &mut SyncReport,
+) {
+    let pager = Pager::new(&settings.paging);
+    let lists: &[RecordKind] = match settings.kind {
+        SourceKind::OneStop => &[RecordKind::Procedure, RecordKind::Dossier],
+        _ => &[RecordKind::Document],
+    };
+    for kind in lists {
+        let endpoint = endpoint_of(*kind);
+        let plan = ListPlan::of_source(*kind, settings).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+            list.join("; ")
+        });
+        let (plan, pager) = match (plan, pager.as_ref().map_err(String::clone)) {
+            (Ok(plan), Ok(pager)) => (plan, pager),
+            (Err(e), _) | (_, Err(e)) => {
+                report.endpoints.push(
+                    fail(
+                        mode,
+                        app,
+                        &client.name,
+                        endpoint,
+                        &format!("the mapping is invalid: {e}"),
+                        RunCounts::default(),
+                        now,
+                    )
+                    .await,
+                );
+                return;
+            }
+        };
+        let r = if *kind == RecordKind::Procedure {
+            sync_catalogue_mapped(app, client, &plan, pager, now, mode).await
+        } else {
+            sync_mapped(app, client, &plan, pager, overlap, now, mode).await
+        };
+        let failed = r.error.is_some();
+        report.endpoints.push(r);
+        if failed {
+            return;
+        }
+    }
+}
+
+/// One answer of a mapped list, parsed.
+struct MappedPage {
+    page: ParsedPage,
+    next: Option<Position>,
+}
+
+/// Splits an answer into records at the plan's pointer and parses each through the plan.
+fn parse_mapped(
+    client: &SourceClient,
+    plan: &ListPlan,
+    pager: &Pager,
+    body: &[u8],
+    pos: &Position,
+    read_before: u64,
+) -> Result<MappedPage, EndpointError> {
+    let protocol = |what: String| {
+        EndpointError::Protocol(format!("{}/{}: {what}", client.name, plan.path))
+    };
+    let root: &RawValue =
+        serde_json::from_slice(body).map_err(|e| protocol(format!("the answer is not JSON: {e}")))?;
+    let raws = paging::records_at(root, &plan.records).map_err(protocol)?;
+    let fetched = raws.len();
+    let next = if plan.paged {
+        pager.next(pos, root, fetched, read_before + fetched as u64, client.page_size)
+    } else {
+        None
+    };
+    let mut rejections = Vec::new();
+    let mut mark: Option<Epoch> = None;
+    let mut bump = |t: Option<Epoch>| {
+        if let Some(t) = t {
+            mark = Some(mark.map_or(t, |m| m.max(t)));
+        }
+    };
+    let value = |raw: &RawValue| serde_json::from_str::<serde_json::Value>(raw.get());
+    let batch = match plan.kind {
+        RecordKind::Dossier => {
+            let mut out = Vec::with_capacity(fetched);
+            for raw in raws {
+                let parsed = if plan.identity {
+                    records::parse_dossier(raw)
+                } else {
+                    match value(raw) {
+                        Ok(v) => plan.parse_dossier(&v),
+                        Err(e) => return Err(protocol(e.to_string())),
+                    }
+                };
+                match parsed {
+                    Ok(d) => {
+                        bump(Some(d.updated_at));
+                        out.push(d);
+                    }
+                    Err(r) => {
+                        bump(r.updated_at);
+                        rejections.push(r);
+                    }
+                }
+            }
+            Batch::Dossiers(out)
+        }
+        _ => {
+            let mut out = Vec::with_capacity(fetched);
+            for raw in raws {
+                let parsed = if plan.identity {
+                    records::parse_document(raw)
+                } else {
+                    match value(raw) {
+                        Ok(v) => plan.parse_document(&v),
+                        Err(e) => return Err(protocol(e.to_string())),
+                    }
+                };
+                match parsed {
+                    Ok(d) => {
+                        bump(Some(d.updated_at));
+                        out.push(d);
+                    }
+                    Err(r) => {
+                        bump(r.updated_at);
+                        rejections.push(r);
+                    }
+                }
+            }
+            Batch::Documents(out)
+        }
+    };
+    Ok(MappedPage {
+        page: ParsedPage {
+            batch,
+            rejections,
+            mark,
+            next_cursor: None,
+            fetched,
+        },
+        next,
+    })
+}
+
+/// The update times of the records of an answer (for the change check).
+fn update_times(plan: &ListPlan, body: &[u8]) -> Option<Vec<Option<Epoch>>> {
+    let root: &RawValue = serde_json::from_slice(body).ok()?;
+    let raws = paging::records_at(root, &plan.records).ok()?;
+    Some(
+        raws.iter()
+            .map(|raw| {
+                serde_json::from_str::<serde_json::Value>(raw.get())
+                    .ok()
+                    .and_then(|v| plan.updated_of(&v))
+            })
+            .collect(),
+    )
+}
+
+/// Moves the mark alone (after a settled read of several pages), in its own transaction.
+async fn store_mark(
+    app: &App,
+    source: &str,
+    kind: RecordKind,
+    mark: Option<Epoch>,
+    now: Epoch,
+    mode: Mode,
+) -> Result<(), StoreError> {
+    if mode == Mode::DryRun || mark.is_none() {
+        return Ok(());
+    }
+    let endpoint = endpoint_of(kind);
+    if kind == RecordKind::Dossier {
+        app.store
+            .store_dossier_page(source, endpoint, &[], &[], mark, now)
+            .await?;
+    } else {
+        app.store
+            .store_document_page(source, endpoint, &[], &[], mark, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A paged list of a mapped source: the vendor's paging, each record through the plan.
+async fn sync_mapped(
+    app: &App,
+    client: &SourceClient,
+    plan: &ListPlan,
+    pager: &Pager,
+    overlap: i64,
+    now: Epoch,
+    mode: Mode,
+) -> EndpointReport {
+    let started = Instant::now();
+    let endpoint = endpoint_of(plan.kind);
+    let mut c = RunCounts::default();
+    let limit = client.page_size;
+    let result: Result<(), EndpointError> = async {
+        let state = app.store.sync_state(&client.name, endpoint).await?;
+        let since = if pager.incremental() {
+            state.and_then(|s| s.mark).map(|m| m - overlap)
+        } else {
+            None
+        };
+        let max_reads = pager.settings.max_reads.max(1);
+        for read in 1..=max_reads {
+            let read_began = crate::time::epoch(app.clock.now());
+            let mut pos = pager.first();
+            let first = client.fetch(&plan.path, &pager.query(since, &pos, limit)).await?;
+            // The earlier of the two clocks, less the allowed skew: a record updated after
+            // this counts as changed during the read.
+            let changed_after = first.date.unwrap_or(read_began).min(read_began)
+                - pager.settings.clock_skew_secs as i64;
+            let mut body = first.body;
+            let mut read_count: u64 = 0;
+            let mut pages_in_read: u64 = 0;
+            let mut read_mark: Option<Epoch> = None;
+            let mut previous: Option<Position> = None;
+            loop {
+                let parsed = parse_mapped(client, plan, pager, &body, &pos, read_count)?;
+                let mut page = parsed.page;
+                if parsed.next.is_some() && parsed.next == previous {
+                    return Err(EndpointError::Protocol(format!(
+                        "{}/{} answered the same next position twice; stopping so as not to loop forever \
+                         (the pages read so far are stored)",
+                        client.name, plan.path
+                    )));
+                }
+                previous = parsed.next.clone();
+                pages_in_read += 1;
+                read_count += page.fetched as u64;
+                c.pages += 1;
+                c.fetched += page.fetched as i64;
+                c.rejected += page.rejections.len() as i64;
+                for r in &page.rejections {
+                    tracing::debug!(source = %client.name, endpoint, key = %r.key, reason = %r.reason, "record set aside");
+                }
+                if let Some(m) = page.mark {
+                    read_mark = Some(read_mark.map_or(m, |x| x.max(m)));
+                }
+                // Positional paging moves the mark only after a settled read; a one-page read
+                // is a snapshot and moves it with its page.
+                if pager.positional() && !(parsed.next.is_none() && pages_in_read == 1) {
+                    page.mark = None;
+                }
+                if pages_in_read > 1_000_000 {
+                    return Err(EndpointError::Protocol(format!(
+                        "{}/{} kept answering pages past a million; stopping",
+                        client.name, plan.path
+                    )));
+                }
+                let (stored, next_body) = match &parsed.next {
+                    Some(next) => {
+                        let q = pager.query(since, next, limit);
+                        let (s, b) = tokio::join!(
+                            store_page(app, &client.name, endpoint, &page, now, mode),
+                            client.fetch(&plan.path, &q)
+                        );
+                        (s?, Some(b))
+                    }
+                    None => (
+                        store_page(app, &client.name, endpoint, &page, now, mode).await?,
+                        None,
+                    ),
+                };
+                c.stored += stored as i64;
+                if app.is_stopping() {
+                    return Err(EndpointError::Interrupted);
+                }
+                match (next_body, parsed.next) {
+                    (Some(b), Some(next)) => {
+                        body = b?.body;
+                        pos = next;
+                    }
+                    _ => break,
+                }
+            }
+            if !pager.positional() || pages_in_read == 1 {
+                return Ok(());
+            }
+            if !pager.incremental() {
+                // Every pass reads the whole list: a record skipped now is read by the next.
+                return Ok(());
+            }
+            // Did anything change while the pages were read?
+            let probe = client
+                .fetch(&plan.path, &pager.query(Some(changed_after), &pager.first(), limit))
+                .await?;
+            let times = update_times(plan, &probe.body).ok_or_else(|| {
+                EndpointError::Protocol(format!(
+                    "{}/{}: the check for changes did not answer a list of records",
+                    client.name, plan.path
+                ))
+            })?;
+            let changed = times.iter().any(|t| t.is_none_or(|t| t >= changed_after))
+                || times.len() as u64 >= u64::from(limit);
+            if !changed {
+                store_mark(app, &client.name, plan.kind, read_mark, now, mode).await?;
+                return Ok(());
+            }
+            if read < max_reads {
+                tracing::info!(
+                    source = %client.name,
+                    endpoint,
+                    read,
+                    "records changed during a paged read; reading the window again so that none is skipped"
+                );
+            } else {
+                tracing::warn!(
+                    source = %client.name,
+                    endpoint,
+                    reads = read,
+                    "the source kept changing during every read; what was read is stored and the mark \
+                     stays, so the next pass reads the window again"
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    finish(mode, app, &client.name, endpoint, result, c, started, now).await
+}
+
+/// The procedure catalogue of a mapped source (every page when it is paged), replacing the
+/// stored one.
+async fn sync_catalogue_mapped(
+    app: &App,
+    client: &SourceClient,
+    plan: &ListPlan,
+    pager: &Pager,
+    now: Epoch,
+    mode: Mode,
+) -> EndpointReport {
+    let started = Instant::now();
+    let endpoint = endpoint_of(RecordKind::Procedure);
+    let mut c = RunCounts::default();
+    let result: Result<(), EndpointError> = async {
+        let mut procedures = Vec::new();
+        let mut rejections = Vec::new();
+        let mut pos = pager.first();
+        let mut read: u64 = 0;
+        loop {
+            let query = if plan.paged {
+                pager.query(None, &pos, client.page_size)
+            } else {
+                pager.settings.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            let body = client.fetch(&plan.path, &query).await?.body;
+            c.pages += 1;
+            let root: &RawValue = serde_json::from_slice(&body).map_err(|e| {
+                EndpointError::Protocol(format!("{}/{}: the answer is not JSON: {e}", client.name, plan.path))
+            })?;
+            let raws = paging::records_at(root, &plan.records).map_err(|e| {
+                EndpointError::Protocol(format!("{}/{}: {e}", client.name, plan.path))
+            })?;
+            read += raws.len() as u64;
+            let next = if plan.paged {
+                pager.next(&pos, root, raws.len(), read, client.page_size)
+            } else {
+                None
+            };
+            for raw in raws {
+                let parsed = if plan.identity {
+                    records::parse_procedure(raw)
+                } else {
+                    let v: serde_json::Value = serde_json::from_str(raw.get()).map_err(|e| {
+                        EndpointError::Protocol(format!("{}/{}: {e}", client.name, plan.path))
+                    })?;
+                    plan.parse_procedure(&v)
+                };
+                match parsed {
+                    Ok(p) => procedures.push(p),
+                    Err(r) => rejections.push(r),
+                }
+            }
+            match next {
+                Some(n) if n != pos && c.pages < 100_000 => pos = n,
+                _ => break,
+            }
+        }
+        c.fetched = (procedures.len() + rejections.len()) as i64;
+        c.rejected = rejections.len() as i64;
+        c.stored = procedures.len() as i64;
+        if procedures.is_empty() {
+            tracing::warn!(source = %client.name, "the procedure catalogue is empty: online_rate will have no denominator");
+        }
+        if mode == Mode::Store {
+            app.store.replace_procedures(&client.name, &procedures, &rejections, now).await?;
+        } else {
+            c.stored = 0;
+        }
+        Ok(())
     }
     .await;
     finish(mode, app, &client.name, endpoint, result, c, started, now).await

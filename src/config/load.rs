@@ -221,8 +221,10 @@ fn missing_required(tree: &serde_json::Value) -> Vec<(String, &'static str)> {
             if !src.is_object() {
                 continue;
             }
+            // An import source reads a folder: it has no base_url.
+            let import = src.get("kind").and_then(|k| k.as_str()) == Some("import");
             for (key, placeholder) in [("kind", "one_stop"), ("base_url", "")] {
-                if absent(src, key) {
+                if absent(src, key) && !(import && key == "base_url") {
                     out.push((format!("sources.{name}.{key}"), placeholder));
                 }
             }
@@ -357,6 +359,17 @@ fn read_secret_files(s: &mut Settings, base: &Path, problems: &mut Vec<Problem>)
             base,
             problems,
         );
+        if let Some(auth) = src.auth.as_mut() {
+            let file = auth.password_file.clone();
+            read_secret(
+                &mut auth.password,
+                &file,
+                &format!("sources.{name}.auth.password"),
+                "password",
+                base,
+                problems,
+            );
+        }
     }
     let file = s.http.password_file.clone();
     read_secret(&mut s.http.password, &file, "http.password", "password", base, problems);

@@ -74,6 +74,8 @@ pub enum SourceKind {
     OneStop,
     /// The document system: `/van-ban`.
     Documents,
+    /// Spreadsheets (.xlsx, .csv) dropped into a folder (`folder`), read with a column mapping.
+    Import,
 }
 
 impl SourceKind {
@@ -81,6 +83,7 @@ impl SourceKind {
         match self {
             SourceKind::OneStop => "one_stop",
             SourceKind::Documents => "documents",
+            SourceKind::Import => "import",
         }
     }
 }
@@ -89,6 +92,8 @@ impl SourceKind {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SourceSettings {
     pub kind: SourceKind,
+    /// Required for HTTP sources; an import source has none.
+    #[serde(default)]
     pub base_url: String,
     /// Bearer token; prefer `token_file` or `DONDOC__SOURCES__<NAME>__TOKEN`.
     #[serde(default)]
@@ -120,6 +125,26 @@ pub struct SourceSettings {
     /// The longest `Retry-After` honoured; a longer one is capped to this.
     #[serde(default = "default_retry_after_max")]
     pub retry_after_max_secs: u64,
+    // The mapping of a source whose API or files differ from the contract (docs/mapping.md);
+    // every key defaults to the contract.
+    /// How dondoc authenticates (default: the bearer `token`, when set).
+    #[serde(default)]
+    pub auth: Option<crate::upstream::mapping::settings::AuthSettings>,
+    #[serde(default)]
+    pub paging: crate::upstream::mapping::settings::PagingSettings,
+    #[serde(default)]
+    pub dossiers: Option<crate::upstream::mapping::settings::ListMapping>,
+    #[serde(default)]
+    pub procedures: Option<crate::upstream::mapping::settings::ListMapping>,
+    #[serde(default)]
+    pub documents: Option<crate::upstream::mapping::settings::ListMapping>,
+    /// `kind = "import"`: the folder watched for spreadsheets.
+    #[serde(default)]
+    pub folder: Option<PathBuf>,
+    /// `kind = "import"`: a file changed less than this many seconds ago may still be being
+    /// copied, and waits for the next pass.
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: u64,
 }
 
 fn default_page_size() -> u32 {
@@ -145,6 +170,9 @@ fn default_backoff_max_secs() -> u64 {
 }
 fn default_retry_after_max() -> u64 {
     300
+}
+fn default_settle_secs() -> u64 {
+    5
 }
 
 /// The built-in upstream for demos, tests and benchmarks.

@@ -72,6 +72,16 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
                 "a source name may hold only letters, digits, '_' and '-' (it prefixes record keys)",
             ));
         }
+        crate::upstream::mapping::validate_source(name, src, p);
+        if src.kind == super::types::SourceKind::Import {
+            if !src.base_url.is_empty() {
+                p.push(Problem::new(
+                    at("base_url"),
+                    "an import source reads files from its folder: remove base_url",
+                ));
+            }
+            continue;
+        }
         match url::Url::parse(&src.base_url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
             Ok(u) => p.push(Problem::new(

@@ -53,6 +53,7 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
                         expected.push((name.clone(), "ho-so"));
                     }
                     crate::config::SourceKind::Documents => expected.push((name.clone(), "van-ban")),
+                    crate::config::SourceKind::Import => expected.push((name.clone(), crate::upstream::import::ENDPOINT)),
                 }
             }
             for (source, endpoint) in expected {

@@ -1,13 +1,19 @@
-//! The HTTP client of one upstream source: timeouts, bearer token, custom CA certificates, and
-//! the retry policy (exponential backoff with jitter; `Retry-After` honoured and capped).
+//! The HTTP client of one upstream source: timeouts, authentication (a bearer token or another
+//! header, HTTP basic, or a login call whose session token is renewed when it expires or is
+//! refused), custom CA certificates, and the retry policy (exponential backoff with jitter;
+//! `Retry-After` honoured and capped). Every request, the login included, goes through the one
+//! retry loop ([`SourceClient::fetch`]).
 //!
-//! It fetches bytes; it never parses records (see [`super::records`]) and never logs the token.
+//! It fetches bytes; it never parses records (see [`super::records`]) and never logs a token or
+//! a password.
 
 use crate::clock::Clock;
 use crate::config::{SourceKind, SourceSettings};
 use crate::time::{Epoch, format_compact};
+use crate::upstream::mapping::settings::{AuthStyle, LoginBody};
 use rand::Rng;
 use reqwest::StatusCode;
+use reqwest::header::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +21,13 @@ use std::time::Duration;
 /// Why a request to a source failed for good.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error(
-        "{url} answered {status}: the token was refused. Check sources.{source_name}.token (or token_file, \
-         or DONDOC__SOURCES__{upper}__TOKEN)", upper = source_name.to_uppercase()
-    )]
+    #[error("{url} answered {status}: {check}")]
     Unauthorized {
         source_name: String,
         url: String,
         status: u16,
+        /// What the administrator should check (never the secret itself).
+        check: String,
     },
     #[error("{url} answered {status} (not retried): {body}")]
     Rejected {
@@ -38,11 +43,19 @@ pub enum FetchError {
     },
     #[error("cannot build the HTTP client for source '{source_name}': {reason}")]
     Setup { source_name: String, reason: String },
+    #[error(
+        "the login at {url} gave no session token: {reason}. Check sources.{source_name}.auth.token_pointer"
+    )]
+    Login {
+        source_name: String,
+        url: String,
+        reason: String,
+    },
 }
 
 impl FetchError {
     pub fn is_auth(&self) -> bool {
-        matches!(self, FetchError::Unauthorized { .. })
+        matches!(self, FetchError::Unauthorized { .. } | FetchError::Login { .. })
     }
 }
 
@@ -90,6 +103,58 @@ impl RetryPolicy {
     }
 }
 
+/// An answer's body, and the server's clock when it sent it (its `Date` header).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub body: bytes::Bytes,
+    pub date: Option<Epoch>,
+}
+
+/// How requests prove who dondoc is.
+#[derive(Debug, Clone)]
+enum Auth {
+    None,
+    /// A fixed header (`Authorization: Bearer <token>`, or an API key header).
+    Header { name: HeaderName, value: SecretString },
+    Basic { username: String, password: SecretString },
+    Login(Arc<Login>),
+}
+
+/// The login style: a session token got by POSTing the credentials, kept until it expires or a
+/// request answers 401.
+struct Login {
+    url: String,
+    body: LoginBody,
+    username_field: String,
+    username: String,
+    password_field: String,
+    password: SecretString,
+    extra: Vec<(String, String)>,
+    token_pointer: String,
+    expires_pointer: Option<String>,
+    ttl: Option<Duration>,
+    header: HeaderName,
+    scheme: String,
+    session: tokio::sync::Mutex<Option<Session>>,
+    /// Logins done, for tests and logs.
+    logins: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Session {
+    value: SecretString,
+    /// Monotonic time (not the business clock): a token's lifetime is the server's wall time.
+    expires: Option<tokio::time::Instant>,
+}
+
 /// A client for one configured source.
 #[derive(Debug, Clone)]
 pub struct SourceClient {
@@ -97,7 +162,7 @@ pub struct SourceClient {
     pub kind: SourceKind,
     base_url: String,
     http: reqwest::Client,
-    token: Option<SecretString>,
+    auth: Auth,
     pub page_size: u32,
     pub retry: RetryPolicy,
     clock: Arc<dyn Clock>,
@@ -127,16 +192,93 @@ impl SourceClient {
             }
         }
         let http = builder.build().map_err(|e| setup(e.to_string()))?;
+        let base_url = s.base_url.trim_end_matches('/').to_string();
+        let header_name = |h: &str| {
+            HeaderName::from_bytes(h.trim().as_bytes())
+                .map_err(|_| setup(format!("'{h}' is not an HTTP header name")))
+        };
+        let with_scheme = |scheme: &str, token: &str| -> SecretString {
+            if scheme.is_empty() {
+                SecretString::from(token.to_string())
+            } else {
+                SecretString::from(format!("{scheme} {token}"))
+            }
+        };
+        let token = s.token.clone().filter(|t| !t.expose_secret().is_empty());
+        let auth = match &s.auth {
+            None => match token {
+                Some(t) => Auth::Header {
+                    name: reqwest::header::AUTHORIZATION,
+                    value: with_scheme("Bearer", t.expose_secret()),
+                },
+                None => Auth::None,
+            },
+            Some(a) => match a.style {
+                AuthStyle::Bearer => match token {
+                    Some(t) => Auth::Header {
+                        name: header_name(&a.header)?,
+                        value: with_scheme(&a.scheme, t.expose_secret()),
+                    },
+                    None => Auth::None,
+                },
+                AuthStyle::Basic => Auth::Basic {
+                    username: a.username.clone().unwrap_or_default(),
+                    password: a
+                        .password
+                        .clone()
+                        .unwrap_or_else(|| SecretString::from(String::new())),
+                },
+                AuthStyle::Login => {
+                    let path = a.login_path.clone().unwrap_or_default();
+                    Auth::Login(Arc::new(Login {
+                        url: join(&base_url, &path),
+                        body: a.login_body,
+                        username_field: a.username_field.clone(),
+                        username: a.username.clone().unwrap_or_default(),
+                        password_field: a.password_field.clone(),
+                        password: a
+                            .password
+                            .clone()
+                            .unwrap_or_else(|| SecretString::from(String::new())),
+                        extra: a
+                            .login_fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        token_pointer: a.token_pointer.clone(),
+                        expires_pointer: a.expires_pointer.clone(),
+                        ttl: a.token_ttl_secs.map(Duration::from_secs),
+                        header: header_name(&a.header)?,
+                        scheme: a.scheme.clone(),
+                        session: tokio::sync::Mutex::new(None),
+                        logins: std::sync::atomic::AtomicU64::new(0),
+                    }))
+                }
+            },
+        };
         Ok(Self {
             name: name.to_string(),
             kind: s.kind,
-            base_url: s.base_url.trim_end_matches('/').to_string(),
+            base_url,
             http,
-            token: s.token.clone().filter(|t| !t.expose_secret().is_empty()),
+            auth,
             page_size: s.page_size,
             retry: RetryPolicy::from_settings(s),
             clock,
         })
+    }
+
+    /// The full URL of a path under `base_url`.
+    pub fn url(&self, path: &str) -> String {
+        join(&self.base_url, path)
+    }
+
+    /// How many times the login style has logged in (0 for other styles).
+    pub fn logins(&self) -> u64 {
+        match &self.auth {
+            Auth::Login(l) => l.logins.load(std::sync::atomic::Ordering::Relaxed),
+            _ => 0,
+        }
     }
 
     /// `GET {base_url}/{endpoint}` with the contract's paging parameters, retried per the policy.
@@ -148,29 +290,180 @@ impl SourceClient {
         cursor: Option<&str>,
         paged: bool,
     ) -> Result<bytes::Bytes, FetchError> {
-        let url = format!("{}/{}", self.base_url, endpoint);
-        let mut query: Vec<(&str, String)> = Vec::new();
+        let mut query: Vec<(String, String)> = Vec::new();
         if paged {
             if let Some(t) = updated_since {
-                query.push(("updated_since", format_compact(t)));
+                query.push(("updated_since".into(), format_compact(t)));
             }
-            query.push(("limit", self.page_size.to_string()));
+            query.push(("limit".into(), self.page_size.to_string()));
             if let Some(c) = cursor {
-                query.push(("cursor", c.to_string()));
+                query.push(("cursor".into(), c.to_string()));
             }
         }
+        Ok(self.fetch(endpoint, &query).await?.body)
+    }
+
+    /// `GET` of a path under `base_url` with `query`, authenticated and retried per the policy.
+    /// With the login style, a 401 logs in again once and repeats the request.
+    pub async fn fetch(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Fetched, FetchError> {
+        let url = self.url(path);
+        let mut logged_in_again = false;
+        loop {
+            let header = match &self.auth {
+                Auth::Login(l) => Some((l.header.clone(), self.session(l).await?)),
+                Auth::Header { name, value } => Some((name.clone(), value.clone())),
+                _ => None,
+            };
+            let result = self
+                .send(&url, || {
+                    let mut req = self.http.get(&url).query(query);
+                    match (&self.auth, &header) {
+                        (Auth::Basic { username, password }, _) => {
+                            req = req.basic_auth(username, Some(password.expose_secret()));
+                        }
+                        (_, Some((name, value))) => {
+                            req = req.header(name.clone(), value.expose_secret());
+                        }
+                        _ => {}
+                    }
+                    req
+                })
+                .await;
+            match (&self.auth, result) {
+                (Auth::Login(l), Err(FetchError::Unauthorized { .. })) if !logged_in_again => {
+                    tracing::info!(source = %self.name, "the session token was refused; logging in again");
+                    *l.session.lock().await = None;
+                    logged_in_again = true;
+                }
+                (_, r) => return r,
+            }
+        }
+    }
+
+    /// The login style's header value: the current session, or a new one.
+    async fn session(&self, l: &Login) -> Result<SecretString, FetchError> {
+        let mut guard = l.session.lock().await;
+        if let Some(s) = guard.as_ref()
+            && s.expires.is_none_or(|e| tokio::time::Instant::now() < e)
+        {
+            return Ok(s.value.clone());
+        }
+        let answer = self
+            .send(&l.url, || {
+                let mut fields: Vec<(&str, &str)> = vec![
+                    (l.username_field.as_str(), l.username.as_str()),
+                    (l.password_field.as_str(), l.password.expose_secret()),
+                ];
+                fields.extend(l.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let req = self.http.post(&l.url);
+                match l.body {
+                    LoginBody::Json => {
+                        let body: serde_json::Map<String, serde_json::Value> = fields
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                            .collect();
+                        req.json(&body)
+                    }
+                    LoginBody::Form => {
+                        let body = url::form_urlencoded::Serializer::new(String::new())
+                            .extend_pairs(fields.iter())
+                            .finish();
+                        req.header(
+                            reqwest::header::CONTENT_TYPE,
+                            "application/x-www-form-urlencoded",
+                        )
+                        .body(body)
+                    }
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                FetchError::Unauthorized {
+                    source_name,
+                    url,
+                    status,
+                    ..
+                } => FetchError::Unauthorized {
+                    check: format!(
+                        "the login was refused. Check sources.{source_name}.auth.username and the password \
+                         (auth.password_file, or DONDOC__SOURCES__{}__AUTH__PASSWORD)",
+                        source_name.to_uppercase()
+                    ),
+                    source_name,
+                    url,
+                    status,
+                },
+                other => other,
+            })?;
+        let login_error = |reason: String| FetchError::Login {
+            source_name: self.name.clone(),
+            url: l.url.clone(),
+            reason,
+        };
+        let json: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| login_error(format!("the answer is not JSON ({e})")))?;
+        let token = match json.pointer(&l.token_pointer) {
+            Some(serde_json::Value::String(t)) if !t.is_empty() => t.clone(),
+            _ => {
+                return Err(login_error(format!(
+                    "nothing at {} in the answer",
+                    l.token_pointer
+                )));
+            }
+        };
+        let lifetime = l
+            .expires_pointer
+            .as_deref()
+            .and_then(|p| json.pointer(p))
+            .and_then(|v| match v {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .map(Duration::from_secs)
+            .or(l.ttl);
+        // Renew a little early, so that a token does not expire between check and use.
+        let expires = lifetime.map(|d| {
+            tokio::time::Instant::now() + d.saturating_sub(Duration::from_secs(30).min(d / 10))
+        });
+        l.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let value = if l.scheme.is_empty() {
+            SecretString::from(token)
+        } else {
+            SecretString::from(format!("{} {token}", l.scheme))
+        };
+        *guard = Some(Session {
+            value: value.clone(),
+            expires,
+        });
+        tracing::debug!(source = %self.name, "logged in");
+        Ok(value)
+    }
+
+    /// Sends a request built by `make` until it succeeds or fails for good, per the policy.
+    async fn send(
+        &self,
+        url: &str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Fetched, FetchError> {
         let mut last = String::new();
         for attempt in 1..=self.retry.max_attempts {
-            let mut req = self.http.get(&url).query(&query);
-            if let Some(t) = &self.token {
-                req = req.bearer_auth(t.expose_secret());
-            }
-            let wait = match req.send().await {
+            let wait = match make().send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
+                        let date = resp
+                            .headers()
+                            .get(reqwest::header::DATE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                            .map(|t| t.timestamp());
                         match resp.bytes().await {
-                            Ok(b) => return Ok(b),
+                            Ok(body) => return Ok(Fetched { body, date }),
                             Err(e) => {
                                 last = format!("reading the body failed: {}", describe(&e));
                                 self.retry.backoff(attempt)
@@ -180,8 +473,9 @@ impl SourceClient {
                     {
                         return Err(FetchError::Unauthorized {
                             source_name: self.name.clone(),
-                            url,
+                            url: url.to_string(),
                             status: status.as_u16(),
+                            check: self.auth_check(),
                         });
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
                         let after = resp
@@ -198,7 +492,7 @@ impl SourceClient {
                         let body = resp.text().await.unwrap_or_default();
                         let body: String = body.chars().take(300).collect();
                         return Err(FetchError::Rejected {
-                            url,
+                            url: url.to_string(),
                             status: status.as_u16(),
                             body,
                         });
@@ -215,10 +509,38 @@ impl SourceClient {
             }
         }
         Err(FetchError::Exhausted {
-            url,
+            url: url.to_string(),
             attempts: self.retry.max_attempts,
             last,
         })
+    }
+
+    /// What to check when the source refuses dondoc's credentials.
+    fn auth_check(&self) -> String {
+        let upper = self.name.to_uppercase();
+        let name = &self.name;
+        match &self.auth {
+            Auth::Basic { .. } => format!(
+                "the user name or password was refused. Check sources.{name}.auth.username and the password \
+                 (auth.password_file, or DONDOC__SOURCES__{upper}__AUTH__PASSWORD)"
+            ),
+            Auth::Login(_) => format!(
+                "the session token was refused even after logging in again. Check sources.{name}.auth \
+                 (header, scheme, token_pointer)"
+            ),
+            _ => format!(
+                "the token was refused. Check sources.{name}.token (or token_file, or DONDOC__SOURCES__{upper}__TOKEN)"
+            ),
+        }
+    }
+}
+
+/// `base` + `/` + `path` (a path that is already a URL is kept).
+fn join(base: &str, path: &str) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        path.to_string()
+    } else {
+        format!("{}/{}", base, path.trim_start_matches('/'))
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::time::{Epoch, parse_compact};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
 
@@ -592,11 +593,39 @@ fn shape_rejection(kind: RecordKind, raw: &RawValue, err: serde_json::Error) -> 
     let msg = err.to_string();
     Rejection {
         kind,
-        key: keyless(kind, key, raw),
+        key: keyless(key, || stand_in_key(kind, raw.get().as_bytes())),
         updated_at,
         reason: format!(
             "the record does not have the contract's shape: {}",
             clip_long(&msg)
+        ),
+    }
+}
+
+/// [`shape_rejection`] of a record in memory.
+fn value_shape_rejection(
+    kind: RecordKind,
+    v: &Value,
+    err: serde_json::Error,
+    stand_in: impl FnOnce() -> String,
+) -> Rejection {
+    let key_only = KeyOnly::deserialize(v).unwrap_or_default();
+    let key = match kind {
+        RecordKind::Dossier => key_only.dossier,
+        RecordKind::Procedure => key_only.procedure,
+        RecordKind::Document => key_only.document,
+    };
+    let updated_at = match key_only.updated {
+        Text::Str(s) => parse_compact(&s).ok().flatten(),
+        _ => None,
+    };
+    Rejection {
+        kind,
+        key: keyless(key, stand_in),
+        updated_at,
+        reason: format!(
+            "the record does not have the contract's shape: {}",
+            clip_long(&err.to_string())
         ),
     }
 }
@@ -609,20 +638,24 @@ fn clip_long(s: &str) -> String {
     }
 }
 
-/// The key of a rejected record; a record without one gets a stable stand-in made from a hash of
-/// its bytes (FNV-1a), so that the same broken record is counted once however often it is seen.
-fn keyless(kind: RecordKind, key: Text, raw: &RawValue) -> String {
+/// The key of a rejected record; a record without one gets a stable stand-in (see
+/// [`stand_in_key`]).
+fn keyless(key: Text, stand_in: impl FnOnce() -> String) -> String {
     match key {
         Text::Str(s) => s,
-        _ => {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in raw.get().bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-            format!("(no key: {} {h:016x})", kind.as_str())
-        }
+        _ => stand_in(),
     }
+}
+
+/// The stand-in key of a record that has none, made from a hash of its bytes (FNV-1a), so that
+/// the same broken record is counted once however often it is seen.
+pub fn stand_in_key(kind: RecordKind, bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("(no key: {} {h:016x})", kind.as_str())
 }
 
 fn is_tombstone(deleted: &Code) -> bool {
@@ -635,11 +668,24 @@ pub fn parse_dossier(raw: &RawValue) -> Parsed<Dossier> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Dossier, raw, e)),
     };
+    dossier_of(r, || stand_in_key(RecordKind::Dossier, raw.get().as_bytes()))
+}
+
+/// Parses a contract-shaped dossier already in memory (what a mapping makes of a vendor's
+/// record); `stand_in` names a record without a key.
+pub fn parse_dossier_value(v: &Value, stand_in: impl FnOnce() -> String) -> Parsed<Dossier> {
+    match RawDossier::deserialize(v) {
+        Ok(r) => dossier_of(r, stand_in),
+        Err(e) => Err(value_shape_rejection(RecordKind::Dossier, v, e, stand_in)),
+    }
+}
+
+fn dossier_of(r: RawDossier, stand_in: impl FnOnce() -> String) -> Parsed<Dossier> {
     let mut c = Check::new();
     let key_text = r.code.clone();
     let code = c.required_text("MaHoSo", r.code);
     let key = if code.is_empty() {
-        keyless(RecordKind::Dossier, key_text, raw)
+        keyless(key_text, stand_in)
     } else {
         code.clone()
     };
@@ -805,11 +851,23 @@ pub fn parse_procedure(raw: &RawValue) -> Parsed<Procedure> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Procedure, raw, e)),
     };
+    procedure_of(r, || stand_in_key(RecordKind::Procedure, raw.get().as_bytes()))
+}
+
+/// [`parse_procedure`] of a contract-shaped record in memory.
+pub fn parse_procedure_value(v: &Value, stand_in: impl FnOnce() -> String) -> Parsed<Procedure> {
+    match RawProcedure::deserialize(v) {
+        Ok(r) => procedure_of(r, stand_in),
+        Err(e) => Err(value_shape_rejection(RecordKind::Procedure, v, e, stand_in)),
+    }
+}
+
+fn procedure_of(r: RawProcedure, stand_in: impl FnOnce() -> String) -> Parsed<Procedure> {
     let mut c = Check::new();
     let key_text = r.code.clone();
     let code = c.required_text("MaTTHC", r.code);
     let key = if code.is_empty() {
-        keyless(RecordKind::Procedure, key_text, raw)
+        keyless(key_text, stand_in)
     } else {
         code.clone()
     };
@@ -829,11 +887,23 @@ pub fn parse_document(raw: &RawValue) -> Parsed<Document> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Document, raw, e)),
     };
+    document_of(r, || stand_in_key(RecordKind::Document, raw.get().as_bytes()))
+}
+
+/// [`parse_document`] of a contract-shaped record in memory.
+pub fn parse_document_value(v: &Value, stand_in: impl FnOnce() -> String) -> Parsed<Document> {
+    match RawDocument::deserialize(v) {
+        Ok(r) => document_of(r, stand_in),
+        Err(e) => Err(value_shape_rejection(RecordKind::Document, v, e, stand_in)),
+    }
+}
+
+fn document_of(r: RawDocument, stand_in: impl FnOnce() -> String) -> Parsed<Document> {
     let mut c = Check::new();
     let key_text = r.code.clone();
     let code = c.required_text("MaVanBan", r.code);
     let key = if code.is_empty() {
-        keyless(RecordKind::Document, key_text, raw)
+        keyless(key_text, stand_in)
     } else {
         code.clone()
     };
