@@ -12,6 +12,16 @@ use dondoc::clock::{Clock, ManualClock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+postgres_notice!();
+for_each_backend!(
+    digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_no_personal_data,
+    smtp_down_then_up_delivers_each_message_once_late,
+    a_5xx_fails_the_message_at_once_and_keeps_the_servers_words,
+    a_restart_between_queueing_and_sending_sends_each_message_once,
+    alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts,
+    without_smtp_alerts_are_evaluated_and_listed_not_mailed,
+);
+
 /// Thursday 2024-06-20 10:00 (+07); the digest cron fires at 08:00 on working days.
 fn alert_config(sim: std::net::SocketAddr, db: &str, smtp_port: u16) -> String {
     let units = UNITS
@@ -56,16 +66,16 @@ struct World {
     smtp: TestSmtp,
     app: App,
     mailer: Mailer,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
     db: String,
 }
 
-async fn world() -> World {
+async fn world(b: Backend) -> World {
     let clock = clock();
     let sim = start_sim(sim_options(8000, 2000), clock.clone()).await;
     let smtp = TestSmtp::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = db_url(dir.path(), "a.db");
+    let test_db = TestDb::new(b).await;
+    let db = test_db.url.clone();
     let s = settings(&alert_config(sim.addr, &db, smtp.port()));
     let mailer = Mailer::from_settings(s.smtp.as_ref().unwrap()).unwrap();
     let app = App::build(s, clock.clone()).await.unwrap();
@@ -75,7 +85,7 @@ async fn world() -> World {
         smtp,
         app,
         mailer,
-        _dir: dir,
+        _db: test_db,
         db,
     }
 }
@@ -99,9 +109,10 @@ fn advance_to(clock: &ManualClock, rfc3339: &str) {
     );
 }
 
-#[tokio::test]
-async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_no_personal_data() {
-    let w = world().await;
+async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_no_personal_data(
+    b: Backend,
+) {
+    let w = world(b).await;
     // Thursday 10:00: the 08:00 fire is served. A first breach is only pending, so the units
     // hear nothing; the administrators hear at once of the codes no unit claims.
     let r = sync(&w).await;
@@ -284,9 +295,8 @@ async fn fire_a_digest(w: &World) -> usize {
         .unwrap()
 }
 
-#[tokio::test]
-async fn smtp_down_then_up_delivers_each_message_once_late() {
-    let w = world().await;
+async fn smtp_down_then_up_delivers_each_message_once_late(b: Backend) {
+    let w = world(b).await;
     let port = w.smtp.port();
     let queued = fire_a_digest(&w).await;
     assert!(queued >= 2);
@@ -353,9 +363,8 @@ async fn smtp_down_then_up_delivers_each_message_once_late() {
     );
 }
 
-#[tokio::test]
-async fn a_5xx_fails_the_message_at_once_and_keeps_the_servers_words() {
-    let w = world().await;
+async fn a_5xx_fails_the_message_at_once_and_keeps_the_servers_words(b: Backend) {
+    let w = world(b).await;
     let queued = fire_a_digest(&w).await;
     w.smtp.set_mode(SmtpMode::RejectPermanent);
     let now0 = now(w.clock.as_ref());
@@ -382,9 +391,8 @@ async fn a_5xx_fails_the_message_at_once_and_keeps_the_servers_words() {
     assert!(w.smtp.received().is_empty());
 }
 
-#[tokio::test]
-async fn a_restart_between_queueing_and_sending_sends_each_message_once() {
-    let w = world().await;
+async fn a_restart_between_queueing_and_sending_sends_each_message_once(b: Backend) {
+    let w = world(b).await;
     let queued = fire_a_digest(&w).await;
     assert!(w.smtp.received().is_empty());
     let now0 = now(w.clock.as_ref());
@@ -448,9 +456,8 @@ async fn a_restart_between_queueing_and_sending_sends_each_message_once() {
     assert_eq!(again, 0);
 }
 
-#[tokio::test]
-async fn alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts() {
-    let w = world().await;
+async fn alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts(b: Backend) {
+    let w = world(b).await;
     fire_a_digest(&w).await;
     dondoc::alerts::outbox::deliver_once(&w.app, &w.mailer, now(w.clock.as_ref()))
         .await
@@ -482,12 +489,11 @@ async fn alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts
     }
 }
 
-#[tokio::test]
-async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed() {
+async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(3000, 500), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
     for _ in 0..2 {
         let now = now(clock.as_ref());
         dondoc::sync::run_once(&app, now).await;

@@ -8,6 +8,9 @@ use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
+postgres_notice!();
+for_each_backend!(status_json_equals_an_independent_computation_from_the_simulators_records);
+
 /// `yyyyMMddHHmmss` in UTC+7 → epoch seconds; `None` for absent.
 fn date(v: &Value) -> Option<i64> {
     let s = v.as_str()?;
@@ -197,12 +200,12 @@ fn status_json(config: &std::path::Path, as_of: &str, period: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[tokio::test]
-async fn status_json_equals_an_independent_computation_from_the_simulators_records() {
+async fn status_json_equals_an_independent_computation_from_the_simulators_records(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(12_000, 3_000), clock.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = db_url(dir.path(), "e2e.db");
+    let db = TestDb::new(b).await;
+    let url = db.url.clone();
     let text = config_text(sim.addr, &url, "");
     let config = dir.path().join("dondoc.toml");
     std::fs::write(&config, &text).unwrap();

@@ -2,8 +2,8 @@
 //!
 //! Every test names one edge case of `../shared/spec/metrics.md` and checks it against BOTH
 //! implementations: the pure reference (`metrics::rules::tally_dossier` / `tally_document`) and
-//! the store's SQL aggregation (`Store::dossier_tallies` / `document_tallies`) over a fresh SQLite
-//! database. The two must give the same exact counts, and those counts must be the ones the spec
+//! the store's SQL aggregation (`Store::dossier_tallies` / `document_tallies`) over a fresh
+//! database of each backend (SQLite always, PostgreSQL when `DONDOC_TEST_POSTGRES_URL` is set). The two must give the same exact counts, and those counts must be the ones the spec
 //! prescribes. Then `judge` (exact integer arithmetic), a scoped rate through `evaluate`, and a
 //! property test over random dossiers and a three-level unit tree.
 
@@ -21,7 +21,33 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use tempfile::TempDir;
+
+mod common;
+use common::{Backend, TestDb, backends, for_each_backend, postgres_notice};
+
+postgres_notice!();
+for_each_backend!(
+    late_rate_finished_exactly_at_the_due_instant_is_not_late,
+    late_rate_finished_one_second_after_due_is_late,
+    late_rate_a_supplement_moves_the_due_date,
+    apology_rate_an_apology_does_not_move_the_due_date,
+    apology_rate_an_apology_issued_after_as_of_is_not_seen_yet,
+    late_rate_a_dossier_carried_over_and_open_at_the_start_counts_in_this_quarter,
+    late_rate_a_dossier_finished_late_in_the_previous_quarter_is_not_in_this_one,
+    late_rate_an_open_overdue_dossier_is_late_before_it_finishes,
+    late_rate_a_dossier_finished_after_as_of_is_judged_as_open,
+    ended_exactly_at_the_period_start_counts_in_this_period,
+    received_exactly_at_as_of_is_not_seen,
+    excluded_statuses_and_deletions_count_in_no_metric,
+    online_payment_rate_counts_only_dossiers_with_fees_above_zero,
+    online_rate_leaves_out_a_procedure_missing_from_the_catalogue,
+    late_rate_a_dossier_without_due_date_is_never_late,
+    satisfaction_rate_counts_ratings_given_in_the_period,
+    digitized_rate_counts_results_with_a_file,
+    edoc_and_esign_rates_count_documents_of_the_window,
+    a_scoped_rate_counts_only_its_field_group,
+    inconsistent_dates_count_by_each_rule_s_own_date,
+);
 
 const ONE_STOP: &str = "motcua";
 const DOCS: &str = "qlvb";
@@ -171,33 +197,29 @@ fn document(code: &str, direction: Direction, when: Epoch, flag: bool) -> Docume
     }
 }
 
-async fn open_store(dir: &TempDir) -> Store {
-    let url = format!("sqlite://{}", dir.path().join("dondoc.db").display());
-    Store::open(&url, 1).await.expect("open the store")
-}
-
-/// A fresh SQLite store holding some dossiers, documents and a catalogue, with the same records
-/// kept in memory for the reference.
+/// A fresh store of `backend` holding some dossiers, documents and a catalogue, with the same
+/// records kept in memory for the reference.
 struct Db {
-    _dir: TempDir,
     store: Store,
+    _db: TestDb,
     dossiers: Vec<Dossier>,
     documents: Vec<Document>,
     catalogue: Vec<Procedure>,
 }
 
 impl Db {
-    async fn new(dossiers: Vec<Dossier>) -> Db {
-        Db::with(dossiers, Vec::new(), catalogue()).await
+    async fn new(backend: Backend, dossiers: Vec<Dossier>) -> Db {
+        Db::with(backend, dossiers, Vec::new(), catalogue()).await
     }
 
     async fn with(
+        backend: Backend,
         dossiers: Vec<Dossier>,
         documents: Vec<Document>,
         catalogue: Vec<Procedure>,
     ) -> Db {
-        let dir = TempDir::new().expect("temp dir");
-        let store = open_store(&dir).await;
+        let db = TestDb::new(backend).await;
+        let store = Store::open(&db.url, 1).await.expect("open the store");
         let now = at("20250101000000");
         store
             .replace_procedures(ONE_STOP, &catalogue, &[], now)
@@ -218,8 +240,8 @@ impl Db {
             "every document is stored"
         );
         Db {
-            _dir: dir,
             store,
+            _db: db,
             dossiers,
             documents,
             catalogue,
@@ -315,17 +337,15 @@ fn row<'a>(rows: &'a [Row], unit: &str, metric: Metric, scope: Option<&str>) -> 
 // ---------------------------------------------------------------------------------------------
 // late_rate: "late: finished at e with end > due; or not finished at e with due < e"
 
-#[tokio::test]
-async fn late_rate_finished_exactly_at_the_due_instant_is_not_late() {
+async fn late_rate_finished_exactly_at_the_due_instant_is_not_late(backend: Backend) {
     let d = due(finished("A", at("20240420170000")), at("20240420170000"));
-    let db = Db::new(vec![d]).await;
+    let db = Db::new(backend, vec![d]).await;
     let t = db.tally(q2(), at("20240601000000")).await;
     assert_eq!((t.late, t.handled), (0, 1));
     assert_eq!(t.apologized, 0);
 }
 
-#[tokio::test]
-async fn late_rate_finished_one_second_after_due_is_late() {
+async fn late_rate_finished_one_second_after_due_is_late(backend: Backend) {
     // Via JSON: NgayKetThucXuLy absent, so end = NgayTra = due + 1 s.
     let a = json_dossier(
         "A",
@@ -340,20 +360,19 @@ async fn late_rate_finished_one_second_after_due_is_late() {
     );
     assert_eq!(b.ended_at, Some(at("20240420170000")));
 
-    let t = Db::new(vec![a])
+    let t = Db::new(backend, vec![a])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
     assert_eq!((t.late, t.handled), (1, 1));
-    let t = Db::new(vec![b])
+    let t = Db::new(backend, vec![b])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
     assert_eq!((t.late, t.handled), (0, 1));
 }
 
-#[tokio::test]
-async fn late_rate_a_supplement_moves_the_due_date() {
+async fn late_rate_a_supplement_moves_the_due_date(backend: Backend) {
     // Finished 2024-04-24, first appointed 2024-04-20; a supplement moved it to 2024-04-25, a
     // second one (listed later) names an earlier date: the latest wins, not the last.
     let d = json_dossier(
@@ -376,21 +395,20 @@ async fn late_rate_a_supplement_moves_the_due_date() {
         json!({"TrangThaiHoSo": 10, "NgayHenTra": "20240420170000", "NgayKetThucXuLy": "20240424090000"}),
     );
 
-    let t = Db::new(vec![d])
+    let t = Db::new(backend, vec![d])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
     assert_eq!((t.late, t.handled), (0, 1));
     // The same dossier without the supplement is late.
-    let t = Db::new(vec![without])
+    let t = Db::new(backend, vec![without])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
     assert_eq!((t.late, t.handled), (1, 1));
 }
 
-#[tokio::test]
-async fn apology_rate_an_apology_does_not_move_the_due_date() {
+async fn apology_rate_an_apology_does_not_move_the_due_date(backend: Backend) {
     let d = json_dossier(
         "A",
         json!({
@@ -408,7 +426,7 @@ async fn apology_rate_an_apology_does_not_move_the_due_date() {
         "the apology's NgayHenTraMoi is not a due date"
     );
     assert_eq!(d.first_apology_at, Some(at("20240421080000")));
-    let t = Db::new(vec![d])
+    let t = Db::new(backend, vec![d])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
@@ -420,8 +438,7 @@ async fn apology_rate_an_apology_does_not_move_the_due_date() {
     assert_eq!(nd(Metric::ApologyRate, &t), (1, 1), "and apologized");
 }
 
-#[tokio::test]
-async fn apology_rate_an_apology_issued_after_as_of_is_not_seen_yet() {
+async fn apology_rate_an_apology_issued_after_as_of_is_not_seen_yet(backend: Backend) {
     // Open and late since 2024-04-20; two slips, out of order: the earliest is 2024-05-10 08:00.
     let d = json_dossier(
         "A",
@@ -435,7 +452,7 @@ async fn apology_rate_an_apology_issued_after_as_of_is_not_seen_yet() {
         }),
     );
     assert_eq!(d.first_apology_at, Some(at("20240510080000")));
-    let db = Db::new(vec![d]).await;
+    let db = Db::new(backend, vec![d]).await;
     let t = db.tally(q2(), at("20240505000000")).await;
     assert_eq!(
         (nd(Metric::LateRate, &t), nd(Metric::ApologyRate, &t)),
@@ -453,8 +470,9 @@ async fn apology_rate_an_apology_issued_after_as_of_is_not_seen_yet() {
     );
 }
 
-#[tokio::test]
-async fn late_rate_a_dossier_carried_over_and_open_at_the_start_counts_in_this_quarter() {
+async fn late_rate_a_dossier_carried_over_and_open_at_the_start_counts_in_this_quarter(
+    backend: Backend,
+) {
     // Received in Q1, still open at Q2's start, due 2024-04-15 17:00.
     let open = due(
         Dossier {
@@ -471,7 +489,7 @@ async fn late_rate_a_dossier_carried_over_and_open_at_the_start_counts_in_this_q
         },
         at("20240415170000"),
     );
-    let db = Db::new(vec![open, done]).await;
+    let db = Db::new(backend, vec![open, done]).await;
     let t = db.tally(q2(), at("20240410000000")).await;
     assert_eq!((t.late, t.handled), (0, 2));
     // Once its due date has passed, the open one is late in Q2.
@@ -485,8 +503,9 @@ async fn late_rate_a_dossier_carried_over_and_open_at_the_start_counts_in_this_q
     assert_eq!(t.full_online_eligible, 0);
 }
 
-#[tokio::test]
-async fn late_rate_a_dossier_finished_late_in_the_previous_quarter_is_not_in_this_one() {
+async fn late_rate_a_dossier_finished_late_in_the_previous_quarter_is_not_in_this_one(
+    backend: Backend,
+) {
     let d = due(
         Dossier {
             received_at: Some(at("20240301080000")),
@@ -494,7 +513,7 @@ async fn late_rate_a_dossier_finished_late_in_the_previous_quarter_is_not_in_thi
         },
         at("20240315170000"),
     );
-    let db = Db::new(vec![d]).await;
+    let db = Db::new(backend, vec![d]).await;
     let t = db.tally(q2(), at("20240601000000")).await;
     assert_eq!((t.late, t.handled, t.results), (0, 0, 0));
     let t = db.tally(q1(), at("20240601000000")).await;
@@ -505,8 +524,7 @@ async fn late_rate_a_dossier_finished_late_in_the_previous_quarter_is_not_in_thi
     assert_eq!((t.late, t.handled), (0, 0));
 }
 
-#[tokio::test]
-async fn late_rate_an_open_overdue_dossier_is_late_before_it_finishes() {
+async fn late_rate_an_open_overdue_dossier_is_late_before_it_finishes(backend: Backend) {
     let d = due(
         Dossier {
             status: 5,
@@ -514,7 +532,7 @@ async fn late_rate_an_open_overdue_dossier_is_late_before_it_finishes() {
         },
         at("20240420170000"),
     );
-    let db = Db::new(vec![d]).await;
+    let db = Db::new(backend, vec![d]).await;
     // due < e is strict: at the due instant it is not late yet.
     let t = db.tally(q2(), at("20240420170000")).await;
     assert_eq!((t.late, t.handled), (0, 1));
@@ -528,11 +546,10 @@ async fn late_rate_an_open_overdue_dossier_is_late_before_it_finishes() {
     );
 }
 
-#[tokio::test]
-async fn late_rate_a_dossier_finished_after_as_of_is_judged_as_open() {
+async fn late_rate_a_dossier_finished_after_as_of_is_judged_as_open(backend: Backend) {
     // Due 2024-05-05 17:00, finished (late) 2024-05-10 09:00.
     let late = due(finished("A", at("20240510090000")), at("20240505170000"));
-    let db = Db::new(vec![late]).await;
+    let db = Db::new(backend, vec![late]).await;
     let t = db.tally(q2(), at("20240503000000")).await;
     assert_eq!(
         (t.late, t.handled, t.results),
@@ -556,15 +573,14 @@ async fn late_rate_a_dossier_finished_after_as_of_is_judged_as_open() {
 
     // Due 2024-05-12, finished on time 2024-05-10: never late.
     let on_time = due(finished("B", at("20240510090000")), at("20240512170000"));
-    let db = Db::new(vec![on_time]).await;
+    let db = Db::new(backend, vec![on_time]).await;
     for as_of in ["20240509000000", "20240511000000", "20240601000000"] {
         let t = db.tally(q2(), at(as_of)).await;
         assert_eq!((t.late, t.handled), (0, 1), "at {as_of}");
     }
 }
 
-#[tokio::test]
-async fn ended_exactly_at_the_period_start_counts_in_this_period() {
+async fn ended_exactly_at_the_period_start_counts_in_this_period(backend: Backend) {
     let start = q2().start();
     assert_eq!(start, at("20240401000000"));
     let d = due(
@@ -575,7 +591,7 @@ async fn ended_exactly_at_the_period_start_counts_in_this_period() {
         },
         at("20240410170000"),
     );
-    let db = Db::new(vec![d.clone()]).await;
+    let db = Db::new(backend, vec![d.clone()]).await;
     let t = db.tally(q2(), at("20240601000000")).await;
     // end == P.start: not finished at P.start (end < P.start fails), so in H; end in [start, e).
     assert_eq!((t.late, t.handled), (0, 1));
@@ -586,11 +602,14 @@ async fn ended_exactly_at_the_period_start_counts_in_this_period() {
     assert_eq!((t.late, t.handled, t.results), (0, 1, 0));
 
     // One second earlier, it belongs to Q1 only.
-    let db = Db::new(vec![Dossier {
-        ended_at: Some(start - 1),
-        returned_at: Some(start - 1),
-        ..d
-    }])
+    let db = Db::new(
+        backend,
+        vec![Dossier {
+            ended_at: Some(start - 1),
+            returned_at: Some(start - 1),
+            ..d
+        }],
+    )
     .await;
     let t = db.tally(q2(), at("20240601000000")).await;
     assert_eq!((t.handled, t.results, t.digitized), (0, 0, 0));
@@ -598,8 +617,7 @@ async fn ended_exactly_at_the_period_start_counts_in_this_period() {
     assert_eq!((t.handled, t.results, t.digitized), (1, 1, 1));
 }
 
-#[tokio::test]
-async fn received_exactly_at_as_of_is_not_seen() {
+async fn received_exactly_at_as_of_is_not_seen(backend: Backend) {
     let received = at("20240510080000");
     let d = Dossier {
         received_at: Some(received),
@@ -609,7 +627,7 @@ async fn received_exactly_at_as_of_is_not_seen() {
         paid_online: 1,
         ..dossier("A")
     };
-    let db = Db::new(vec![d]).await;
+    let db = Db::new(backend, vec![d]).await;
     let t = db.tally(q2(), received).await;
     assert_eq!(t, Tally::default(), "received < e fails: in no metric");
     let t = db.tally(q2(), received + 1).await;
@@ -618,8 +636,7 @@ async fn received_exactly_at_as_of_is_not_seen() {
     assert_eq!(nd(Metric::OnlinePaymentRate, &t), (1, 1));
 }
 
-#[tokio::test]
-async fn excluded_statuses_and_deletions_count_in_no_metric() {
+async fn excluded_statuses_and_deletions_count_in_no_metric(backend: Backend) {
     // A dossier that counts in every dossier metric: late, apologized, full-online and online,
     // paid online, rated satisfied, finished with a digitized result.
     let full = Dossier {
@@ -633,7 +650,7 @@ async fn excluded_statuses_and_deletions_count_in_no_metric() {
         rated_at: Some(at("20240420080000")),
         ..due(finished("FULL", at("20240418080000")), at("20240410170000"))
     };
-    let t = Db::new(vec![full.clone()])
+    let t = Db::new(backend, vec![full.clone()])
         .await
         .tally(q2(), at("20240601000000"))
         .await;
@@ -688,7 +705,7 @@ async fn excluded_statuses_and_deletions_count_in_no_metric() {
     assert!(tomb.deleted);
     excluded.push(tomb);
 
-    let db = Db::new(excluded).await;
+    let db = Db::new(backend, excluded).await;
     for (p, as_of) in [
         (q2(), at("20240601000000")),
         (q2(), at("20240420090000")),
@@ -698,8 +715,7 @@ async fn excluded_statuses_and_deletions_count_in_no_metric() {
     }
 }
 
-#[tokio::test]
-async fn online_payment_rate_counts_only_dossiers_with_fees_above_zero() {
+async fn online_payment_rate_counts_only_dossiers_with_fees_above_zero(backend: Backend) {
     let fee = |code: &str, fees: Value, paid: Value| {
         json_dossier(
             code,
@@ -736,13 +752,15 @@ async fn online_payment_rate_counts_only_dossiers_with_fees_above_zero() {
     assert_eq!(ds[0].fee_total, 0.0);
     assert_eq!(ds[4].fee_total, 15000.0);
     assert_eq!(ds[5].fee_total, 5000.0);
-    let t = Db::new(ds).await.tally(q2(), at("20240601000000")).await;
+    let t = Db::new(backend, ds)
+        .await
+        .tally(q2(), at("20240601000000"))
+        .await;
     // F = TEXT_PAID_1, MIXED_PAID_2, PAID_3, UNPAID; paid online (1 or 2): the first two.
     assert_eq!(nd(Metric::OnlinePaymentRate, &t), (2, 4));
 }
 
-#[tokio::test]
-async fn online_rate_leaves_out_a_procedure_missing_from_the_catalogue() {
+async fn online_rate_leaves_out_a_procedure_missing_from_the_catalogue(backend: Backend) {
     let overdue = due(
         Dossier {
             procedure_code: "PX".into(),
@@ -781,7 +799,7 @@ async fn online_rate_leaves_out_a_procedure_missing_from_the_catalogue() {
             ..dossier("MISSING_Q1")
         },
     ];
-    let db = Db::new(ds).await;
+    let db = Db::new(backend, ds).await;
     let t = db.tally(q2(), at("20240601000000")).await;
     assert_eq!(nd(Metric::OnlineRate, &t), (1, 1), "only LEVEL_4 is in O");
     assert_eq!(t.unknown_procedure, 1);
@@ -804,8 +822,7 @@ async fn online_rate_leaves_out_a_procedure_missing_from_the_catalogue() {
     assert_eq!((r.numerator, r.denominator), (1, 1));
 }
 
-#[tokio::test]
-async fn late_rate_a_dossier_without_due_date_is_never_late() {
+async fn late_rate_a_dossier_without_due_date_is_never_late(backend: Backend) {
     let open = Dossier {
         appointed_at: None,
         due_at: None,
@@ -829,14 +846,13 @@ async fn late_rate_a_dossier_without_due_date_is_never_late() {
     assert_eq!(tally_dossier(&open, Some(Some(4)), w).no_due_date, 1);
     assert_eq!(tally_dossier(&supplemented, Some(Some(4)), w).late, 1);
 
-    let db = Db::new(vec![open, done, supplemented, parsed]).await;
+    let db = Db::new(backend, vec![open, done, supplemented, parsed]).await;
     let t = db.tally(q2(), at("20241231000000")).await;
     assert_eq!(nd(Metric::LateRate, &t), (1, 4));
     assert_eq!(t.no_due_date, 3);
 }
 
-#[tokio::test]
-async fn satisfaction_rate_counts_ratings_given_in_the_period() {
+async fn satisfaction_rate_counts_ratings_given_in_the_period(backend: Backend) {
     // Received 2024-03-20 (carried over, still open), so that every rating follows the receipt.
     let rate = |code: &str, level: Value, when: &str| {
         json_dossier(
@@ -861,7 +877,7 @@ async fn satisfaction_rate_counts_ratings_given_in_the_period() {
         json_dossier("UNRATED", json!({})),
     ];
     assert_eq!(ds[1].rating, Some(2));
-    let db = Db::new(ds).await;
+    let db = Db::new(backend, ds).await;
     let t = db.tally(q2(), at("20240520000000")).await;
     // S = VERY, SATISFIED, NOT, AT_START, FINISHED_Q1; satisfied: VERY, SATISFIED, FINISHED_Q1.
     assert_eq!(nd(Metric::SatisfactionRate, &t), (3, 5));
@@ -870,8 +886,7 @@ async fn satisfaction_rate_counts_ratings_given_in_the_period() {
     assert_eq!(nd(Metric::SatisfactionRate, &t), (1, 1), "BEFORE is Q1's");
 }
 
-#[tokio::test]
-async fn digitized_rate_counts_results_with_a_file() {
+async fn digitized_rate_counts_results_with_a_file(backend: Backend) {
     let result = |code: &str, status: u8, end: &str, papers: Value| {
         json_dossier(
             code,
@@ -905,13 +920,15 @@ async fn digitized_rate_counts_results_with_a_file() {
         result("S10_AT_E", 10, "20240520000000", file),
     ];
     assert!(ds[0].digitized && !ds[1].digitized && !ds[2].digitized && ds[3].digitized);
-    let t = Db::new(ds).await.tally(q2(), at("20240520000000")).await;
+    let t = Db::new(backend, ds)
+        .await
+        .tally(q2(), at("20240520000000"))
+        .await;
     // R = S9_FILE, S10_EMPTY, S10_NONE, S10_ONE_OF_TWO; digitized: S9_FILE, S10_ONE_OF_TWO.
     assert_eq!(nd(Metric::DigitizedRate, &t), (2, 4));
 }
 
-#[tokio::test]
-async fn edoc_and_esign_rates_count_documents_of_the_window() {
+async fn edoc_and_esign_rates_count_documents_of_the_window(backend: Backend) {
     use Direction::{Incoming, Outgoing};
     let raw = |s: &str| {
         parse_document(&RawValue::from_string(s.to_string()).expect("json")).expect("a document")
@@ -943,7 +960,7 @@ async fn edoc_and_esign_rates_count_documents_of_the_window() {
             r#"{"MaVanBan":"J_DEL","MaDonVi":"P1","LoaiVanBan":"DEN","NgayDen":"20240505080000","XuLyTrenMang":1,"NgayCapNhat":"20240506080000","DaXoa":1}"#,
         ),
     ];
-    let db = Db::with(Vec::new(), docs, catalogue()).await;
+    let db = Db::with(backend, Vec::new(), docs, catalogue()).await;
     let t = db.tally(q2(), at("20240520000000")).await;
     // I = DEN_ONLINE, DEN_PAPER, DEN_AT_START, J_DEN; online: three of them.
     assert_eq!(nd(Metric::EdocRate, &t), (3, 4));
@@ -956,8 +973,7 @@ async fn edoc_and_esign_rates_count_documents_of_the_window() {
     );
 }
 
-#[tokio::test]
-async fn a_scoped_rate_counts_only_its_field_group() {
+async fn a_scoped_rate_counts_only_its_field_group(backend: Backend) {
     let s = settings(
         r#"
 [field_groups]
@@ -997,7 +1013,7 @@ one_stop_codes = ["U1"]
         rated("O2", "U0", Some("G09-XD"), 1),
         rated("N1", "U1", None, 3),
     ];
-    let db = Db::new(ds).await;
+    let db = Db::new(backend, ds).await;
     let t = db.tally(q2(), at("20240601000000")).await;
     assert_eq!(nd(Metric::SatisfactionRate, &t), (4, 7));
 
@@ -1373,6 +1389,7 @@ fn key(r: &Row) -> (String, Metric, Option<String>) {
 }
 
 async fn check_property(
+    backend: Backend,
     boundary: Epoch,
     as_of: Epoch,
     later: (i64, i64),
@@ -1381,9 +1398,9 @@ async fn check_property(
 ) {
     let s = tree_settings();
     let tree = UnitTree::new(&s);
-    let db = Db::with(ds, docs, prop_catalogue()).await;
+    let db = Db::with(backend, ds, docs, prop_catalogue()).await;
     let label = format!(
-        "boundary {} as_of {}",
+        "{backend:?}: boundary {} as_of {}",
         format_compact(boundary),
         format_compact(as_of)
     );
@@ -1564,15 +1581,16 @@ proptest! {
         let ds: Vec<Dossier> = dossiers.iter().enumerate().map(|(i, g)| build_dossier(i, g, boundary)).collect();
         let docs: Vec<Document> = documents.iter().enumerate().map(|(i, g)| build_document(i, g, boundary)).collect();
         let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-        rt.block_on(check_property(boundary, as_of, later, ds, docs));
+        for b in backends() {
+            rt.block_on(check_property(b, boundary, as_of, later, ds.clone(), docs.clone()));
+        }
     }
 }
 
 /// Upstream dates out of their real-world order: a result or a rating dated before the receipt.
 /// metrics.md defines R (digitized_rate), S (satisfaction_rate), O (online_rate) and F
 /// (online_payment_rate) each on its own date, with no condition on the others.
-#[tokio::test]
-async fn inconsistent_dates_count_by_each_rule_s_own_date() {
+async fn inconsistent_dates_count_by_each_rule_s_own_date(backend: Backend) {
     // Received after as_of (2024-06-01), yet finished with a file and rated on 2024-05-10.
     let received_later = json_dossier(
         "RECEIVED_LATER",
@@ -1605,7 +1623,7 @@ async fn inconsistent_dates_count_by_each_rule_s_own_date() {
         ((1, 1), (1, 1))
     );
 
-    let db = Db::new(vec![received_later, ended_earlier]).await;
+    let db = Db::new(backend, vec![received_later, ended_earlier]).await;
     let t = db.tally(q2(), as_of).await;
     assert_eq!(nd(Metric::DigitizedRate, &t), (1, 1));
     assert_eq!(nd(Metric::SatisfactionRate, &t), (1, 1));

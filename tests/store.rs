@@ -1,10 +1,13 @@
-//! The SQLite store: created with its folder, migrated, WAL with foreign keys, migrations that
-//! re-apply as a no-op, and a time series that grows by day, not by evaluation.
+//! The store on both backends: created (with its folder, for SQLite), migrated, migrations that
+//! re-apply as a no-op, WAL for SQLite, and a time series that grows by day, not by evaluation.
 
 mod common;
 
 use common::*;
 use dondoc::store::Store;
+
+postgres_notice!();
+for_each_backend!(evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers);
 
 #[tokio::test]
 async fn migrations_apply_to_a_fresh_file_in_a_new_folder_and_reapply_as_a_no_op() {
@@ -17,7 +20,7 @@ async fn migrations_apply_to_a_fresh_file_in_a_new_folder_and_reapply_as_a_no_op
 
     let applied = scalar(
         &url,
-        "SELECT count(*) FROM _sqlx_migrations WHERE success = 1",
+        "SELECT count(*) FROM _sqlx_migrations WHERE success = TRUE",
     )
     .await;
     assert!(applied >= 1);
@@ -50,7 +53,7 @@ async fn the_journal_is_wal() {
     let dir = tempfile::tempdir().unwrap();
     let url = db_url(dir.path(), "a.db");
     let store = Store::open(&url, 1).await.unwrap();
-    let Store::Sqlite(_) = &store;
+    assert!(matches!(store, Store::Sqlite(_)));
     store.close().await;
     // WAL is a property of the file: a plain connection sees it.
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -60,6 +63,85 @@ async fn the_journal_is_wal() {
         .unwrap();
     assert_eq!(mode, "wal");
     pool.close().await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_apply_to_a_fresh_database_and_reapply_as_a_no_op() {
+    if !postgres_or_skip() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let url = db.url.clone();
+    let store = Store::open(&url, 2).await.unwrap();
+    assert!(matches!(store, Store::Postgres(_)));
+    store.ping().await.unwrap();
+    store.close().await;
+    let applied = scalar(
+        &url,
+        "SELECT count(*) FROM _sqlx_migrations WHERE success = TRUE",
+    )
+    .await;
+    assert!(applied >= 1);
+    let tables = scalar(
+        &url,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN
+         ('sync_state','procedures','dossiers','documents','rejected','metric_samples','alerts','outbox','job_runs')",
+    )
+    .await;
+    assert_eq!(tables, 9);
+
+    // Two replicas starting together: the migrator serializes them, both open.
+    let (a, b) = tokio::join!(Store::open(&url, 2), Store::open(&url, 2));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    a.upsert_samples(&[sample("U", "2024-Q2", "2024-06-20", 1, 2)])
+        .await
+        .unwrap();
+    assert_eq!(b.samples("U", "late_rate", "").await.unwrap().len(), 1);
+    a.close().await;
+    b.close().await;
+    assert_eq!(
+        scalar(&url, "SELECT count(*) FROM _sqlx_migrations").await,
+        applied
+    );
+}
+
+/// The copy (`migrate-store`) names every column of every table: a column added by a migration
+/// and forgotten there would be lost in a copy.
+#[tokio::test]
+async fn the_copy_knows_every_column_of_both_schemas() {
+    let mut expected: Vec<String> = dondoc::store::copy::TABLES
+        .iter()
+        .flat_map(|t| {
+            t.columns
+                .iter()
+                .map(move |(c, _)| format!("{}.{c}", t.name))
+        })
+        .collect();
+    expected.sort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = db_url(dir.path(), "a.db");
+    Store::open(&url, 1).await.unwrap().close().await;
+    let sqlite = strings(
+        &url,
+        "SELECT m.name || '.' || p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(sqlite, expected, "SQLite's schema vs store::copy::TABLES");
+
+    if postgres_or_skip() {
+        let db = TestDb::new(Backend::Postgres).await;
+        Store::open(&db.url, 1).await.unwrap().close().await;
+        let mut pg = strings(
+            &db.url,
+            "SELECT (table_name || '.' || column_name)::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+        )
+        .await;
+        pg.sort();
+        assert_eq!(pg, expected, "PostgreSQL's schema vs store::copy::TABLES");
+    }
 }
 
 fn sample(unit: &str, period: &str, day: &str, n: i64, d: i64) -> dondoc::store::Sample {
@@ -76,13 +158,12 @@ fn sample(unit: &str, period: &str, day: &str, n: i64, d: i64) -> dondoc::store:
     }
 }
 
-#[tokio::test]
-async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers() {
+async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(1500, 300), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
-    let url = db_url(dir.path(), "a.db");
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
+    let url = db.url.clone();
     for _ in 0..3 {
         assert!(
             dondoc::sync::run_once(&app, now(clock.as_ref()))

@@ -11,23 +11,35 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+postgres_notice!();
+for_each_backend!(
+    a_first_full_sync_stores_every_record_and_marks_its_position,
+    an_incremental_sync_fetches_only_what_changed,
+    faults_are_retried_and_end_with_the_data_of_a_fault_free_run,
+    a_source_that_times_out_keeps_its_mark_records_the_failure_and_recovers,
+    a_sync_killed_midway_and_restarted_ends_with_the_same_database,
+    invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_version,
+    no_personal_field_reaches_the_database_file,
+    a_refused_token_stops_that_source_at_once_and_the_others_continue,
+    a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_back,
+);
+
 fn valid_keys(records: &[Value], key: &str) -> usize {
     records.iter().filter(|r| r.get(key).is_some()).count()
 }
 
-#[tokio::test]
-async fn a_first_full_sync_stores_every_record_and_marks_its_position() {
+async fn a_first_full_sync_stores_every_record_and_marks_its_position(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(3000, 800), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
 
     let report = run_once(&app, now(clock.as_ref())).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
 
     let dossiers = sim.sim.dossiers_json();
     let documents = sim.sim.documents_json();
-    let url = db_url(dir.path(), "a.db");
+    let url = db.url.clone();
     let stored = scalar(&url, "SELECT count(*) FROM dossiers").await as usize;
     let rejected =
         scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
@@ -72,14 +84,13 @@ async fn a_first_full_sync_stores_every_record_and_marks_its_position() {
     assert_eq!(ho_so.pages as usize, dossiers.len().div_ceil(200).max(1));
 }
 
-#[tokio::test]
-async fn an_incremental_sync_fetches_only_what_changed() {
+async fn an_incremental_sync_fetches_only_what_changed(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(3000, 800), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
     run_once(&app, now(clock.as_ref())).await;
-    let before = dump(&db_url(dir.path(), "a.db")).await;
+    let before = dump(&db.url.clone()).await;
 
     // An hour later, 25 dossiers change upstream (plus whatever the simulated city did).
     clock.advance(chrono::Duration::hours(1));
@@ -105,29 +116,25 @@ async fn an_incremental_sync_fetches_only_what_changed() {
     assert_eq!(requests.van_ban, 1, "{requests:?}");
 
     // The database now equals a fresh full sync of the changed upstream.
-    let fresh = app_for(&sim, dir.path(), "fresh.db", clock.clone()).await;
+    let fresh_db = TestDb::new(b).await;
+    let fresh = app_for(&sim, &fresh_db, clock.clone()).await;
     run_once(&fresh, now(clock.as_ref())).await;
-    let after = dump(&db_url(dir.path(), "a.db")).await;
+    let after = dump(&db.url.clone()).await;
     assert_ne!(before, after);
-    assert_eq!(after, dump(&db_url(dir.path(), "fresh.db")).await);
+    assert_eq!(after, dump(&fresh_db.url).await);
 }
 
-async fn app_for(
-    sim: &Sim,
-    dir: &std::path::Path,
-    name: &str,
-    clock: Arc<dondoc::clock::ManualClock>,
-) -> App {
-    app(sim.addr, dir, name, clock).await
+async fn app_for(sim: &Sim, db: &TestDb, clock: Arc<dondoc::clock::ManualClock>) -> App {
+    db.app(sim.addr, clock).await
 }
 
-#[tokio::test]
-async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run() {
+async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(2500, 600), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
+    let clean_db = TestDb::new(b).await;
+    let faulty_db = TestDb::new(b).await;
 
-    let clean = app(sim.addr, dir.path(), "clean.db", clock.clone()).await;
+    let clean = clean_db.app(sim.addr, clock.clone()).await;
     assert!(
         run_once(&clean, now(clock.as_ref()))
             .await
@@ -143,7 +150,7 @@ async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run() {
         invalid_share: 0.0,
     });
     sim.sim.reset_requests();
-    let faulty = app(sim.addr, dir.path(), "faulty.db", clock.clone()).await;
+    let faulty = faulty_db.app(sim.addr, clock.clone()).await;
     let report = run_once(&faulty, now(clock.as_ref())).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
     let r = sim.sim.requests();
@@ -153,18 +160,14 @@ async fn faults_are_retried_and_end_with_the_data_of_a_fault_free_run() {
         "faults were injected: {r:?}"
     );
 
-    assert_eq!(
-        dump(&db_url(dir.path(), "clean.db")).await,
-        dump(&db_url(dir.path(), "faulty.db")).await
-    );
+    assert_eq!(dump(&clean_db.url).await, dump(&faulty_db.url).await);
 }
 
-#[tokio::test]
-async fn a_source_that_times_out_keeps_its_mark_records_the_failure_and_recovers() {
+async fn a_source_that_times_out_keeps_its_mark_records_the_failure_and_recovers(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(600, 200), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = db_url(dir.path(), "a.db");
+    let db = TestDb::new(b).await;
+    let url = db.url.clone();
     let text = config_text(sim.addr, &url, "")
         .replace("timeout_secs = 5", "timeout_secs = 1")
         .replace("max_attempts = 8", "max_attempts = 2");
@@ -239,27 +242,27 @@ async fn a_source_that_times_out_keeps_its_mark_records_the_failure_and_recovers
     assert!(state.mark > mark);
 }
 
-#[tokio::test]
-async fn a_sync_killed_midway_and_restarted_ends_with_the_same_database() {
+async fn a_sync_killed_midway_and_restarted_ends_with_the_same_database(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(4000, 400), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let reference = app(sim.addr, dir.path(), "ref.db", clock.clone()).await;
+    let ref_db = TestDb::new(b).await;
+    let killed_db = TestDb::new(b).await;
+    let reference = ref_db.app(sim.addr, clock.clone()).await;
     assert!(
         run_once(&reference, now(clock.as_ref()))
             .await
             .failures()
             .is_empty()
     );
-    let expected = dump(&db_url(dir.path(), "ref.db")).await;
+    let expected = dump(&ref_db.url).await;
 
     // Slow pages, and the pass dropped (as a kill would) once a few pages are in.
     sim.sim.set_faults(Faults {
         latency_ms: 30,
         ..Faults::default()
     });
-    let killed = app(sim.addr, dir.path(), "killed.db", clock.clone()).await;
-    let url = db_url(dir.path(), "killed.db");
+    let killed = killed_db.app(sim.addr, clock.clone()).await;
+    let url = killed_db.url.clone();
     let mut partial = 0;
     for attempt in 0..5u64 {
         sim.sim.reset_requests();
@@ -303,18 +306,17 @@ async fn a_sync_killed_midway_and_restarted_ends_with_the_same_database() {
     assert_eq!(dump(&url).await, expected);
 }
 
-#[tokio::test]
-async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_version() {
+async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_version(b: Backend) {
     let clock = clock();
     let mut options = sim_options(3000, 300);
     options.faults.invalid_share = 0.02;
     let sim = start_sim(options, clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
     let report = run_once(&app, now(clock.as_ref())).await;
     assert!(report.failures().is_empty());
 
-    let url = db_url(dir.path(), "a.db");
+    let url = db.url.clone();
     let rejected =
         scalar(&url, "SELECT count(*) FROM rejected WHERE kind = 'dossier'").await as usize;
     let stored = scalar(&url, "SELECT count(*) FROM dossiers").await as usize;
@@ -353,12 +355,7 @@ async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_versi
         );
     }
     // The rejected keys are exactly the dossiers that break the contract.
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rejected WHERE kind = 'dossier'")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let keys: Vec<String> = strings(&url, "SELECT key FROM rejected WHERE kind = 'dossier'").await;
     let keys: HashSet<String> = keys.into_iter().collect();
     let invalid: HashSet<String> = served
         .iter()
@@ -389,12 +386,11 @@ async fn invalid_records_are_set_aside_with_reasons_and_cleared_by_a_valid_versi
     assert_eq!(left, 0, "a valid version clears the rejection");
 }
 
-#[tokio::test]
-async fn no_personal_field_reaches_the_database_file() {
+async fn no_personal_field_reaches_the_database_file(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(1500, 100), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
     assert!(
         run_once(&app, now(clock.as_ref()))
             .await
@@ -403,11 +399,35 @@ async fn no_personal_field_reaches_the_database_file() {
     );
     app.store.close().await; // checkpoints the WAL into the file
 
-    let mut bytes = std::fs::read(dir.path().join("a.db")).unwrap();
-    if let Ok(wal) = std::fs::read(dir.path().join("a.db-wal")) {
-        bytes.extend(wal);
-    }
-    let haystack = String::from_utf8_lossy(&bytes);
+    let haystack = match db.file() {
+        // SQLite: the file's bytes, and its WAL's.
+        Some(file) => {
+            let mut bytes = std::fs::read(&file).unwrap();
+            if let Ok(wal) = std::fs::read(file.with_extension("db-wal")) {
+                bytes.extend(wal);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        // PostgreSQL: every row of every table, as text.
+        None => {
+            let c = Conn::open(&db.url).await;
+            let mut all = String::new();
+            for t in dondoc::store::copy::TABLES {
+                let sql = format!(
+                    "SELECT coalesce(string_agg(t::text, '\n'), '') FROM {} t",
+                    t.name
+                );
+                all.extend(c.strings(&sql).await);
+            }
+            c.close().await;
+            assert!(
+                all.len() > 100_000,
+                "the rows were read: {} bytes",
+                all.len()
+            );
+            all
+        }
+    };
     let mut checked = 0;
     for d in sim.sim.dossiers_json() {
         for field in [
@@ -430,14 +450,13 @@ async fn no_personal_field_reaches_the_database_file() {
     assert!(checked > 5000);
 }
 
-#[tokio::test]
-async fn a_refused_token_stops_that_source_at_once_and_the_others_continue() {
+async fn a_refused_token_stops_that_source_at_once_and_the_others_continue(b: Backend) {
     let clock = clock();
     let mut options = sim_options(500, 100);
     options.token = Some("đúng-token".into());
     let sim = start_sim(options, clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = db_url(dir.path(), "a.db");
+    let db = TestDb::new(b).await;
+    let url = db.url.clone();
     // motcua sends a wrong token; qlvb the right one.
     let text = config_text(sim.addr, &url, "")
         .replacen(
@@ -472,20 +491,19 @@ async fn a_refused_token_stops_that_source_at_once_and_the_others_continue() {
     );
 }
 
-#[tokio::test]
-async fn a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_back() {
+async fn a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_back(b: Backend) {
     let clock = clock();
     let sim = start_sim(sim_options(800, 50), clock.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(sim.addr, dir.path(), "a.db", clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
     assert!(
         run_once(&app, now(clock.as_ref()))
             .await
             .failures()
             .is_empty()
     );
-    let url = db_url(dir.path(), "a.db");
-    let deleted: i64 = scalar(&url, "SELECT count(*) FROM dossiers WHERE deleted = 1").await;
+    let url = db.url.clone();
+    let deleted: i64 = scalar(&url, "SELECT count(*) FROM dossiers WHERE deleted = TRUE").await;
     let tombstones = sim
         .sim
         .dossiers_json()
@@ -496,13 +514,18 @@ async fn a_deleted_dossier_leaves_the_metrics_and_an_old_copy_cannot_bring_it_ba
 
     // Replaying an old version of a record (older NgayCapNhat) changes nothing.
     let row: (String, i64) = {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let r = sqlx::query_as("SELECT code, updated_at FROM dossiers WHERE deleted = 0 LIMIT 1")
-            .fetch_one(&pool)
+        let c = Conn::open(&url).await;
+        let code = c
+            .strings("SELECT code FROM dossiers WHERE deleted = FALSE ORDER BY code LIMIT 1")
             .await
-            .unwrap();
-        pool.close().await;
-        r
+            .remove(0);
+        let updated_at = c
+            .scalar(&format!(
+                "SELECT updated_at FROM dossiers WHERE code = '{code}'"
+            ))
+            .await;
+        c.close().await;
+        (code, updated_at)
     };
     let old = dondoc::upstream::records::Dossier {
         status: 2,

@@ -1,14 +1,21 @@
 //! The store: every read and write of dondoc's database goes through [`Store`].
 //!
-//! SQLite (embedded, the default) is implemented in [`sqlite`]; the boundary is an enum over
-//! backends so that a PostgreSQL implementation slots in beside it without `sqlx::Any` (which has
-//! no date types). Every multi-row write is one transaction: a crash at any point leaves the
-//! database as it was before the write, or after it.
+//! SQLite (embedded, the default) is implemented in [`sqlite`], PostgreSQL (a shared server,
+//! several replicas) in [`postgres`]; the boundary is an enum over backends, chosen by the URL's
+//! scheme, rather than `sqlx::Any` (which has no date or array types). Both implementations have
+//! the same methods with the same behaviour, and the same tests run against both
+//! (`tests/common`). Every multi-row write is one transaction: a crash at any point leaves the
+//! database as it was before the write, or after it. [`copy`] moves a whole history from one
+//! backend to another (`dondoc migrate-store`).
 //!
 //! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
 //! rows) and never holds personal data (the record types it accepts have none).
 
+pub mod copy;
+pub mod postgres;
 pub mod sqlite;
+
+pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 
 use crate::alerts::lifecycle::AlertRecord;
 use crate::alerts::message::OutgoingMail;
@@ -28,8 +35,30 @@ pub enum StoreError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
-    #[error("database.url '{0}' is not supported: use sqlite://PATH")]
+    #[error(
+        "cannot connect to the PostgreSQL database {url}: {source}. Check database.url, that the server is running and that its role may log in"
+    )]
+    Connect { url: String, source: sqlx::Error },
+    #[error(
+        "database.url '{0}' is not supported: use sqlite://PATH or postgres://USER@HOST/DATABASE"
+    )]
     Unsupported(String),
+    #[error(
+        "the target database already holds data ({table}: {rows} rows): migrate-store copies only into an empty database; drop and recreate it, then run the copy again"
+    )]
+    TargetNotEmpty { table: &'static str, rows: i64 },
+    #[error("the source database {0} does not exist")]
+    SourceMissing(String),
+    #[error("the source and the target are the same database ({0})")]
+    SameDatabase(String),
+    #[error(
+        "the copy does not match its source: {table} has {source_rows} rows in the source and {target_rows} in the target; nothing was committed"
+    )]
+    CopyMismatch {
+        table: &'static str,
+        source_rows: i64,
+        target_rows: i64,
+    },
     #[error("cannot create the folder {path} for the database: {source}")]
     Folder {
         path: String,
@@ -176,29 +205,49 @@ pub struct ClaimedMail {
     pub mail: OutgoingMail,
 }
 
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// The database, whichever engine holds it.
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
 }
 
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
         }
     };
 }
 
 impl Store {
-    /// Opens (creating when missing) and migrates the database at `url`.
+    /// Opens and migrates the database at `url`: `sqlite://PATH` (the file and its folder are
+    /// created when missing) or `postgres://…` / `postgresql://…` (the database must exist).
     pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(
                 sqlite::SqliteStore::open(url, max_connections).await?,
             ))
+        } else if is_postgres_url(url) {
+            Ok(Store::Postgres(
+                postgres::PostgresStore::open(url, max_connections).await?,
+            ))
         } else {
             Err(StoreError::Unsupported(url.to_string()))
+        }
+    }
+
+    /// The engine's name, for messages: `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
         }
     }
 

@@ -77,6 +77,10 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -892,10 +896,12 @@ impl SqliteStore {
     }
 
     pub async fn job_successes(&self) -> Result<Vec<(String, Epoch)>> {
-        sqlx::query_as("SELECT job, max(finished_at) FROM job_runs WHERE ok = 1 GROUP BY job ORDER BY job")
-            .fetch_all(&self.pool)
-            .await
-            .doing("reading job successes")
+        sqlx::query_as(
+            "SELECT job, max(finished_at) FROM job_runs WHERE ok = 1 GROUP BY job ORDER BY job",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading job successes")
     }
 
     pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
@@ -906,7 +912,11 @@ impl SqliteStore {
         .fetch_one(&self.pool)
         .await
         .doing("counting the outbox")?;
-        Ok(super::OutboxCounts { pending, failed, sent })
+        Ok(super::OutboxCounts {
+            pending,
+            failed,
+            sent,
+        })
     }
 
     pub async fn sync_stats(&self) -> Result<Vec<super::SyncStats>> {

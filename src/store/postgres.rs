@@ -1,0 +1,1280 @@
+//! The PostgreSQL store: the same operations with the same behaviour as [`super::sqlite`], for a
+//! province's shared server or a city with a standby. Migrations from `migrations/postgres/` are
+//! applied at open (the migrator serializes replicas that start together with its own lock).
+//!
+//! What differs is only how the engine is used best:
+//! - bulk upserts send one array per column (`INSERT … SELECT … FROM UNNEST($1::text[], …)`), in
+//!   chunks, so that a page costs one statement whatever its size and never nears the 65535 bind
+//!   limit. PostgreSQL refuses to update one row twice in a statement, so rows repeating a key
+//!   are written in later statements of the same transaction, in their order: the outcome (and the
+//!   count) is SQLite's row-by-row one.
+//! - several replicas share the database: a job fire is claimed by the row that
+//!   `INSERT … ON CONFLICT DO NOTHING` lands, and an outbox message by an `UPDATE` of the row that
+//!   `SELECT … FOR UPDATE SKIP LOCKED` picked, leased until `claimed_until`, so two replicas never
+//!   hold one message and a replica that died lets another take it when the lease runs out. No
+//!   advisory lock is held.
+//! - flags are BOOLEAN (`count(*) FILTER (WHERE …)` in the aggregation), and every text column
+//!   compares byte by byte (`COLLATE "C"`), as SQLite's do.
+
+use super::{
+    ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount,
+    Result, RunCounts, Sample, StoreError, SyncState,
+};
+use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
+use crate::alerts::message::{Attachment, OutgoingMail};
+use crate::metrics::rules::Tally;
+use crate::time::Epoch;
+use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Rows per bulk statement: each column is one array parameter, so this bounds the size of one
+/// statement, not its parameter count.
+const CHUNK: usize = 5_000;
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    // The pool's options hold the password: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, fit for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<a PostgreSQL URL that does not parse>".into(),
+    }
+}
+
+/// Splits `rows` into rounds in which each key appears once, the n-th row of a key in round n,
+/// each round sorted by key (so that concurrent writers lock rows in one order). Writing the
+/// rounds in order gives the result of writing the rows one by one.
+fn rounds<'a, T, K: Eq + Hash + Ord>(rows: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<Vec<&'a T>> {
+    let mut seen: HashMap<K, usize> = HashMap::with_capacity(rows.len());
+    let mut out: Vec<Vec<&'a T>> = Vec::new();
+    for r in rows {
+        let n = seen.entry(key(r)).or_insert(0);
+        if out.len() <= *n {
+            out.push(Vec::new());
+        }
+        out[*n].push(r);
+        *n += 1;
+    }
+    for round in &mut out {
+        round.sort_by_key(|r| key(*r));
+    }
+    out
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
+        let shown = redact(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?
+            .application_name("dondoc");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: shown.clone(),
+                source,
+            })?;
+        Ok(Self { pool, shown })
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .doing("checking the database")
+            .map(|_| ())
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool
+            .begin()
+            .await
+            .doing("starting a write transaction")
+    }
+
+    pub async fn sync_state(&self, source: &str, endpoint: &str) -> Result<Option<SyncState>> {
+        let row = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures
+             FROM sync_state WHERE source = $1 AND endpoint = $2",
+        )
+        .bind(source)
+        .bind(endpoint)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the sync state")?;
+        row.map(|r| sync_state_of(&r)).transpose()
+    }
+
+    pub async fn sync_states(&self) -> Result<Vec<SyncState>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures
+             FROM sync_state ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the sync states")?;
+        rows.iter().map(sync_state_of).collect()
+    }
+
+    async fn ensure_state(
+        tx: &mut Transaction<'static, Postgres>,
+        source: &str,
+        endpoint: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_state (source, endpoint) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut **tx)
+        .await
+        .doing("creating the sync state")?;
+        Ok(())
+    }
+
+    async fn advance_mark(
+        tx: &mut Transaction<'static, Postgres>,
+        source: &str,
+        endpoint: &str,
+        mark: Option<Epoch>,
+    ) -> Result<()> {
+        Self::ensure_state(tx, source, endpoint).await?;
+        if let Some(m) = mark {
+            sqlx::query(
+                "UPDATE sync_state SET mark = GREATEST(coalesce(mark, $1), $1) WHERE source = $2 AND endpoint = $3",
+            )
+            .bind(m)
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut **tx)
+            .await
+            .doing("advancing the sync mark")?;
+        }
+        Ok(())
+    }
+
+    async fn put_rejections(
+        tx: &mut Transaction<'static, Postgres>,
+        source: &str,
+        rejections: &[Rejection],
+        now: Epoch,
+    ) -> Result<()> {
+        for round in rounds(rejections, |r| (r.kind.as_str(), r.key.as_str())) {
+            for chunk in round.chunks(CHUNK) {
+                sqlx::query(
+                    "INSERT INTO rejected (source, kind, key, reason, updated_at, first_seen, last_seen)
+                     SELECT $1, k, key, reason, u, $6, $6
+                     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[]) AS r (k, key, reason, u)
+                     ON CONFLICT (source, kind, key) DO UPDATE SET reason = excluded.reason,
+                       updated_at = excluded.updated_at, last_seen = excluded.last_seen,
+                       times_seen = rejected.times_seen + 1",
+                )
+                .bind(source)
+                .bind(chunk.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.key.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .doing("setting rejected records aside")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A valid version of a record clears its earlier rejection.
+    async fn clear_rejections<'k>(
+        tx: &mut Transaction<'static, Postgres>,
+        source: &str,
+        kind: &str,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Result<()> {
+        if keys.len() == 0 {
+            return Ok(());
+        }
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM rejected WHERE source = $1 AND kind = $2)",
+        )
+        .bind(source)
+        .bind(kind)
+        .fetch_one(&mut **tx)
+        .await
+        .doing("looking up rejected records")?;
+        if !any {
+            return Ok(());
+        }
+        let keys: Vec<&str> = keys.collect();
+        for chunk in keys.chunks(CHUNK) {
+            sqlx::query("DELETE FROM rejected WHERE source = $1 AND kind = $2 AND key = ANY($3)")
+                .bind(source)
+                .bind(kind)
+                .bind(chunk)
+                .execute(&mut **tx)
+                .await
+                .doing("clearing rejections")?;
+        }
+        Ok(())
+    }
+
+    pub async fn store_dossier_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        dossiers: &[Dossier],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        for round in rounds(dossiers, |d| d.code.as_str()) {
+            for chunk in round.chunks(CHUNK) {
+                let col = |f: &dyn Fn(&Dossier) -> Option<Epoch>| -> Vec<Option<Epoch>> {
+                    chunk.iter().map(|d| f(d)).collect()
+                };
+                written += sqlx::query(
+                    "INSERT INTO dossiers (source, code, procedure_code, field_code, unit_code, channel, status,
+                       received_at, appointed_at, due_at, ended_at, returned_at, paid_online, fee_total, digitized,
+                       first_apology_at, rating, rated_at, updated_at, deleted)
+                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[],
+                       $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int4[], $14::float8[],
+                       $15::bool[], $16::int8[], $17::int4[], $18::int8[], $19::int8[], $20::bool[])
+                     ON CONFLICT (source, code) DO UPDATE SET procedure_code = excluded.procedure_code,
+                       field_code = excluded.field_code, unit_code = excluded.unit_code, channel = excluded.channel,
+                       status = excluded.status, received_at = excluded.received_at, appointed_at = excluded.appointed_at,
+                       due_at = excluded.due_at, ended_at = excluded.ended_at, returned_at = excluded.returned_at,
+                       paid_online = excluded.paid_online, fee_total = excluded.fee_total, digitized = excluded.digitized,
+                       first_apology_at = excluded.first_apology_at, rating = excluded.rating, rated_at = excluded.rated_at,
+                       updated_at = excluded.updated_at, deleted = excluded.deleted
+                     WHERE excluded.updated_at >= dossiers.updated_at",
+                )
+                .bind(source)
+                .bind(chunk.iter().map(|d| d.code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.procedure_code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.field_code.as_deref()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.unit_code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.channel.map(i32::from)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| i32::from(d.status)).collect::<Vec<_>>())
+                .bind(col(&|d| d.received_at))
+                .bind(col(&|d| d.appointed_at))
+                .bind(col(&|d| d.due_at))
+                .bind(col(&|d| d.ended_at))
+                .bind(col(&|d| d.returned_at))
+                .bind(chunk.iter().map(|d| i32::from(d.paid_online)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.fee_total).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.digitized).collect::<Vec<_>>())
+                .bind(col(&|d| d.first_apology_at))
+                .bind(chunk.iter().map(|d| d.rating.map(i32::from)).collect::<Vec<_>>())
+                .bind(col(&|d| d.rated_at))
+                .bind(chunk.iter().map(|d| d.updated_at).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.deleted).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .doing("storing dossiers")?
+                .rows_affected();
+            }
+        }
+        Self::clear_rejections(
+            &mut tx,
+            source,
+            "dossier",
+            dossiers.iter().map(|d| d.code.as_str()),
+        )
+        .await?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
+        tx.commit().await.doing("committing a page of dossiers")?;
+        Ok(written)
+    }
+
+    pub async fn store_document_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        documents: &[Document],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        for round in rounds(documents, |d| d.code.as_str()) {
+            for chunk in round.chunks(CHUNK) {
+                written += sqlx::query(
+                    "INSERT INTO documents (source, code, unit_code, direction, arrived_at, issued_at,
+                       processed_online, signed, updated_at, deleted)
+                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+                       $7::bool[], $8::bool[], $9::int8[], $10::bool[])
+                     ON CONFLICT (source, code) DO UPDATE SET unit_code = excluded.unit_code,
+                       direction = excluded.direction, arrived_at = excluded.arrived_at, issued_at = excluded.issued_at,
+                       processed_online = excluded.processed_online, signed = excluded.signed,
+                       updated_at = excluded.updated_at, deleted = excluded.deleted
+                     WHERE excluded.updated_at >= documents.updated_at",
+                )
+                .bind(source)
+                .bind(chunk.iter().map(|d| d.code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.unit_code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.direction.map(|x| x.as_str())).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.arrived_at).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.issued_at).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.processed_online).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.signed).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.updated_at).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|d| d.deleted).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .doing("storing documents")?
+                .rows_affected();
+            }
+        }
+        Self::clear_rejections(
+            &mut tx,
+            source,
+            "document",
+            documents.iter().map(|d| d.code.as_str()),
+        )
+        .await?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
+        tx.commit().await.doing("committing a page of documents")?;
+        Ok(written)
+    }
+
+    pub async fn replace_procedures(
+        &self,
+        source: &str,
+        procedures: &[Procedure],
+        rejections: &[Rejection],
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM procedures WHERE source = $1")
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .doing("replacing the catalogue")?;
+        // A catalogue listing a code twice keeps the last listing.
+        for round in rounds(procedures, |p| p.code.as_str()) {
+            for chunk in round.chunks(CHUNK) {
+                sqlx::query(
+                    "INSERT INTO procedures (source, code, name, field_code, field_name, level)
+                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int4[])
+                     ON CONFLICT (source, code) DO UPDATE SET name = excluded.name, field_code = excluded.field_code,
+                       field_name = excluded.field_name, level = excluded.level",
+                )
+                .bind(source)
+                .bind(chunk.iter().map(|p| p.code.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|p| p.name.as_deref()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|p| p.field_code.as_deref()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|p| p.field_name.as_deref()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|p| p.level.map(i32::from)).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .doing("storing the catalogue")?;
+            }
+        }
+        sqlx::query("DELETE FROM rejected WHERE source = $1 AND kind = 'procedure'")
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .doing("replacing the catalogue's rejections")?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::ensure_state(&mut tx, source, "thu-tuc").await?;
+        tx.commit().await.doing("committing the catalogue")?;
+        Ok(())
+    }
+
+    pub async fn record_success(
+        &self,
+        source: &str,
+        endpoint: &str,
+        c: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query(
+            "UPDATE sync_state SET last_success_at = $1, last_attempt_at = $1, last_error = NULL,
+             consecutive_failures = 0, last_fetched = $2, last_stored = $3, last_rejected = $4,
+             last_pages = $5, last_duration_ms = $6 WHERE source = $7 AND endpoint = $8",
+        )
+        .bind(now)
+        .bind(c.fetched)
+        .bind(c.stored)
+        .bind(c.rejected)
+        .bind(c.pages)
+        .bind(c.duration_ms)
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut *tx)
+        .await
+        .doing("recording a successful sync")?;
+        tx.commit().await.doing("recording a successful sync")
+    }
+
+    pub async fn record_failure(
+        &self,
+        source: &str,
+        endpoint: &str,
+        error: &str,
+        c: RunCounts,
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query(
+            "UPDATE sync_state SET last_attempt_at = $1, last_error = $2,
+             consecutive_failures = consecutive_failures + 1, last_fetched = $3, last_stored = $4,
+             last_rejected = $5, last_pages = $6, last_duration_ms = $7 WHERE source = $8 AND endpoint = $9",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(c.fetched)
+        .bind(c.stored)
+        .bind(c.rejected)
+        .bind(c.pages)
+        .bind(c.duration_ms)
+        .bind(source)
+        .bind(endpoint)
+        .execute(&mut *tx)
+        .await
+        .doing("recording a failed sync")?;
+        tx.commit().await.doing("recording a failed sync")
+    }
+
+    pub async fn dossier_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        // The same conditional aggregation as SQLite's, clause for clause (metrics.md's rules; see
+        // metrics::rules for them in Rust). $1 = P.start, $2 = e. A condition that is NULL counts
+        // nothing, as SQLite's sum of a NULL does.
+        // finished(t) = status IN (8,9,10) AND ended_at < t
+        let rows = sqlx::query(
+            "WITH d AS (
+               SELECT d.unit_code, d.field_code, d.status, d.received_at, d.due_at, d.ended_at,
+                      d.channel, d.paid_online, d.fee_total, d.digitized, d.first_apology_at,
+                      d.rating, d.rated_at, p.code IS NULL AS no_proc, p.level AS level,
+                      (d.received_at < $2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < $1)) AS h,
+                      (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < $2
+                                                     THEN d.ended_at > d.due_at
+                                                     ELSE d.due_at < $2 END) AS late_e,
+                      (d.received_at >= $1 AND d.received_at < $2) AS recv_in
+               FROM dossiers d
+               LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code
+               WHERE NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL
+                 -- keep exactly the dossiers that some rule can count: each rule on its own date,
+                 -- whatever order the upstream's dates are in
+                 AND ((d.received_at < $2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < $1))
+                      OR (d.ended_at >= $1 AND d.ended_at < $2)
+                      OR (d.received_at >= $1 AND d.received_at < $2)
+                      OR (d.rated_at >= $1 AND d.rated_at < $2))
+             )
+             SELECT unit_code, field_code,
+               count(*) FILTER (WHERE h AND late_e) AS late,
+               count(*) FILTER (WHERE h) AS handled,
+               count(*) FILTER (WHERE h AND late_e AND first_apology_at < $2) AS apologized,
+               count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= $1 AND ended_at < $2 AND digitized) AS digitized,
+               count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= $1 AND ended_at < $2) AS results,
+               count(*) FILTER (WHERE recv_in AND level = 4 AND channel = 2) AS online,
+               count(*) FILTER (WHERE recv_in AND level = 4) AS full_online_eligible,
+               count(*) FILTER (WHERE recv_in AND fee_total > 0 AND paid_online IN (1, 2)) AS paid_online,
+               count(*) FILTER (WHERE recv_in AND fee_total > 0) AS with_fee,
+               count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= $1 AND rated_at < $2 AND rating IN (1, 2)) AS satisfied,
+               count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= $1 AND rated_at < $2) AS rated,
+               count(*) FILTER (WHERE h AND due_at IS NULL) AS no_due_date,
+               count(*) FILTER (WHERE recv_in AND no_proc) AS unknown_procedure
+             FROM d GROUP BY unit_code, field_code",
+        )
+        .bind(start)
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting dossiers for the metrics")?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
+                };
+                let tally = Tally {
+                    late: n("late")?,
+                    handled: n("handled")?,
+                    apologized: n("apologized")?,
+                    digitized: n("digitized")?,
+                    results: n("results")?,
+                    online: n("online")?,
+                    full_online_eligible: n("full_online_eligible")?,
+                    paid_online: n("paid_online")?,
+                    with_fee: n("with_fee")?,
+                    satisfied: n("satisfied")?,
+                    rated: n("rated")?,
+                    no_due_date: n("no_due_date")?,
+                    unknown_procedure: n("unknown_procedure")?,
+                    ..Tally::default()
+                };
+                Ok(GroupTally {
+                    unit_code: r.try_get("unit_code")?,
+                    field_code: r.try_get("field_code")?,
+                    tally,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading dossier counts")
+    }
+
+    pub async fn document_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
+        let rows = sqlx::query(
+            "SELECT unit_code,
+               count(*) FILTER (WHERE direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2 AND processed_online) AS edoc,
+               count(*) FILTER (WHERE direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2) AS incoming,
+               count(*) FILTER (WHERE direction = 'DI' AND issued_at >= $1 AND issued_at < $2 AND signed) AS esigned,
+               count(*) FILTER (WHERE direction = 'DI' AND issued_at >= $1 AND issued_at < $2) AS outgoing
+             FROM documents WHERE NOT deleted GROUP BY unit_code",
+        )
+        .bind(start)
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting documents for the metrics")?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
+                };
+                let tally = Tally {
+                    edoc: n("edoc")?,
+                    incoming: n("incoming")?,
+                    esigned: n("esigned")?,
+                    outgoing: n("outgoing")?,
+                    ..Tally::default()
+                };
+                Ok(GroupTally {
+                    unit_code: r.try_get("unit_code")?,
+                    field_code: None,
+                    tally,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading document counts")
+    }
+
+    async fn code_counts(&self, sql: &'static str, doing: &'static str) -> Result<Vec<CodeCount>> {
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await.doing(doing)?;
+        rows.iter()
+            .map(|r| {
+                Ok(CodeCount {
+                    code: r.try_get(0)?,
+                    count: r.try_get(1)?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing(doing)
+    }
+
+    pub async fn dossier_codes(&self) -> Result<Vec<CodeCount>> {
+        self.code_counts(
+            "SELECT unit_code, count(*) FROM dossiers WHERE NOT deleted GROUP BY unit_code ORDER BY unit_code",
+            "counting dossiers per unit code",
+        )
+        .await
+    }
+
+    pub async fn document_codes(&self) -> Result<Vec<CodeCount>> {
+        self.code_counts(
+            "SELECT unit_code, count(*) FROM documents WHERE NOT deleted GROUP BY unit_code ORDER BY unit_code",
+            "counting documents per unit code",
+        )
+        .await
+    }
+
+    pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
+        let rows = sqlx::query(
+            "SELECT source, kind, reason, count(*) AS n FROM rejected GROUP BY source, kind, reason ORDER BY n DESC, reason",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting rejected records")?;
+        rows.iter()
+            .map(|r| {
+                Ok(RejectionCount {
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    reason: r.try_get("reason")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading rejected records")
+    }
+
+    pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for round in rounds(samples, |s| {
+            (
+                s.unit.as_str(),
+                s.metric.as_str(),
+                s.scope.as_str(),
+                s.period.as_str(),
+                s.day.as_str(),
+            )
+        }) {
+            for chunk in round.chunks(CHUNK) {
+                sqlx::query(
+                    "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at)
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                       $7::int8[], $8::int8[], $9::int8[])
+                     ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET as_of = excluded.as_of,
+                       numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at",
+                )
+                .bind(chunk.iter().map(|s| s.unit.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.metric.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.scope.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.period.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.day.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.as_of).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.numerator).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.denominator).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.computed_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .doing("storing metric samples")?;
+            }
+        }
+        tx.commit().await.doing("committing metric samples")
+    }
+
+    pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+             FROM metric_samples WHERE unit = $1 AND metric = $2 AND scope = $3 ORDER BY as_of, period",
+        )
+        .bind(unit)
+        .bind(metric)
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the time series")?;
+        rows.iter()
+            .map(sample_of)
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the time series")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts, outbox, fire claims, action lists
+
+impl PostgresStore {
+    pub async fn samples_since(&self, day: &str) -> Result<Vec<Sample>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+             FROM metric_samples WHERE day >= $1 ORDER BY as_of",
+        )
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading recent samples")?;
+        rows.iter()
+            .map(sample_of)
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading recent samples")
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<AlertRecord>> {
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, phase, breach_count, first_breach_at, fired_at, resolved_at,
+                    last_notified_at, notice, numerator, denominator, notified_numerator, notified_denominator,
+                    detail, updated_at
+             FROM alerts ORDER BY unit, metric, scope, period",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading alerts")?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertRecord {
+                    key: AlertKey {
+                        unit: r.try_get("unit")?,
+                        metric: r.try_get("metric")?,
+                        scope: r.try_get("scope")?,
+                        period: r.try_get("period")?,
+                    },
+                    phase: Phase::parse(&r.try_get::<String, _>("phase")?),
+                    breach_count: r.try_get::<i64, _>("breach_count")? as u32,
+                    first_breach_at: r.try_get("first_breach_at")?,
+                    fired_at: r.try_get("fired_at")?,
+                    resolved_at: r.try_get("resolved_at")?,
+                    last_notified_at: r.try_get("last_notified_at")?,
+                    notice: r
+                        .try_get::<Option<String>, _>("notice")?
+                        .as_deref()
+                        .and_then(Notice::parse),
+                    numerator: r.try_get("numerator")?,
+                    denominator: r.try_get("denominator")?,
+                    notified_numerator: r.try_get("notified_numerator")?,
+                    notified_denominator: r.try_get("notified_denominator")?,
+                    detail: r.try_get("detail")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading alerts")
+    }
+
+    async fn put_alerts(
+        tx: &mut Transaction<'static, Postgres>,
+        records: &[AlertRecord],
+    ) -> Result<()> {
+        for round in rounds(records, |a| {
+            (
+                a.key.unit.as_str(),
+                a.key.metric.as_str(),
+                a.key.scope.as_str(),
+                a.key.period.as_str(),
+            )
+        }) {
+            for chunk in round.chunks(CHUNK) {
+                let col = |f: &dyn Fn(&AlertRecord) -> Option<i64>| -> Vec<Option<i64>> {
+                    chunk.iter().map(|a| f(a)).collect()
+                };
+                sqlx::query(
+                    "INSERT INTO alerts (unit, metric, scope, period, phase, breach_count, first_breach_at, fired_at,
+                       resolved_at, last_notified_at, notice, numerator, denominator, notified_numerator,
+                       notified_denominator, detail, updated_at)
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                       $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::int8[], $13::int8[],
+                       $14::int8[], $15::int8[], $16::text[], $17::int8[])
+                     ON CONFLICT (unit, metric, scope, period) DO UPDATE SET phase = excluded.phase,
+                       breach_count = excluded.breach_count, first_breach_at = excluded.first_breach_at,
+                       fired_at = excluded.fired_at, resolved_at = excluded.resolved_at,
+                       last_notified_at = excluded.last_notified_at, notice = excluded.notice,
+                       numerator = excluded.numerator, denominator = excluded.denominator,
+                       notified_numerator = excluded.notified_numerator, notified_denominator = excluded.notified_denominator,
+                       detail = excluded.detail, updated_at = excluded.updated_at",
+                )
+                .bind(chunk.iter().map(|a| a.key.unit.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.key.metric.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.key.scope.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.key.period.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.phase.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| i64::from(a.breach_count)).collect::<Vec<_>>())
+                .bind(col(&|a| a.first_breach_at))
+                .bind(col(&|a| a.fired_at))
+                .bind(col(&|a| a.resolved_at))
+                .bind(col(&|a| a.last_notified_at))
+                .bind(chunk.iter().map(|a| a.notice.map(Notice::as_str)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.numerator).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.denominator).collect::<Vec<_>>())
+                .bind(col(&|a| a.notified_numerator))
+                .bind(col(&|a| a.notified_denominator))
+                .bind(chunk.iter().map(|a| a.detail.as_deref()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|a| a.updated_at).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await
+                .doing("storing alerts")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn save_alerts(&self, records: &[AlertRecord]) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::put_alerts(&mut tx, records).await?;
+        tx.commit().await.doing("committing alerts")
+    }
+
+    pub async fn commit_digest(
+        &self,
+        mails: &[(String, OutgoingMail)],
+        notified: &[AlertRecord],
+        now: Epoch,
+    ) -> Result<usize> {
+        let mut tx = self.write().await?;
+        let mut queued = 0;
+        for (kind, m) in mails {
+            let done = sqlx::query(
+                "INSERT INTO outbox (message_id, kind, recipients, cc, subject, body_text, body_html, attachment_name,
+                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
+                 ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&m.message_id)
+            .bind(kind)
+            .bind(m.to.join(","))
+            .bind(m.cc.join(","))
+            .bind(&m.subject)
+            .bind(&m.text)
+            .bind(&m.html)
+            .bind(m.attachment.as_ref().map(|a| a.filename.as_str()))
+            .bind(m.attachment.as_ref().map(|a| a.content_type.as_str()))
+            .bind(m.attachment.as_ref().map(|a| a.bytes.as_slice()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .doing("queueing mail")?;
+            queued += done.rows_affected() as usize;
+        }
+        Self::put_alerts(&mut tx, notified).await?;
+        tx.commit().await.doing("committing queued mail")?;
+        Ok(queued)
+    }
+
+    pub async fn claim_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        claimed_by: &str,
+        now: Epoch,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO job_runs (job, fire_at, claimed_by, started_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(job)
+        .bind(fire_at)
+        .bind(claimed_by)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("claiming a job fire")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn finish_fire(
+        &self,
+        job: &str,
+        fire_at: Epoch,
+        error: Option<&str>,
+        now: Epoch,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_runs SET finished_at = $1, ok = $2, error = $3 WHERE job = $4 AND fire_at = $5",
+        )
+        .bind(now)
+        .bind(error.is_none())
+        .bind(error)
+        .bind(job)
+        .bind(fire_at)
+        .execute(&self.pool)
+        .await
+        .doing("finishing a job fire")?;
+        Ok(())
+    }
+
+    pub async fn last_success(&self, job: &str) -> Result<Option<Epoch>> {
+        sqlx::query_scalar("SELECT max(fire_at) FROM job_runs WHERE job = $1 AND ok")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the last successful job run")
+    }
+
+    pub async fn job_successes(&self) -> Result<Vec<(String, Epoch)>> {
+        sqlx::query_as(
+            "SELECT job, max(finished_at) FROM job_runs WHERE ok GROUP BY job ORDER BY job",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading job successes")
+    }
+
+    pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
+        let (pending, failed, sent): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')), count(*) FILTER (WHERE status = 'failed'),
+                    count(*) FILTER (WHERE status = 'sent') FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("counting the outbox")?;
+        Ok(super::OutboxCounts {
+            pending,
+            failed,
+            sent,
+        })
+    }
+
+    pub async fn sync_stats(&self) -> Result<Vec<super::SyncStats>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures,
+                    last_fetched, last_stored, last_rejected, last_pages, last_duration_ms
+             FROM sync_state ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading sync statistics")?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::SyncStats {
+                    state: sync_state_of(r)?,
+                    last: (|| -> std::result::Result<RunCounts, sqlx::Error> {
+                        Ok(RunCounts {
+                            fetched: r.try_get("last_fetched")?,
+                            stored: r.try_get("last_stored")?,
+                            rejected: r.try_get("last_rejected")?,
+                            pages: r.try_get("last_pages")?,
+                            duration_ms: r.try_get("last_duration_ms")?,
+                        })
+                    })()
+                    .doing("reading sync statistics")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn last_fire(&self, job: &str) -> Result<Option<Epoch>> {
+        sqlx::query_scalar("SELECT max(fire_at) FROM job_runs WHERE job = $1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the last job fire")
+    }
+
+    pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        // One statement, one transaction: the row the inner SELECT picks is locked (rows another
+        // replica is claiming right now are skipped, not waited for), re-checked against the
+        // condition, and leased. A replica that dies while sending leaves the row 'sending' with
+        // a lease that runs out, after which any replica claims it again.
+        let row = sqlx::query(
+            "UPDATE outbox SET status = 'sending', claimed_until = $2, attempts = attempts + 1
+             WHERE id = (
+               SELECT id FROM outbox
+               WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)
+               ORDER BY next_attempt_at, id LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+             RETURNING id, message_id, recipients, cc, subject, body_text, body_html, attachment_name,
+                       attachment_type, attachment, attempts",
+        )
+        .bind(now)
+        .bind(now + lease_secs)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("claiming mail")?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let split = |s: String| -> Vec<String> {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        (|| -> std::result::Result<ClaimedMail, sqlx::Error> {
+            let attachment = match r.try_get::<Option<String>, _>("attachment_name")? {
+                Some(filename) => Some(Attachment {
+                    filename,
+                    content_type: r
+                        .try_get::<Option<String>, _>("attachment_type")?
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    bytes: r
+                        .try_get::<Option<Vec<u8>>, _>("attachment")?
+                        .unwrap_or_default(),
+                }),
+                None => None,
+            };
+            Ok(ClaimedMail {
+                id: r.try_get("id")?,
+                // Already counted by the claim.
+                attempts: r.try_get("attempts")?,
+                mail: OutgoingMail {
+                    message_id: r.try_get("message_id")?,
+                    to: split(r.try_get("recipients")?),
+                    cc: split(r.try_get("cc")?),
+                    subject: r.try_get("subject")?,
+                    text: r.try_get("body_text")?,
+                    html: r.try_get("body_html")?,
+                    attachment,
+                },
+            })
+        })()
+        .map(Some)
+        .doing("reading mail to send")
+    }
+
+    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .doing("marking mail sent")?;
+        Ok(())
+    }
+
+    pub async fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<Epoch>,
+    ) -> Result<()> {
+        match next_attempt_at {
+            Some(at) => sqlx::query(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
+            )
+            .bind(at)
+            .bind(error)
+            .bind(id),
+            None => sqlx::query(
+                "UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $1 WHERE id = $2",
+            )
+            .bind(error)
+            .bind(id),
+        }
+        .execute(&self.pool)
+        .await
+        .doing("recording a failed delivery")?;
+        Ok(())
+    }
+
+    pub async fn outbox(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT id, message_id, kind, recipients, subject, status, attempts, next_attempt_at, last_error, created_at, sent_at
+             FROM outbox ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the outbox")?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    message_id: r.try_get("message_id")?,
+                    kind: r.try_get("kind")?,
+                    recipients: r.try_get("recipients")?,
+                    subject: r.try_get("subject")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: r.try_get("created_at")?,
+                    sent_at: r.try_get("sent_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the outbox")
+    }
+
+    /// An action list: `sql_where`'s `?` placeholders are bound in order to `binds`.
+    async fn action_list(
+        &self,
+        sql_where: &str,
+        order: &str,
+        codes: &[String],
+        binds: &[Epoch],
+        cap: usize,
+    ) -> Result<ActionList> {
+        if codes.is_empty() {
+            return Ok(ActionList::default());
+        }
+        let mut list = ActionList::default();
+        for counting in [true, false] {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(if counting {
+                "SELECT count(*) FROM dossiers d WHERE d.unit_code = ANY("
+            } else {
+                "SELECT d.code, coalesce(p.name, d.procedure_code) AS \"procedure\", d.due_at, d.ended_at FROM dossiers d \
+                 LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code WHERE d.unit_code = ANY("
+            });
+            qb.push_bind(codes);
+            qb.push(") AND NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL AND ");
+            let mut parts = sql_where.split('?');
+            if let Some(first) = parts.next() {
+                qb.push(first);
+            }
+            for (part, value) in parts.zip(binds.iter()) {
+                qb.push_bind(*value);
+                qb.push(part);
+            }
+            if counting {
+                list.total = qb
+                    .build_query_scalar::<i64>()
+                    .fetch_one(&self.pool)
+                    .await
+                    .doing("counting an action list")?;
+            } else {
+                qb.push(format!(" ORDER BY {order} LIMIT {cap}"));
+                let rows = qb
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("reading an action list")?;
+                list.items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(ActionItem {
+                            code: r.try_get("code")?,
+                            procedure: r.try_get("procedure")?,
+                            due_at: r.try_get("due_at")?,
+                            ended_at: r.try_get("ended_at")?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .doing("reading an action list")?;
+            }
+        }
+        Ok(list)
+    }
+
+    pub async fn late_without_apology(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
+        // In H of the period (not finished at its start), late as seen now, no apology yet.
+        self.action_list(
+            "d.received_at < ? AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) \
+             AND d.due_at IS NOT NULL \
+             AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ? THEN d.ended_at > d.due_at ELSE d.due_at < ? END \
+             AND (d.first_apology_at IS NULL OR d.first_apology_at >= ?)",
+            "d.due_at, d.code",
+            codes,
+            &[now, start, now, now, now],
+            cap,
+        )
+        .await
+    }
+
+    pub async fn due_soon(
+        &self,
+        codes: &[String],
+        now: Epoch,
+        until: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
+        self.action_list(
+            "NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ?) AND d.due_at >= ? AND d.due_at < ?",
+            "d.due_at, d.code",
+            codes,
+            &[now, now, until],
+            cap,
+        )
+        .await
+    }
+
+    pub async fn not_digitized(
+        &self,
+        codes: &[String],
+        start: Epoch,
+        now: Epoch,
+        cap: usize,
+    ) -> Result<ActionList> {
+        self.action_list(
+            "d.status IN (9, 10) AND d.ended_at >= ? AND d.ended_at < ? AND NOT d.digitized",
+            "d.ended_at, d.code",
+            codes,
+            &[start, now],
+            cap,
+        )
+        .await
+    }
+}
+
+fn sample_of(r: &PgRow) -> std::result::Result<Sample, sqlx::Error> {
+    Ok(Sample {
+        unit: r.try_get("unit")?,
+        metric: r.try_get("metric")?,
+        scope: r.try_get("scope")?,
+        period: r.try_get("period")?,
+        day: r.try_get("day")?,
+        as_of: r.try_get("as_of")?,
+        numerator: r.try_get("numerator")?,
+        denominator: r.try_get("denominator")?,
+        computed_at: r.try_get("computed_at")?,
+    })
+}
+
+fn sync_state_of(r: &PgRow) -> Result<SyncState> {
+    (|| -> std::result::Result<SyncState, sqlx::Error> {
+        Ok(SyncState {
+            source: r.try_get("source")?,
+            endpoint: r.try_get("endpoint")?,
+            mark: r.try_get("mark")?,
+            last_success_at: r.try_get("last_success_at")?,
+            last_attempt_at: r.try_get("last_attempt_at")?,
+            last_error: r.try_get("last_error")?,
+            consecutive_failures: r.try_get("consecutive_failures")?,
+        })
+    })()
+    .doing("reading the sync state")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact, rounds};
+
+    #[test]
+    fn rounds_keep_each_keys_order_and_put_each_key_once_per_round() {
+        let rows = [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("b", 5), ("a", 6)];
+        let r = rounds(&rows, |r| r.0);
+        let r: Vec<Vec<(&str, i32)>> = r
+            .into_iter()
+            .map(|x| x.into_iter().copied().collect())
+            .collect();
+        assert_eq!(
+            r,
+            vec![
+                vec![("a", 2), ("b", 1), ("c", 4)],
+                vec![("a", 6), ("b", 3)],
+                vec![("b", 5)]
+            ]
+        );
+        assert!(rounds(&[] as &[(&str, i32)], |r| r.0).is_empty());
+    }
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        let shown = redact("postgres://dondoc:s3cr%40t@db.example:5432/dondoc?sslmode=require");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("dondoc:***@db.example:5432/dondoc"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+    }
+}
