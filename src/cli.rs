@@ -56,6 +56,11 @@ pub enum Command {
     History(HistoryArgs),
     /// Validate the configuration and say exactly what is wrong.
     CheckConfig,
+    /// Read one page of each list of a source (or the first rows of a file) through its mapping:
+    /// each contract field beside the vendor's value, and every rejection. Stores nothing.
+    CheckSource(CheckSourceArgs),
+    /// Import one spreadsheet (.xlsx or .csv) now with an import source's column mapping.
+    Import(ImportArgs),
     /// Serve a simulated one-stop and document system (upstream-api.md) until Ctrl-C.
     Simulate(SimulateArgs),
     /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
@@ -90,6 +95,30 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckSourceArgs {
+    /// The source's name (its [sources.NAME] section).
+    pub source: String,
+    /// How many records (or rows) to show field by field.
+    #[arg(long, default_value_t = 3)]
+    pub records: usize,
+    /// Import sources: the file to read (default: the first one waiting in the folder).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The .xlsx or .csv file.
+    pub file: PathBuf,
+    /// The import source whose mapping reads it (kind = "import").
+    #[arg(long)]
+    pub source: String,
+    /// Import it even if the same file was imported before.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +262,8 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     match &cli.command {
         Command::Run => run_daemon(loaded, clock).await,
         Command::Sync(a) => sync(loaded.settings, clock, a.dry_run).await,
+        Command::CheckSource(a) => check_source(&loaded.settings, clock, a).await,
+        Command::Import(a) => import(loaded.settings, clock, a).await,
         Command::Evaluate => evaluate_now(loaded.settings, clock).await,
         Command::Status(a) => status(loaded.settings, clock, a).await,
         Command::History(a) => history(loaded.settings, clock, a).await,
@@ -1051,4 +1082,75 @@ async fn simulate(
     let _ = tokio::signal::ctrl_c().await;
     let _ = stop.send(());
     Ok(())
+}
+
+fn source_of<'s>(
+    settings: &'s Settings,
+    name: &str,
+) -> Result<&'s crate::config::SourceSettings, Failure> {
+    settings.sources.get(name).ok_or_else(|| {
+        let names: Vec<&str> = settings.sources.keys().map(String::as_str).collect();
+        Failure::usage(format!(
+            "'{name}' is not a configured source; the sources are {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// `dondoc check-source NAME`: see [`crate::upstream::mapping::check`].
+async fn check_source(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    a: &CheckSourceArgs,
+) -> Result<(), Failure> {
+    let src = source_of(settings, &a.source)?;
+    let text = crate::upstream::mapping::check::check_source(
+        &a.source,
+        src,
+        a.records,
+        a.file.as_deref(),
+        clock,
+    )
+    .await
+    .map_err(|e| Failure::work(format!("check-source {}: {}", a.source, e.0)))?;
+    print!("{text}");
+    Ok(())
+}
+
+/// `dondoc import FILE --source NAME`: one file through an import source's mapping, stored in
+/// one transaction; the report is printed and the file is left where it is.
+async fn import(settings: Settings, clock: Arc<dyn Clock>, a: &ImportArgs) -> Result<(), Failure> {
+    let src = source_of(&settings, &a.source)?.clone();
+    if src.kind != crate::config::SourceKind::Import {
+        return Err(Failure::usage(format!(
+            "source '{}' is of kind \"{}\": import reads files with the column mapping of a source of kind \"import\"",
+            a.source,
+            src.kind.as_str()
+        )));
+    }
+    let app = App::build(settings, clock.clone()).await?;
+    let now = epoch(clock.now());
+    let outcome = crate::upstream::import::import_file(
+        &app,
+        &a.source,
+        &src,
+        &a.file,
+        now,
+        a.force,
+        crate::sync::Mode::Store,
+    )
+    .await;
+    app.store.close().await;
+    let o = outcome.map_err(|e| Failure::work(format!("{}: {e}", a.file.display())))?;
+    print!("{}", o.report);
+    if o.already.is_some() {
+        println!("(give --force to import it again)");
+    }
+    match o.failure {
+        Some(f) => Err(Failure::work(format!(
+            "{} was not imported: {f}",
+            a.file.display()
+        ))),
+        None => Ok(()),
+    }
 }

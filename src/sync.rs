@@ -78,7 +78,9 @@ enum EndpointError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Protocol(String),
-    #[error("stopped between two pages because dondoc is shutting down; the next sync resumes from the stored mark")]
+    #[error(
+        "stopped between two pages because dondoc is shutting down; the next sync resumes from the stored mark"
+    )]
     Interrupted,
 }
 
@@ -186,7 +188,10 @@ async fn fail(
 ) -> EndpointReport {
     tracing::error!(source, endpoint, error, "sync of the source failed");
     if mode == Mode::Store
-        && let Err(e) = app.store.record_failure(source, endpoint, error, c, now).await
+        && let Err(e) = app
+            .store
+            .record_failure(source, endpoint, error, c, now)
+            .await
     {
         tracing::error!(source, endpoint, error = %e, "could not record the failure");
     }
@@ -242,7 +247,12 @@ async fn finish(
             }
         }
         Err(EndpointError::Interrupted) => {
-            tracing::info!(source, endpoint, stored = c.stored, "sync stopped between pages for shutdown");
+            tracing::info!(
+                source,
+                endpoint,
+                stored = c.stored,
+                "sync stopped between pages for shutdown"
+            );
             EndpointReport {
                 source: source.to_string(),
                 endpoint: endpoint.to_string(),
@@ -258,7 +268,12 @@ async fn finish(
     }
 }
 
-async fn sync_catalogue(app: &App, client: &SourceClient, now: Epoch, mode: Mode) -> EndpointReport {
+async fn sync_catalogue(
+    app: &App,
+    client: &SourceClient,
+    now: Epoch,
+    mode: Mode,
+) -> EndpointReport {
     let started = Instant::now();
     let mut c = RunCounts::default();
     let result: Result<(), EndpointError> = async {
@@ -518,15 +533,20 @@ fn parse_mapped(
     pos: &Position,
     read_before: u64,
 ) -> Result<MappedPage, EndpointError> {
-    let protocol = |what: String| {
-        EndpointError::Protocol(format!("{}/{}: {what}", client.name, plan.path))
-    };
-    let root: &RawValue =
-        serde_json::from_slice(body).map_err(|e| protocol(format!("the answer is not JSON: {e}")))?;
+    let protocol =
+        |what: String| EndpointError::Protocol(format!("{}/{}: {what}", client.name, plan.path));
+    let root: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| protocol(format!("the answer is not JSON: {e}")))?;
     let raws = paging::records_at(root, &plan.records).map_err(protocol)?;
     let fetched = raws.len();
     let next = if plan.paged {
-        pager.next(pos, root, fetched, read_before + fetched as u64, client.page_size)
+        pager.next(
+            pos,
+            root,
+            fetched,
+            read_before + fetched as u64,
+            client.page_size,
+        )
     } else {
         None
     };

@@ -372,7 +372,14 @@ fn read_secret_files(s: &mut Settings, base: &Path, problems: &mut Vec<Problem>)
         }
     }
     let file = s.http.password_file.clone();
-    read_secret(&mut s.http.password, &file, "http.password", "password", base, problems);
+    read_secret(
+        &mut s.http.password,
+        &file,
+        "http.password",
+        "password",
+        base,
+        problems,
+    );
     if let Some(smtp) = s.smtp.as_mut() {
         let file = smtp.password_file.clone();
         read_secret(

@@ -55,7 +55,10 @@ pub enum FetchError {
 
 impl FetchError {
     pub fn is_auth(&self) -> bool {
-        matches!(self, FetchError::Unauthorized { .. } | FetchError::Login { .. })
+        matches!(
+            self,
+            FetchError::Unauthorized { .. } | FetchError::Login { .. }
+        )
     }
 }
 
@@ -115,8 +118,14 @@ pub struct Fetched {
 enum Auth {
     None,
     /// A fixed header (`Authorization: Bearer <token>`, or an API key header).
-    Header { name: HeaderName, value: SecretString },
-    Basic { username: String, password: SecretString },
+    Header {
+        name: HeaderName,
+        value: SecretString,
+    },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     Login(Arc<Login>),
 }
 

@@ -292,7 +292,9 @@ fn text_of(v: &Value) -> String {
 }
 
 /// The lists an import source maps, in the order files are matched against them.
-fn lists(src: &SourceSettings) -> Vec<(RecordKind, &crate::upstream::mapping::settings::ListMapping)> {
+fn lists(
+    src: &SourceSettings,
+) -> Vec<(RecordKind, &crate::upstream::mapping::settings::ListMapping)> {
     [
         (RecordKind::Dossier, src.dossiers.as_ref()),
         (RecordKind::Document, src.documents.as_ref()),
@@ -351,11 +353,11 @@ pub fn read_file(
         let key_folded = mapping::fold(&key_header);
         let header_at = match m.header_row {
             Some(r) => table.rows.iter().position(|(n, _)| *n == r),
-            None => table
-                .rows
-                .iter()
-                .take(20)
-                .position(|(_, cells)| cells.iter().any(|c| mapping::fold(&text_of(c)) == key_folded)),
+            None => table.rows.iter().take(20).position(|(_, cells)| {
+                cells
+                    .iter()
+                    .any(|c| mapping::fold(&text_of(c)) == key_folded)
+            }),
         };
         let Some(h) = header_at.filter(|h| {
             table.rows[*h]
@@ -452,8 +454,12 @@ fn read_rows(
         }
         let rec = Value::Object(rec);
         let outcome: Result<(), Rejection> = match plan.kind {
-            RecordKind::Dossier => plan.parse_dossier(&rec).map(|d| dossiers.push((*number, d))),
-            RecordKind::Document => plan.parse_document(&rec).map(|d| documents.push((*number, d))),
+            RecordKind::Dossier => plan
+                .parse_dossier(&rec)
+                .map(|d| dossiers.push((*number, d))),
+            RecordKind::Document => plan
+                .parse_document(&rec)
+                .map(|d| documents.push((*number, d))),
             RecordKind::Procedure => plan
                 .parse_procedure(&rec)
                 .map(|p| procedures.push((*number, p))),
@@ -524,7 +530,10 @@ fn ledger_entry(folder: &Path, sha: &str) -> Result<Option<String>, ImportError>
             .find(|l| l.split('\t').next() == Some(sha))
             .map(str::to_string)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ImportError::Io(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(ImportError::Io(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -567,12 +576,11 @@ async fn store(app: &App, source: &str, read: &ReadFile, now: Epoch) -> Result<u
                 .store_document_page(source, ENDPOINT, d, &rejections, None, now)
                 .await
         }
-        Records::Procedures(p) => {
-            app.store
-                .replace_procedures(source, p, &rejections, now)
-                .await
-                .map(|()| p.len() as u64)
-        }
+        Records::Procedures(p) => app
+            .store
+            .replace_procedures(source, p, &rejections, now)
+            .await
+            .map(|()| p.len() as u64),
     }
 }
 
@@ -721,7 +729,7 @@ pub async fn import_file(
 }
 
 /// The files waiting in a folder, oldest name first, with those still being copied left out.
-fn pending(folder: &Path, settle_secs: u64) -> Result<Vec<PathBuf>, ImportError> {
+pub fn waiting_files(folder: &Path, settle_secs: u64) -> Result<Vec<PathBuf>, ImportError> {
     let entries = std::fs::read_dir(folder).map_err(|e| {
         ImportError::Io(format!(
             "cannot read the import folder {}: {e}",
@@ -770,7 +778,14 @@ pub async fn sync_folder(
         }
     }
     match &error {
-        None => tracing::info!(source, files = c.pages, rows = c.fetched, stored = c.stored, rejected = c.rejected, "import folder read"),
+        None => tracing::info!(
+            source,
+            files = c.pages,
+            rows = c.fetched,
+            stored = c.stored,
+            rejected = c.rejected,
+            "import folder read"
+        ),
         Some(e) => tracing::error!(source, error = %e, "import failed"),
     }
     EndpointReport {
@@ -799,7 +814,7 @@ async fn folder_pass(
         .clone()
         .ok_or_else(|| ImportError::Io(format!("sources.{source}.folder is not set")))?;
     let mut failed_files = Vec::new();
-    for file in pending(&folder, src.settle_secs)? {
+    for file in waiting_files(&folder, src.settle_secs)? {
         let o = import_file(app, source, src, &file, now, false, mode).await?;
         c.pages += 1;
         if let Some(read) = &o.read {
@@ -814,14 +829,17 @@ async fn folder_pass(
         if mode == Mode::DryRun {
             continue;
         }
-        let dir = folder.join(if o.failure.is_some() { "failed" } else { "done" });
+        let dir = folder.join(if o.failure.is_some() {
+            "failed"
+        } else {
+            "done"
+        });
         std::fs::create_dir_all(&dir)
             .map_err(|e| ImportError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let target = free_name(&dir, name);
         let report_path = PathBuf::from(format!("{}.report.txt", target.display()));
-        std::fs::write(&report_path, &o.report).map_err(|e| {
-            ImportError::Io(format!("cannot write {}: {e}", report_path.display()))
-        })?;
+        std::fs::write(&report_path, &o.report)
+            .map_err(|e| ImportError::Io(format!("cannot write {}: {e}", report_path.display())))?;
         std::fs::rename(&file, &target).map_err(|e| {
             ImportError::Io(format!(
                 "cannot move {} to {}: {e}",

@@ -668,7 +668,9 @@ pub fn parse_dossier(raw: &RawValue) -> Parsed<Dossier> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Dossier, raw, e)),
     };
-    dossier_of(r, || stand_in_key(RecordKind::Dossier, raw.get().as_bytes()))
+    dossier_of(r, || {
+        stand_in_key(RecordKind::Dossier, raw.get().as_bytes())
+    })
 }
 
 /// Parses a contract-shaped dossier already in memory (what a mapping makes of a vendor's
@@ -851,7 +853,9 @@ pub fn parse_procedure(raw: &RawValue) -> Parsed<Procedure> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Procedure, raw, e)),
     };
-    procedure_of(r, || stand_in_key(RecordKind::Procedure, raw.get().as_bytes()))
+    procedure_of(r, || {
+        stand_in_key(RecordKind::Procedure, raw.get().as_bytes())
+    })
 }
 
 /// [`parse_procedure`] of a contract-shaped record in memory.
@@ -887,7 +891,9 @@ pub fn parse_document(raw: &RawValue) -> Parsed<Document> {
         Ok(r) => r,
         Err(e) => return Err(shape_rejection(RecordKind::Document, raw, e)),
     };
-    document_of(r, || stand_in_key(RecordKind::Document, raw.get().as_bytes()))
+    document_of(r, || {
+        stand_in_key(RecordKind::Document, raw.get().as_bytes())
+    })
 }
 
 /// [`parse_document`] of a contract-shaped record in memory.

@@ -130,7 +130,11 @@ impl DateFormat {
                     .ok_or(()),
                 DateFormat::EpochS => n
                     .as_i64()
-                    .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+                    .or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.is_finite())
+                            .map(|f| f.floor() as i64)
+                    })
                     .map(Some)
                     .ok_or(()),
                 _ => match n.as_u64() {
@@ -181,9 +185,9 @@ impl DateFormat {
             DateFormat::Rfc3339 => crate::time::rfc3339(t),
             DateFormat::EpochMs => (t * 1000).to_string(),
             DateFormat::EpochS => t.to_string(),
-            DateFormat::Pattern { chrono, .. } => {
-                to_local(t).format(&chrono.replace("%3f", "000")).to_string()
-            }
+            DateFormat::Pattern { chrono, .. } => to_local(t)
+                .format(&chrono.replace("%3f", "000"))
+                .to_string(),
         }
     }
 }
@@ -197,7 +201,11 @@ fn read_rfc3339(s: &str) -> Option<Epoch> {
     if let Ok(t) = DateTime::parse_from_rfc3339(&normalized) {
         return Some(t.timestamp());
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&normalized, f) {
             return local_to_epoch(n);
         }
@@ -284,7 +292,11 @@ mod tests {
     #[test]
     fn bad_formats_say_why() {
         assert!(DateFormat::parse("dd/MM/yy").unwrap_err().contains("yy"));
-        assert!(DateFormat::parse("HH:mm").unwrap_err().contains("needs yyyy"));
+        assert!(
+            DateFormat::parse("HH:mm")
+                .unwrap_err()
+                .contains("needs yyyy")
+        );
         assert!(DateFormat::parse("%Y").is_err());
         assert!(DateFormat::parse("").is_err());
         assert_eq!(

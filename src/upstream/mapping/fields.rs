@@ -13,7 +13,10 @@ pub enum FieldKind {
     /// `LoaiVanBan`: `DEN` or `DI`.
     Direction,
     /// A code within `min..=max`.
-    Code { min: i64, max: i64 },
+    Code {
+        min: i64,
+        max: i64,
+    },
     /// A 0/1 flag: a JSON `true`/`false` is read as 1/0 without a value map.
     Flag,
     Date,

@@ -7,6 +7,7 @@
 //! - [`dates`]: date formats, both directions;
 //! - [`paging`]: the requests of the cursor, offset and page styles, and reading an answer;
 //! - [`validate`]: every problem of a source's mapping, with its key path;
+//! - [`check`]: `dondoc check-source`, a page read through the mapping and explained;
 //! - this module: a [`ListPlan`], the compiled mapping of one list, which turns one vendor record
 //!   into a contract-shaped record and hands it to [`crate::upstream::records`], so that a mapped
 //!   record goes through exactly the validation of a contract record.
@@ -33,6 +34,7 @@
 //! - A text amount written with thousands separators (`1.500.000`, `1,500,000`) is read as the
 //!   whole number (fees are in VND, which has no decimals).
 
+pub mod check;
 pub mod dates;
 pub mod fields;
 pub mod paging;
@@ -43,9 +45,7 @@ pub use validate::validate_source;
 
 use crate::config::{SourceKind, SourceSettings};
 use crate::time::{Epoch, format_compact};
-use crate::upstream::records::{
-    self, Document, Dossier, Parsed, Procedure, RecordKind, Rejection,
-};
+use crate::upstream::records::{self, Document, Dossier, Parsed, Procedure, RecordKind, Rejection};
 use dates::DateFormat;
 use fields::{FieldDef, FieldKind};
 use serde_json::{Map, Value};
@@ -398,7 +398,10 @@ impl ListPlan {
         };
         let f = self.field_plan(top)?;
         if rest.is_empty() {
-            return Some(format!("{} (→ {path})", f.vendor_label(self.addressing, "")));
+            return Some(format!(
+                "{} (→ {path})",
+                f.vendor_label(self.addressing, "")
+            ));
         }
         let (index, child) = if let Some(r) = rest.strip_prefix('[') {
             let close = r.find(']')?;
@@ -413,7 +416,10 @@ impl ListPlan {
             (Some(s), None) => s.clone(),
             (None, _) => String::new(),
         };
-        Some(format!("{} (→ {path})", c.vendor_label(self.addressing, &prefix)))
+        Some(format!(
+            "{} (→ {path})",
+            c.vendor_label(self.addressing, &prefix)
+        ))
     }
 
     /// Rewrites a contract reason so that each contract field it names carries the vendor's
@@ -458,11 +464,10 @@ impl ListPlan {
             }
             let token: String = chars[i..end].iter().collect();
             let word: String = chars[i..j].iter().collect();
-            match self.label(&token).or_else(|| {
-                (end == j)
-                    .then(|| self.label(&word))
-                    .flatten()
-            }) {
+            match self
+                .label(&token)
+                .or_else(|| (end == j).then(|| self.label(&word)).flatten())
+            {
                 Some(l) => out.push_str(&l),
                 None => out.push_str(&token),
             }
@@ -520,7 +525,9 @@ fn check_name(name: &str, defs: &[FieldDef], path: &str, problems: &mut Vec<Plan
         return;
     }
     let msg = if fields::PERSONAL.contains(&name) {
-        format!("{name} is personal data: dondoc never reads it (Decree 13/2023/NĐ-CP); leave it out")
+        format!(
+            "{name} is personal data: dondoc never reads it (Decree 13/2023/NĐ-CP); leave it out"
+        )
     } else if fields::UNUSED.contains(&name) {
         format!("{name} is part of the contract but dondoc does not use it: leave it out")
     } else {
@@ -535,9 +542,9 @@ fn check_name(name: &str, defs: &[FieldDef], path: &str, problems: &mut Vec<Plan
 
 fn code_value_problem(kind: FieldKind, v: &MapValue) -> Option<String> {
     match (kind, v) {
-        (FieldKind::Code { min, max }, MapValue::Int(n)) if !(min..=max).contains(n) => {
-            Some(format!("{n} is outside the contract's table ({min}..{max})"))
-        }
+        (FieldKind::Code { min, max }, MapValue::Int(n)) if !(min..=max).contains(n) => Some(
+            format!("{n} is outside the contract's table ({min}..{max})"),
+        ),
         (FieldKind::Code { .. } | FieldKind::Flag, MapValue::Text(s)) => Some(format!(
             "'{s}' is not a contract code: give the contract's number (e.g. 10, not \"10\" or a name)"
         )),
@@ -570,7 +577,8 @@ impl Ctx<'_> {
         let is_group = matches!(def.kind, FieldKind::List(_) | FieldKind::Object(_));
         // Where the value comes from.
         let source: Option<String> = match (&t.from, explicit, is_group) {
-            (Some(s), _, _) => Some(s.trim().to_string()).filter(|s| !s.is_empty() || self.addressing == Addressing::Pointer),
+            (Some(s), _, _) => Some(s.trim().to_string())
+                .filter(|s| !s.is_empty() || self.addressing == Addressing::Pointer),
             // A group named in the configuration without `from`: the record itself.
             (None, true, true) => None,
             (None, true, false) if t.value.is_some() => None,
@@ -623,7 +631,11 @@ impl Ctx<'_> {
             (Some(_), k) => {
                 problems.push((
                     format!("{path}.format"),
-                    format!("{} is {}, not a date: it has no format", def.name, k.describe()),
+                    format!(
+                        "{} is {}, not a date: it has no format",
+                        def.name,
+                        k.describe()
+                    ),
                 ));
                 Vec::new()
             }
@@ -636,7 +648,11 @@ impl Ctx<'_> {
             ) {
                 problems.push((
                     format!("{path}.map"),
-                    format!("{} is {}: a value map does not apply", def.name, def.kind.describe()),
+                    format!(
+                        "{} is {}: a value map does not apply",
+                        def.name,
+                        def.kind.describe()
+                    ),
                 ));
             }
             for (k, v) in m {
@@ -747,7 +763,10 @@ impl FieldPlan {
                                 .collect()
                         }
                         Some(v @ Value::Object(_)) => {
-                            vec![(format!("{prefix}{}", self.source.clone().unwrap_or_default()), v)]
+                            vec![(
+                                format!("{prefix}{}", self.source.clone().unwrap_or_default()),
+                                v,
+                            )]
                         }
                         Some(v) => {
                             return Err(format!(
@@ -778,9 +797,10 @@ impl FieldPlan {
                     None => (rec, String::new()),
                     Some(_) => match self.lookup(rec) {
                         None => return Ok(None),
-                        Some(v @ Value::Object(_)) => {
-                            (v, format!("{prefix}{}", self.source.clone().unwrap_or_default()))
-                        }
+                        Some(v @ Value::Object(_)) => (
+                            v,
+                            format!("{prefix}{}", self.source.clone().unwrap_or_default()),
+                        ),
                         Some(v) => {
                             return Err(format!(
                                 "{} = '{}' is not an object",
@@ -935,7 +955,13 @@ impl FieldPlan {
                 };
                 for (contract, p, el) in elements {
                     for c in &self.children {
-                        c.explain(el, addressing, &p, &format!("{contract}.{}", c.def.name), out);
+                        c.explain(
+                            el,
+                            addressing,
+                            &p,
+                            &format!("{contract}.{}", c.def.name),
+                            out,
+                        );
                     }
                 }
             }

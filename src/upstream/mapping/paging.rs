@@ -183,7 +183,10 @@ impl Pager {
                 }
             }
             Position::Page(p) => {
-                let pages = s.pages.as_deref().and_then(|ptr| number(value_at(root, ptr)));
+                let pages = s
+                    .pages
+                    .as_deref()
+                    .and_then(|ptr| number(value_at(root, ptr)));
                 let last = match (pages, total) {
                     (Some(pages), _) => *p + 1 >= s.first_page + pages,
                     (None, Some(t)) => read >= t,
@@ -205,7 +208,8 @@ mod tests {
 
     #[test]
     fn pointers_walk_borrowed_answers() {
-        let r = raw(r#"{"ok":true,"data":{"items":[{"a":1},{"a":2}],"total":"12"},"a/b":{"~x":[5]}}"#);
+        let r =
+            raw(r#"{"ok":true,"data":{"items":[{"a":1},{"a":2}],"total":"12"},"a/b":{"~x":[5]}}"#);
         let items = records_at(&r, "/data/items").unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[1].get(), r#"{"a":2}"#);
@@ -226,7 +230,10 @@ mod tests {
         })
         .unwrap();
         let r = raw(r#"{"total": 250}"#);
-        assert_eq!(offset.next(&Position::Offset(0), &r, 100, 100, 100), Some(Position::Offset(100)));
+        assert_eq!(
+            offset.next(&Position::Offset(0), &r, 100, 100, 100),
+            Some(Position::Offset(100))
+        );
         assert_eq!(offset.next(&Position::Offset(200), &r, 50, 250, 100), None);
         let q = offset.query(Some(1_714_525_200), &Position::Offset(100), 100);
         assert!(q.contains(&("offset".into(), "100".into())));
@@ -239,7 +246,10 @@ mod tests {
         .unwrap();
         let empty = raw("{}");
         assert_eq!(page.first(), Position::Page(1));
-        assert_eq!(page.next(&Position::Page(1), &empty, 100, 100, 100), Some(Position::Page(2)));
+        assert_eq!(
+            page.next(&Position::Page(1), &empty, 100, 100, 100),
+            Some(Position::Page(2))
+        );
         assert_eq!(page.next(&Position::Page(2), &empty, 99, 199, 100), None);
         assert_eq!(page.next(&Position::Page(2), &empty, 0, 100, 100), None);
 
@@ -249,6 +259,15 @@ mod tests {
             cursor.next(&Position::Cursor(None), &r, 10, 10, 100),
             Some(Position::Cursor(Some("abc".into())))
         );
-        assert_eq!(cursor.next(&Position::Cursor(None), &raw(r#"{"next_cursor": null}"#), 10, 10, 100), None);
+        assert_eq!(
+            cursor.next(
+                &Position::Cursor(None),
+                &raw(r#"{"next_cursor": null}"#),
+                10,
+                10,
+                100
+            ),
+            None
+        );
     }
 }

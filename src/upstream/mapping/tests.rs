@@ -75,12 +75,18 @@ fn a_vendor_record_becomes_the_contract_record_it_stands_for() {
     assert_eq!(c["NgayTiepNhan"], "20240501080000");
     assert_eq!(c["NgayCapNhat"], "20240509110000");
     assert_eq!(c["DaXoa"], 0, "the default of an absent flag");
-    assert_eq!(c["DanhSachLePhi"], json!([{"Gia": "1500000"}, {"Gia": 5000}]));
+    assert_eq!(
+        c["DanhSachLePhi"],
+        json!([{"Gia": "1500000"}, {"Gia": 5000}])
+    );
     assert_eq!(
         c["DanhSachGiayToKetQua"],
         json!([{"DuongDanTepTinKetQua": ""}, {"DuongDanTepTinKetQua": "https://x/y.pdf"}])
     );
-    assert!(c.get("NgayKetThucXuLy").is_none(), "an empty date is absent");
+    assert!(
+        c.get("NgayKetThucXuLy").is_none(),
+        "an empty date is absent"
+    );
     // Personal data is never copied.
     let text = c.to_string();
     assert!(!text.contains("Nguyễn") && !text.contains("0912345678"));
@@ -100,7 +106,8 @@ fn rejections_name_the_vendor_field() {
     let rej = plan.parse_dossier(&r).unwrap_err();
     assert_eq!(rej.key, "HS-1");
     assert!(
-        rej.reason.starts_with("/trangThai (→ TrangThaiHoSo) = 'Đang chờ' is not in the value map"),
+        rej.reason
+            .starts_with("/trangThai (→ TrangThaiHoSo) = 'Đang chờ' is not in the value map"),
         "{}",
         rej.reason
     );
@@ -118,7 +125,8 @@ fn rejections_name_the_vendor_field() {
     r["phi"][1]["soTien"] = json!("năm nghìn");
     let rej = plan.parse_dossier(&r).unwrap_err();
     assert!(
-        rej.reason.starts_with("/phi/1/soTien (→ DanhSachLePhi[1].Gia) = 'năm nghìn'"),
+        rej.reason
+            .starts_with("/phi/1/soTien (→ DanhSachLePhi[1].Gia) = 'năm nghìn'"),
         "{}",
         rej.reason
     );
@@ -141,7 +149,8 @@ fn rejections_name_the_vendor_field() {
     r["danhGia"]["muc"] = json!(7);
     let rej = plan.parse_dossier(&r).unwrap_err();
     assert!(
-        rej.reason.starts_with("/danhGia/muc (→ DanhGiaHaiLong.MucDo) = 7"),
+        rej.reason
+            .starts_with("/danhGia/muc (→ DanhGiaHaiLong.MucDo) = 7"),
         "{}",
         rej.reason
     );
@@ -200,18 +209,33 @@ DanhSachPhieuXinLoi = { fields = { NgayBanHanh = "Ngày xin lỗi" } }
 "#,
     );
     let plan = ListPlan::compile(RecordKind::Dossier, Some(&m), Addressing::Column).unwrap();
-    let cols: Vec<String> = plan.columns().into_iter().filter(|c| c.1).map(|c| c.0).collect();
+    let cols: Vec<String> = plan
+        .columns()
+        .into_iter()
+        .filter(|c| c.1)
+        .map(|c| c.0)
+        .collect();
     assert!(cols.contains(&"Lệ phí".to_string()) && cols.contains(&"Số hồ sơ".to_string()));
     let c = plan
         .transform(&json!({"Số hồ sơ": 12345.0, "Cập nhật": "2024-05-01T08:00:00", "Lệ phí": 15000, "Ngày xin lỗi": null}))
         .unwrap();
     assert_eq!(c["MaHoSo"], 12345, "a whole float is its digits");
-    assert_eq!(c["NgayCapNhat"], "20240501080000", "a sheet's date cell whatever the format");
+    assert_eq!(
+        c["NgayCapNhat"], "20240501080000",
+        "a sheet's date cell whatever the format"
+    );
     assert_eq!(c["DanhSachLePhi"], json!([{"Gia": 15000}]));
-    assert!(c.get("DanhSachPhieuXinLoi").is_none(), "no slip when its columns are empty");
-    let c = plan.transform(&json!({"Số hồ sơ": "X", "Cập nhật": "02/05/2024"})).unwrap();
+    assert!(
+        c.get("DanhSachPhieuXinLoi").is_none(),
+        "no slip when its columns are empty"
+    );
+    let c = plan
+        .transform(&json!({"Số hồ sơ": "X", "Cập nhật": "02/05/2024"}))
+        .unwrap();
     assert_eq!(c["NgayCapNhat"], "20240502000000", "the second format");
-    let e = plan.transform(&json!({"Số hồ sơ": "X", "Cập nhật": "hôm qua"})).unwrap_err();
+    let e = plan
+        .transform(&json!({"Số hồ sơ": "X", "Cập nhật": "hôm qua"}))
+        .unwrap_err();
     assert_eq!(
         e,
         "'Cập nhật' (→ NgayCapNhat) = 'hôm qua' is not a date dd/MM/yyyy HH:mm or dd/MM/yyyy"
@@ -235,7 +259,8 @@ DanhSachLePhi = { from = "/phi", fields = { Giaa = "/x" } }
 KenhThucHien = { fields = { Gia = "/x" } }
 "#,
     );
-    let problems = ListPlan::compile(RecordKind::Dossier, Some(&m), Addressing::Pointer).unwrap_err();
+    let problems =
+        ListPlan::compile(RecordKind::Dossier, Some(&m), Addressing::Pointer).unwrap_err();
     let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
     for want in [
         "records",
@@ -254,6 +279,9 @@ KenhThucHien = { fields = { Gia = "/x" } }
     ] {
         assert!(paths.contains(&want), "{want} missing from {problems:#?}");
     }
-    let personal = problems.iter().find(|(p, _)| p == "fields.ChuHoSo").unwrap();
+    let personal = problems
+        .iter()
+        .find(|(p, _)| p == "fields.ChuHoSo")
+        .unwrap();
     assert!(personal.1.contains("personal data"));
 }

@@ -64,17 +64,29 @@ pub fn validate_source(name: &str, src: &SourceSettings, p: &mut Vec<Problem>) {
             ("paged", m.paged.is_some()),
         ];
         let (wrong, why) = if src.kind == SourceKind::Import {
-            (&http_only[..], "belongs to an HTTP source; an import source reads files")
+            (
+                &http_only[..],
+                "belongs to an HTTP source; an import source reads files",
+            )
         } else {
-            (&import_only[..], "belongs to an import source (kind = \"import\")")
+            (
+                &import_only[..],
+                "belongs to an import source (kind = \"import\")",
+            )
         };
         for (key, set) in wrong {
             if *set {
-                p.push(Problem::new(at(&format!("{table}.{key}")), format!("{key} {why}")));
+                p.push(Problem::new(
+                    at(&format!("{table}.{key}")),
+                    format!("{key} {why}"),
+                ));
             }
         }
         if m.header_row == Some(0) {
-            p.push(Problem::new(at(&format!("{table}.header_row")), "rows count from 1"));
+            p.push(Problem::new(
+                at(&format!("{table}.header_row")),
+                "rows count from 1",
+            ));
         }
         if let Some(d) = &m.delimiter
             && d.chars().count() != 1
@@ -113,7 +125,10 @@ pub fn validate_source(name: &str, src: &SourceSettings, p: &mut Vec<Problem>) {
             ));
         }
         if src.auth.is_some() {
-            p.push(Problem::new(at("auth"), "an import source reads files: it has no auth"));
+            p.push(Problem::new(
+                at("auth"),
+                "an import source reads files: it has no auth",
+            ));
         }
         return;
     }
@@ -173,7 +188,9 @@ pub fn validate_source(name: &str, src: &SourceSettings, p: &mut Vec<Problem>) {
                 p.push(Problem::new(at("auth.expires_pointer"), msg));
             }
         }
-        if a.header.trim().is_empty() || reqwest::header::HeaderName::from_bytes(a.header.as_bytes()).is_err() {
+        if a.header.trim().is_empty()
+            || reqwest::header::HeaderName::from_bytes(a.header.as_bytes()).is_err()
+        {
             p.push(Problem::new(
                 at("auth.header"),
                 format!("'{}' is not an HTTP header name", a.header),
