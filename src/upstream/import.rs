@@ -250,9 +250,9 @@ fn read_csv(bytes: &[u8], delimiter: Option<&str>) -> Result<Table, String> {
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.map_err(|e| format!("cannot read the CSV: {e}"))?;
-        let line = rec.position().map_or(i + 1, |p| p.line() as usize);
+        // The row a spreadsheet shows (a quoted cell over several lines is one row).
         rows.push((
-            line,
+            i + 1,
             rec.iter()
                 .map(|c| {
                     if c.trim().is_empty() {
