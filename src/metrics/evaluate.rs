@@ -381,11 +381,24 @@ pub async fn evaluate(
     period: Period,
     as_of: Epoch,
 ) -> Result<Evaluation, StoreError> {
+    evaluate_window(store, s, period, period.start(), period.end(), as_of).await
+}
+
+/// Evaluates the window `[start, end)` at `as_of`, with the rules of metrics.md applied to that
+/// window instead of `period`'s calendar bounds (`e = min(end, as_of)`); the rows are labelled
+/// with `period`. [`evaluate`] is this over the calendar bounds; the reports use it for the
+/// official reporting periods (15th to 14th).
+pub async fn evaluate_window(
+    store: &Store,
+    s: &Settings,
+    period: Period,
+    start: Epoch,
+    end: Epoch,
+    as_of: Epoch,
+) -> Result<Evaluation, StoreError> {
     let tree = UnitTree::new(s);
-    let horizon = period.horizon(as_of);
-    let start = period.start();
-    // A period that starts after as_of sees nothing: an empty window.
-    let horizon = horizon.max(start);
+    // A window that starts after as_of sees nothing: an empty window.
+    let horizon = end.min(as_of).max(start);
     let dossiers = store.dossier_tallies(start, horizon).await?;
     let documents = store.document_tallies(start, horizon).await?;
     let (rows, q) = rows_from_tallies(s, &tree, period, &dossiers, &documents);

@@ -15,6 +15,8 @@ pub mod names;
 pub mod periods;
 pub mod rules;
 
-pub use evaluate::{Evaluation, Quality, Row, RowState, TargetView, UnitTree, evaluate, run_once};
+pub use evaluate::{
+    Evaluation, Quality, Row, RowState, TargetView, UnitTree, evaluate, evaluate_window, run_once,
+};
 pub use names::Metric;
 pub use periods::{Period, PeriodKind};
