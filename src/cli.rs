@@ -66,6 +66,28 @@ pub enum Command {
     /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Make the commitment report of a period as xlsx, csv or html (reads the database only).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period: 2024-Q2 (a quarter), 2024-05 (a month) or 2024 (a year).
+    #[arg(long)]
+    pub period: Period,
+    /// calendar (as metrics.md), or reporting (the 15th of the month before to the 14th);
+    /// default: reports.basis of the configuration (reporting unless set).
+    #[arg(long, value_enum)]
+    pub basis: Option<crate::report::Basis>,
+    /// The evaluation instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// xlsx (for officials), csv (for scripts) or html; default: from --out's extension.
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::Format>,
+    /// The file to write; `-` writes to standard output.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +291,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::History(a) => history(loaded.settings, clock, a).await,
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
+        Command::Report(a) => report(loaded.settings, clock, a).await,
         Command::CheckConfig => Ok(()),
     }
 }
@@ -309,7 +332,11 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         "units      {} ({root} and {wards} below it)",
         tree.units.len()
     );
-    for (key, expr) in [("sync", &s.schedule.sync), ("alerts", &s.schedule.alerts)] {
+    for (key, expr) in [
+        ("sync", &s.schedule.sync),
+        ("alerts", &s.schedule.alerts),
+        ("reports", &s.reports.schedule),
+    ] {
         let next = crate::schedule::Schedule::parse(expr)
             .ok()
             .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
@@ -711,6 +738,75 @@ async fn evaluate_now(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), F
         "Evaluated {rows} rows ({}) in {:.2}s and stored them as today's samples.",
         periods.join(", "),
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `dondoc report`: builds the report of one period from the database and writes it.
+async fn report(settings: Settings, clock: Arc<dyn Clock>, a: &ReportArgs) -> Result<(), Failure> {
+    use crate::report::{self, ReportPeriod};
+    use std::io::IsTerminal as _;
+    let as_of = parse_as_of(a.as_of.as_deref(), clock.as_ref())?;
+    let to_stdout = a.out.as_os_str() == "-";
+    let Some(format) = a.format.or_else(|| report::Format::from_path(&a.out)) else {
+        return Err(Failure::usage(format!(
+            "say which format to write: --format xlsx|csv|html (or an --out ending in .xlsx, .csv or .html, not '{}')",
+            a.out.display()
+        )));
+    };
+    if to_stdout && format == report::Format::Xlsx && std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "an xlsx workbook is binary: give --out FILE.xlsx, or redirect standard output",
+        ));
+    }
+    let period = ReportPeriod::new(a.period, a.basis.unwrap_or(settings.reports.basis));
+    if as_of < period.start {
+        return Err(Failure::usage(format!(
+            "{} ({}, {} basis) has not begun at --as-of {}",
+            period.period,
+            period.bounds_vi(),
+            period.basis.as_str(),
+            rfc3339(as_of)
+        )));
+    }
+    let generated_at = epoch(clock.now());
+    let app = App::build(settings, clock).await?;
+    let built = report::build(&app.store, &app.settings, period, as_of, generated_at).await;
+    app.store.close().await;
+    let r = built?;
+    let bytes = format.render(&r).map_err(|e| Failure::work(e.to_string()))?;
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(&bytes)
+            .and_then(|_| out.flush())
+            .map_err(|e| Failure::work(format!("cannot write the report to standard output: {e}")));
+    }
+    // Written beside the target, then renamed: a reader never sees half a file.
+    let name = a
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "report".into());
+    let tmp = a.out.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &a.out));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::work(format!("cannot write {}: {e}", a.out.display())));
+    }
+    let to_act: i64 = r.actions.iter().map(|x| x.total).sum();
+    println!(
+        "Wrote {} ({} bytes): {} {} ({}, {} basis) as of {}{}; {} committed criteria, {} missed city-wide; {to_act} dossier(s) to act on.",
+        a.out.display(),
+        bytes.len(),
+        r.city,
+        r.period.label_vi(),
+        r.period.bounds_vi(),
+        r.period.basis.as_str(),
+        rfc3339(r.as_of),
+        if r.is_final() { "" } else { " (period to date)" },
+        r.criteria.len(),
+        r.city_breaches()
     );
     Ok(())
 }

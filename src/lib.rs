@@ -18,6 +18,8 @@
 //! - [`store`]: the database boundary (SQLite now);
 //! - [`sync`]: one pass from every source into the store (`run_once`);
 //! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`);
+//! - [`report`]: the quarterly and annual commitment report (xlsx, csv, html), by hand or mailed
+//!   on its schedule;
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
@@ -31,6 +33,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod metrics;
+pub mod report;
 pub mod schedule;
 pub mod store;
 pub mod sync;

@@ -29,6 +29,8 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     #[serde(default)]
     pub alerts: AlertSettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
     #[serde(default = "default_targets")]
     pub targets: BTreeMap<String, TargetSpec>,
     #[serde(default)]
@@ -439,6 +441,59 @@ impl Default for AlertSettings {
             max_attempts: default_mail_attempts(),
         }
     }
+}
+
+/// `[reports]`: the quarterly and annual commitment report (docs/reports.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportSettings {
+    /// Who receives the scheduled report (the Home Affairs office); none: no report is mailed.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub recipients: Vec<String>,
+    /// Copied on the scheduled report.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub cc: Vec<String>,
+    /// Whom the report's mail is addressed to ("Kính gửi …").
+    #[serde(default = "default_report_addressee")]
+    pub addressee: String,
+    /// How periods are cut: `reporting` (the 15th of the month before to the 14th, the official
+    /// cut-off of periodic reports) or `calendar`. Also the default of `dondoc report --basis`.
+    #[serde(default)]
+    pub basis: crate::report::Basis,
+    /// When the report is made and mailed (cron with seconds, local time): by default 08:00 on
+    /// the 5th of each quarter's last month, a week before the 12th; December's fire also
+    /// reports on the year.
+    #[serde(default = "default_report_cron")]
+    pub schedule: String,
+    /// Also mail each unit (its `emails`) its own one-page extract.
+    #[serde(default)]
+    pub unit_extracts: bool,
+    /// The action lists of the report show at most this many dossier codes per unit and list.
+    #[serde(default = "default_report_action_cap")]
+    pub action_list_cap: usize,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            recipients: Vec::new(),
+            cc: Vec::new(),
+            addressee: default_report_addressee(),
+            basis: crate::report::Basis::default(),
+            schedule: default_report_cron(),
+            unit_extracts: false,
+            action_list_cap: default_report_action_cap(),
+        }
+    }
+}
+
+fn default_report_addressee() -> String {
+    "Phòng Nội vụ".into()
+}
+fn default_report_cron() -> String {
+    "0 0 8 5 3,6,9,12 *".into()
+}
+fn default_report_action_cap() -> usize {
+    1000
 }
 
 /// The language of the mail.

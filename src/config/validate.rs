@@ -20,6 +20,7 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     schedule(s, &mut p);
     mail(s, &mut p);
     alerts(s, &mut p);
+    reports(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
     if s.http.password.is_some() != s.http.username.is_some() {
         p.push(Problem::new("http.username", "basic authentication needs both http.username and http.password (or password_file)"));
@@ -402,6 +403,31 @@ fn alerts(s: &Settings, p: &mut Vec<Problem>) {
         p.push(Problem::new(
             "alerts.periods",
             "name at least one of month, quarter, year",
+        ));
+    }
+}
+
+fn reports(s: &Settings, p: &mut Vec<Problem>) {
+    let r = &s.reports;
+    for (i, e) in r.recipients.iter().enumerate() {
+        email(&format!("reports.recipients[{i}]"), e, p);
+    }
+    for (i, e) in r.cc.iter().enumerate() {
+        email(&format!("reports.cc[{i}]"), e, p);
+    }
+    if let Some(msg) = cron_problem(&r.schedule) {
+        p.push(Problem::new("reports.schedule", msg));
+    }
+    if r.action_list_cap == 0 {
+        p.push(Problem::new(
+            "reports.action_list_cap",
+            "must be at least 1 (dossier codes listed per unit and list)",
+        ));
+    }
+    if r.addressee.trim().is_empty() {
+        p.push(Problem::new(
+            "reports.addressee",
+            "is empty: name whom the report is addressed to, e.g. \"Phòng Nội vụ\"",
         ));
     }
 }
