@@ -1,7 +1,8 @@
 //! The daemon (`dondoc run`): runs the jobs of `[schedule]` until SIGTERM/SIGINT.
 //!
 //! - Jobs are `run_once` functions ([`Job::Sync`]: pull, store, evaluate, update alerts;
-//!   [`Job::AlertsDigest`]: compose and queue the digests; [`Job::Deliver`]: send queued mail).
+//!   [`Job::AlertsDigest`]: compose and queue the digests; [`Job::Deliver`]: send queued mail;
+//!   [`Job::Reports`]: build and queue the commitment report, `reports.schedule`).
 //!   The schedule only decides *when*: [`Daemon::tick`] runs what is due at an instant, and the
 //!   loop in [`Daemon::run`] sleeps until the next fire computed from the injected clock. Tests
 //!   call `tick` with a manual clock and never wait for time to pass.
@@ -10,7 +11,7 @@
 //! - A job never overlaps itself: a fire that comes while it still runs is skipped and logged.
 //! - Catch-up: at start, a job whose last successful run is older than its interval runs once
 //!   (for its latest missed fire), not once per missed fire; missed fires are likewise coalesced
-//!   while running.
+//!   while running. A reports fire is caught up only within a week of it (its deadline).
 //! - SIGHUP re-reads the configuration: a valid one applies from the next fire (a changed
 //!   `database.url` or `http.listen` needs a restart, and says so); an invalid one is refused with
 //!   every problem logged, and the old one stays.
@@ -37,10 +38,11 @@ pub enum Job {
     Sync,
     AlertsDigest,
     Deliver,
+    Reports,
 }
 
 impl Job {
-    pub const ALL: [Job; 3] = [Job::Sync, Job::AlertsDigest, Job::Deliver];
+    pub const ALL: [Job; 4] = [Job::Sync, Job::AlertsDigest, Job::Deliver, Job::Reports];
 
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
     /// that the two never serve one fire twice).
@@ -49,6 +51,15 @@ impl Job {
             Job::Sync => "sync",
             Job::AlertsDigest => alerts::DIGEST_JOB,
             Job::Deliver => "deliver",
+            Job::Reports => crate::report::scheduled::JOB,
+        }
+    }
+
+    /// How old a fire may be and still be caught up at start (`None`: any age).
+    fn max_catch_up(self) -> Option<i64> {
+        match self {
+            Job::Reports => Some(crate::report::scheduled::MAX_DELAY_SECS),
+            _ => None,
         }
     }
 
@@ -57,6 +68,7 @@ impl Job {
             Job::Sync => &s.schedule.sync,
             Job::AlertsDigest => &s.schedule.alerts,
             Job::Deliver => &s.schedule.deliver,
+            Job::Reports => &s.reports.schedule,
         }
     }
 }
@@ -150,6 +162,12 @@ pub async fn run_job(
             deliver(app, now).await
         }
         Job::Deliver => deliver(app, now).await,
+        Job::Reports => {
+            crate::report::scheduled::run_once(app, fire, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            deliver(app, now).await
+        }
     }
 }
 
@@ -347,6 +365,7 @@ impl Daemon {
                 let last = app.store.last_success(job.name()).await?;
                 if last.is_none_or(|l| now - l > interval)
                     && let Some(fire) = sched.latest_fire(job, now)
+                    && job.max_catch_up().is_none_or(|max| now - fire <= max)
                 {
                     due.push((job, fire));
                 }
