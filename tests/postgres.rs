@@ -631,3 +631,115 @@ async fn a_postgres_url_that_cannot_be_reached_is_refused_without_its_password()
         .to_string();
     assert!(e.contains("not supported"), "{e}");
 }
+
+/// `?sslmode=require` in database.url encrypts the connection (rustls); the server of the test
+/// machine has TLS on (Debian's default, a self-signed certificate), else the test says so.
+#[tokio::test]
+async fn postgres_connects_over_tls_when_the_url_asks_for_it() {
+    if !postgres_or_skip() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let c = Conn::open(&db.url).await;
+    let ssl = c.strings("SHOW ssl").await.remove(0);
+    c.close().await;
+    if ssl != "on" {
+        say("SKIPPED (PostgreSQL TLS): the test server has ssl = off");
+        return;
+    }
+    let url = format!("{}?sslmode=require", db.url);
+    let store = Store::open(&url, 1).await.unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(encrypted, "the connection is encrypted");
+}
+
+/// The numbers of docs/postgres.md (not a check): a first sync of N dossiers (and N/4 documents)
+/// from the simulator, an incremental sync, the evaluation of a quarter and of the whole
+/// current set (month, quarter, year), a copy SQLite → PostgreSQL, and the size on disk, on both
+/// backends. Run it in release mode on a quiet machine:
+///
+/// ```text
+/// DONDOC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres DONDOC_MEASURE_DOSSIERS=20000 \
+///   cargo test --release --test postgres measure -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for docs/postgres.md, not a check"]
+async fn measure_sync_evaluation_and_copy_on_both_backends() {
+    use std::time::Instant;
+    let n: usize = std::env::var("DONDOC_MEASURE_DOSSIERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let clock = clock();
+    let sim = start_sim(sim_options(n, n / 4), clock.clone()).await;
+    let mut sqlite_url = None;
+    for b in backends() {
+        let db = TestDb::new(b).await;
+        let app = db.app(sim.addr, clock.clone()).await;
+        let t = now(clock.as_ref());
+        let started = Instant::now();
+        let r = dondoc::sync::run_once(&app, t).await;
+        assert!(r.failures().is_empty());
+        let full = started.elapsed();
+        let p = dondoc::metrics::Period::containing(dondoc::metrics::PeriodKind::Quarter, t);
+        let mut quarter = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            dondoc::metrics::evaluate(&app.store, &app.settings, p, t)
+                .await
+                .unwrap();
+            quarter.push(started.elapsed());
+        }
+        quarter.sort();
+        let started = Instant::now();
+        dondoc::metrics::run_once(&app, t).await.unwrap();
+        let evaluation = started.elapsed();
+        sim.sim.touch(100);
+        let started = Instant::now();
+        let r = dondoc::sync::run_once(&app, t + 900).await;
+        assert!(r.failures().is_empty());
+        let incremental = started.elapsed();
+        app.store.close().await;
+        let size = match db.file() {
+            Some(f) => std::fs::metadata(f).unwrap().len() as i64,
+            None => scalar(&db.url, "SELECT pg_database_size(current_database())").await,
+        };
+        say(&format!(
+            "{b:?}: {n} dossiers + {} documents: first sync {:.2} s, incremental sync {:.2} s, \
+             evaluate a quarter {:.0} ms (median of 5), evaluate month+quarter+year and store samples {:.0} ms, size {:.1} MiB",
+            n / 4,
+            full.as_secs_f64(),
+            incremental.as_secs_f64(),
+            quarter[2].as_secs_f64() * 1000.0,
+            evaluation.as_secs_f64() * 1000.0,
+            size as f64 / (1024.0 * 1024.0)
+        ));
+        match b {
+            Backend::Sqlite => sqlite_url = Some(db),
+            Backend::Postgres => {
+                let source = sqlite_url.as_ref().unwrap();
+                let target = TestDb::new(Backend::Postgres).await;
+                let started = Instant::now();
+                let report = dondoc::store::run_migrate_store(&source.url, &target.url)
+                    .await
+                    .unwrap();
+                say(&format!(
+                    "migrate-store SQLite → PostgreSQL: {:.2} s\n{report}",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+    }
+}
