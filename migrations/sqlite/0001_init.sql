@@ -53,9 +53,10 @@ CREATE TABLE dossiers (
     deleted          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, code)
 );
-CREATE INDEX dossiers_unit ON dossiers (unit_code);
-CREATE INDEX dossiers_received ON dossiers (received_at);
-CREATE INDEX dossiers_ended ON dossiers (ended_at);
+-- The metric aggregation reads the whole table (one pass for every period), so no index on
+-- dates: each would only slow every insert. Per-unit lookups (action lists, unmapped codes) use
+-- this one, covering for the code counts.
+CREATE INDEX dossiers_unit ON dossiers (unit_code, deleted);
 
 CREATE TABLE documents (
     source           TEXT    NOT NULL,
@@ -70,7 +71,7 @@ CREATE TABLE documents (
     deleted          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, code)
 );
-CREATE INDEX documents_unit ON documents (unit_code);
+CREATE INDEX documents_unit ON documents (unit_code, deleted);
 
 -- Records that broke the contract: key and reason only, never the record's content.
 CREATE TABLE rejected (

@@ -396,12 +396,26 @@ pub async fn evaluate_window(
     end: Epoch,
     as_of: Epoch,
 ) -> Result<Evaluation, StoreError> {
+    let mut evs = evaluate_many(store, s, &[(period, start, end)], as_of).await?;
+    evs.pop()
+        .ok_or_else(|| StoreError::Unsupported("an evaluation returned nothing".into()))
+}
+
+/// Evaluates several windows at `as_of` with one pass over the dossiers (the month, quarter and
+/// year of an evaluation run) and one reading of the data-quality counts.
+pub async fn evaluate_many(
+    store: &Store,
+    s: &Settings,
+    windows: &[(Period, Epoch, Epoch)],
+    as_of: Epoch,
+) -> Result<Vec<Evaluation>, StoreError> {
     let tree = UnitTree::new(s);
     // A window that starts after as_of sees nothing: an empty window.
-    let horizon = end.min(as_of).max(start);
-    let dossiers = store.dossier_tallies(start, horizon).await?;
-    let documents = store.document_tallies(start, horizon).await?;
-    let (rows, q) = rows_from_tallies(s, &tree, period, &dossiers, &documents);
+    let bounds: Vec<(Epoch, Epoch)> = windows
+        .iter()
+        .map(|(_, start, end)| (*start, (*end).min(as_of).max(*start)))
+        .collect();
+    let dossiers = store.dossier_tallies_many(&bounds).await?;
     let unmapped = |codes: Vec<CodeCount>, claims: &dyn Fn(&str) -> bool| -> Vec<(String, i64)> {
         codes
             .into_iter()
@@ -409,23 +423,32 @@ pub async fn evaluate_window(
             .map(|c| (c.code, c.count))
             .collect()
     };
-    let quality = Quality {
-        unmapped_dossier_codes: unmapped(store.dossier_codes().await?, &|c| {
-            tree.claims_one_stop(c)
-        }),
-        unmapped_document_codes: unmapped(store.document_codes().await?, &|c| {
-            tree.claims_document(c)
-        }),
-        no_due_date: q.no_due_date,
-        unknown_procedure: q.unknown_procedure,
-        rejected: store.rejection_counts().await?,
-    };
-    Ok(Evaluation {
-        as_of,
-        period,
-        rows,
-        quality,
-    })
+    let unmapped_dossier_codes =
+        unmapped(store.dossier_codes().await?, &|c| tree.claims_one_stop(c));
+    let unmapped_document_codes =
+        unmapped(store.document_codes().await?, &|c| tree.claims_document(c));
+    let rejected = store.rejection_counts().await?;
+    let mut out = Vec::with_capacity(windows.len());
+    for (k, (period, _, _)) in windows.iter().enumerate() {
+        let (start, horizon) = bounds[k];
+        let documents = store.document_tallies(start, horizon).await?;
+        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
+        let (rows, q) = rows_from_tallies(s, &tree, *period, groups, &documents);
+        let quality = Quality {
+            unmapped_dossier_codes: unmapped_dossier_codes.clone(),
+            unmapped_document_codes: unmapped_document_codes.clone(),
+            no_due_date: q.no_due_date,
+            unknown_procedure: q.unknown_procedure,
+            rejected: rejected.clone(),
+        };
+        out.push(Evaluation {
+            as_of,
+            period: *period,
+            rows,
+            quality,
+        });
+    }
+    Ok(out)
 }
 
 /// The evaluation job: the current month, quarter and year at `now`, for every unit, metric and
@@ -435,9 +458,15 @@ pub async fn run_once(app: &App, now: Epoch) -> Result<Vec<Evaluation>, StoreErr
     let day = to_local(now).format("%Y-%m-%d").to_string();
     let mut out = Vec::new();
     let mut samples = Vec::new();
-    for kind in PeriodKind::ALL {
-        let period = Period::containing(kind, now);
-        let ev = evaluate(&app.store, &app.settings, period, now).await?;
+    let windows: Vec<(Period, Epoch, Epoch)> = PeriodKind::ALL
+        .iter()
+        .map(|k| {
+            let p = Period::containing(*k, now);
+            (p, p.start(), p.end())
+        })
+        .collect();
+    for ev in evaluate_many(&app.store, &app.settings, &windows, now).await? {
+        let period = ev.period;
         for r in &ev.rows {
             samples.push(Sample {
                 unit: r.unit.clone(),

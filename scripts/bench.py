@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""dondoc's benchmark: a province's year in one sync, measured against the parsing floor.
+
+One run, each step a separate `dondoc` process (so that its peak resident memory is its own,
+read exactly from wait4(2)):
+
+  1. the simulator (`dondoc simulate`, another process) serves N dossiers over a year for U units
+     and M documents;
+  2. the floor: `dondoc sync --dry-run` fetches and parses every page, storing nothing;
+  3. a first full `dondoc sync` into a fresh SQLite database (and PostgreSQL with --postgres);
+  4. 1,000 dossiers change upstream; an incremental `dondoc sync`;
+  5. `dondoc evaluate`: every unit, metric, scope and period kind;
+  6. `dondoc status --format json` for the current quarter;
+  7. an idle `dondoc run` between jobs: resident memory and CPU over a quiet window.
+
+Speed is reported, never asserted. Standard library only (Python 3.8+).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(path, sim_port, http_port, db_url, units, page_size):
+    lines = [
+        "[database]", f'url = "{db_url}"', "",
+        "[sources.motcua]", 'kind = "one_stop"', f'base_url = "http://127.0.0.1:{sim_port}"', f"page_size = {page_size}",
+        "timeout_secs = 120", "",
+        "[sources.qlvb]", 'kind = "documents"', f'base_url = "http://127.0.0.1:{sim_port}"', f"page_size = {page_size}",
+        "timeout_secs = 120", "",
+        "[http]", f'listen = "127.0.0.1:{http_port}"', "",
+        "[schedule]", 'sync = "0 0 3 * * *"', 'alerts = "0 0 8 * * Mon-Fri"', "",
+        "[field_groups]", 'land_construction_investment = ["G09-DD", "G09-XD", "G09-DT"]', "",
+        "[[scoped_targets]]", 'metric = "satisfaction_rate"', 'scope = "land_construction_investment"', "min = 85.0", "",
+        "[[units]]", 'code = "TINH"', 'name = "UBND tỉnh (benchmark)"', 'one_stop_codes = ["000.00.00.H50"]', 'document_codes = ["T0"]', "",
+    ]
+    # The province's cities, each with agencies and wards below: a three-level tree.
+    cities = max(1, units // 20)
+    made = 1
+    for c in range(cities):
+        if made >= units:
+            break
+        lines += ["[[units]]", f'code = "TP{c:02d}"', f'name = "UBND thành phố {c:02d}"', 'parent = "TINH"',
+                  f'one_stop_codes = ["000.00.{c:02d}.H52"]', f'document_codes = ["TP{c:02d}"]', ""]
+        made += 1
+    i = 0
+    while made < units:
+        c = i % cities
+        lines += ["[[units]]", f'code = "DV{i:03d}"', f'name = "Phường Đơn vị {i:03d}"', f'parent = "TP{c:02d}"',
+                  f'one_stop_codes = ["000.{i % 1000:03d}.{c:02d}.H51"]', f'document_codes = ["D{i:03d}"]', ""]
+        made += 1
+        i += 1
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def run(bin_, cfg, args, cwd, quiet=True):
+    """Runs `dondoc --config cfg args`; returns (wall seconds, peak RSS MiB, stdout)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([bin_, "--config", cfg] + args, cwd=cwd, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL if quiet else None, env={**os.environ, "RUST_LOG": "warn"})
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    text = out.decode("utf-8", "replace")
+    if p.returncode != 0:
+        sys.exit(f"dondoc {' '.join(args)} failed (exit {p.returncode}):\n{text}")
+    return wall, usage.ru_maxrss / 1024.0, text
+
+
+def sync_table(text):
+    """(endpoint → (fetched, pages, seconds)) from the table `dondoc sync` prints."""
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\S+)\s+(ho-so|van-ban|thu-tuc)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)s\s+ok", line)
+        if m:
+            rows[m.group(2)] = (int(m.group(3)), int(m.group(6)), float(m.group(7)))
+    return rows
+
+
+def wait_http(url, deadline_s=300):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status
+        except Exception:
+            time.sleep(0.2)
+    sys.exit(f"{url} did not answer in {deadline_s}s")
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    ticks = int(parts[11]) + int(parts[12])  # utime + stime
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    return ticks, rss / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=None, help="the dondoc binary (default: target/release/dondoc)")
+    ap.add_argument("--dossiers", type=int, default=1_000_000)
+    ap.add_argument("--documents", type=int, default=200_000)
+    ap.add_argument("--units", type=int, default=200)
+    ap.add_argument("--changes", type=int, default=1000)
+    ap.add_argument("--page-size", type=int, default=1000)
+    ap.add_argument("--idle-seconds", type=int, default=10)
+    ap.add_argument("--postgres", default=os.environ.get("DONDOC_BENCH_POSTGRES_URL"),
+                    help="also sync into PostgreSQL: an admin URL such as postgres://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--json", help="also write the figures to this file")
+    a = ap.parse_args()
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    bin_ = a.bin or os.path.join(target, "release", "dondoc")
+    work = tempfile.mkdtemp(prefix="dondoc-bench-")
+    sim_port, http_port = free_port(), free_port()
+    cfg = os.path.join(work, "bench.toml")
+    config(cfg, sim_port, http_port, f"sqlite://{work}/bench.db", a.units, a.page_size)
+    results = []
+
+    def report(step, wall, records, requests, rss, note=""):
+        rate = records / wall if wall > 0 and records else 0
+        results.append({"step": step, "wall_s": round(wall, 3), "records": records, "records_per_s": round(rate),
+                        "requests": requests, "peak_rss_mib": round(rss, 1), "note": note})
+        print(f"{step:<34} {wall:>8.2f}s {records:>9} {rate:>11,.0f}/s {requests!s:>9} {rss:>8.1f} MiB  {note}", flush=True)
+
+    print(f"dondoc benchmark: {a.dossiers:,} dossiers, {a.documents:,} documents, {a.units} units, page {a.page_size}")
+    print(f"machine: {os.cpu_count()} cores; binary {bin_}; work dir {work}\n")
+    t0 = time.monotonic()
+    sim = subprocess.Popen([bin_, "--config", cfg, "simulate", "--listen", f"127.0.0.1:{sim_port}", "--dossiers", str(a.dossiers),
+                            "--documents", str(a.documents)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/thu-tuc")
+        print(f"{'step':<34} {'wall':>9} {'records':>9} {'rate':>13} {'requests':>9} {'peak RSS':>12}")
+        report("1. simulator ready", time.monotonic() - t0, 0, "-", 0.0, "(another process)")
+
+        wall, rss, out = run(bin_, cfg, ["sync", "--dry-run"], work)
+        floor = sync_table(out)
+        floor_s = sum(v[2] for v in floor.values())
+        records = sum(v[0] for v in floor.values())
+        report("2. floor: fetch + parse only", wall, records, sum(v[1] for v in floor.values()), rss,
+               f"endpoints {floor_s:.2f}s")
+
+        wall, rss, out = run(bin_, cfg, ["sync"], work)
+        full = sync_table(out)
+        full_s = sum(v[2] for v in full.values())
+        records = sum(v[0] for v in full.values())
+        report("3. full sync (SQLite)", wall, records, sum(v[1] for v in full.values()), rss,
+               f"endpoints {full_s:.2f}s = {full_s / floor_s:.2f}x floor; dossiers {full['ho-so'][0] / full['ho-so'][2]:,.0f}/s")
+
+        req = urllib.request.Request(f"http://127.0.0.1:{sim_port}/_sim/touch?count={a.changes}", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            changed = json.load(r).get("changed")
+        wall, rss, out = run(bin_, cfg, ["sync"], work)
+        inc = sync_table(out)
+        per = ", ".join(f"{k} {v[1]}" for k, v in sorted(inc.items()))
+        report(f"4. incremental sync ({changed} changed)", wall, sum(v[0] for v in inc.values()), per, rss,
+               f"endpoints {sum(v[2] for v in inc.values()):.2f}s")
+
+        wall, rss, out = run(bin_, cfg, ["evaluate"], work)
+        m = re.search(r"Evaluated (\d+) rows .* in ([\d.]+)s", out)
+        report("5. evaluate every rate", wall, int(m.group(1)) if m else 0, "-", rss, f"evaluation {m.group(2) if m else '?'}s")
+
+        wall, rss, out = run(bin_, cfg, ["status", "--period", "quarter", "--format", "json"], work)
+        report("6. status --format json (quarter)", wall, len(json.loads(out)["rows"]), "-", rss)
+
+        if a.postgres:
+            dbname = f"dondoc_bench_{os.getpid()}"
+            subprocess.run(["psql", a.postgres, "-qc", f"CREATE DATABASE {dbname}"], check=True)
+            pg = a.postgres.rsplit("/", 1)[0] + "/" + dbname
+            pg_cfg = os.path.join(work, "bench-pg.toml")
+            config(pg_cfg, sim_port, http_port, pg, a.units, a.page_size)
+            wall, rss, out = run(bin_, pg_cfg, ["sync"], work)
+            full_pg = sync_table(out)
+            s = sum(v[2] for v in full_pg.values())
+            report("3'. full sync (PostgreSQL)", wall, sum(v[0] for v in full_pg.values()), sum(v[1] for v in full_pg.values()), rss,
+                   f"endpoints {s:.2f}s = {s / floor_s:.2f}x floor")
+            wall, rss, out = run(bin_, pg_cfg, ["evaluate"], work)
+            m = re.search(r"in ([\d.]+)s", out)
+            report("5'. evaluate (PostgreSQL)", wall, 0, "-", rss, f"evaluation {m.group(1) if m else '?'}s")
+            subprocess.run(["psql", a.postgres, "-qc", f"DROP DATABASE {dbname}"], check=False)
+
+        daemon = subprocess.Popen([bin_, "--config", cfg, "run"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={**os.environ, "RUST_LOG": "warn"})
+        try:
+            wait_http(f"http://127.0.0.1:{http_port}/healthz")
+            time.sleep(3)  # let the start-up catch-up jobs end
+            ticks0, _ = proc_stat(daemon.pid)
+            time.sleep(a.idle_seconds)
+            ticks1, rss = proc_stat(daemon.pid)
+            cpu = (ticks1 - ticks0) / os.sysconf("SC_CLK_TCK") / a.idle_seconds * 100
+            report("7. idle `dondoc run`", float(a.idle_seconds), 0, "-", rss, f"CPU {cpu:.2f}% over {a.idle_seconds}s (RSS now)")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(results, f, indent=2)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
