@@ -202,7 +202,14 @@ def main():
                                   env={**os.environ, "RUST_LOG": "warn"})
         try:
             wait_http(f"http://127.0.0.1:{http_port}/healthz")
-            time.sleep(3)  # let the start-up catch-up jobs end
+            # Let the start-up catch-up jobs end: wait for two quiet seconds (at most 5 minutes).
+            end = time.monotonic() + 300
+            while time.monotonic() < end:
+                a0, _ = proc_stat(daemon.pid)
+                time.sleep(2)
+                a1, _ = proc_stat(daemon.pid)
+                if a1 - a0 <= 2:
+                    break
             ticks0, _ = proc_stat(daemon.pid)
             time.sleep(a.idle_seconds)
             ticks1, rss = proc_stat(daemon.pid)
