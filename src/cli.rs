@@ -304,17 +304,11 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
     let _ = writeln!(out, "{}: valid.", loaded.file.display());
     let _ = writeln!(out, "database   {}", s.database.url);
     for (name, src) in &s.sources {
-        let auth = if src.token.is_some() {
-            ", token set"
-        } else {
-            ""
-        };
         let _ = writeln!(
             out,
-            "source     {name} ({}) {} page {}{auth}",
+            "source     {name} ({}) {}",
             src.kind.as_str(),
-            src.base_url,
-            src.page_size
+            crate::upstream::mapping::describe(src)
         );
     }
     if s.simulator.enabled {

@@ -376,7 +376,7 @@ pub fn read_file(
             ));
             continue;
         };
-        return Ok(read_rows(&plan, table, h, mtime, explain)?);
+        return read_rows(&plan, table, h, mtime, explain);
     }
     Err(format!(
         "no mapping of this source fits the file ({})",

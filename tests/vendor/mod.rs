@@ -329,11 +329,8 @@ impl Vendor {
             updated: epoch_of(&v["NgayCapNhat"]).unwrap_or(0),
             value: shape(v),
         };
-        let (d, doc, p): (
-            fn(&Value) -> Value,
-            fn(&Value) -> Value,
-            fn(&Value) -> Value,
-        ) = match dialect {
+        type Shape = fn(&Value) -> Value;
+        let (d, doc, p): (Shape, Shape, Shape) = match dialect {
             Dialect::A => (dossier_a, document_a, procedure_a),
             Dialect::B => (dossier_b, document_b, procedure_b),
         };

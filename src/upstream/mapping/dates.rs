@@ -16,6 +16,10 @@ use crate::time::{Epoch, local_to_epoch, parse_compact, to_local};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
+/// A value that is not a date of the format (the caller names the field and the format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotADate;
+
 /// One date format, ready to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DateFormat {
@@ -116,9 +120,9 @@ impl DateFormat {
         }
     }
 
-    /// Reads one vendor value: `Ok(None)` when absent (`null`, `""`), `Err(())` when the value is
-    /// not a date of this format.
-    pub fn read(&self, v: &Value) -> Result<Option<Epoch>, ()> {
+    /// Reads one vendor value: `Ok(None)` when absent (`null`, `""`), `Err(NotADate)` when the
+    /// value is not a date of this format.
+    pub fn read(&self, v: &Value) -> Result<Option<Epoch>, NotADate> {
         match v {
             Value::Null => Ok(None),
             Value::String(s) => self.read_str(s),
@@ -127,7 +131,7 @@ impl DateFormat {
                     .as_i64()
                     .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
                     .map(|ms| Some(ms.div_euclid(1000)))
-                    .ok_or(()),
+                    .ok_or(NotADate),
                 DateFormat::EpochS => n
                     .as_i64()
                     .or_else(|| {
@@ -136,26 +140,26 @@ impl DateFormat {
                             .map(|f| f.floor() as i64)
                     })
                     .map(Some)
-                    .ok_or(()),
+                    .ok_or(NotADate),
                 _ => match n.as_u64() {
                     Some(u) => self.read_str(&u.to_string()),
-                    None => Err(()),
+                    None => Err(NotADate),
                 },
             },
-            _ => Err(()),
+            _ => Err(NotADate),
         }
     }
 
-    fn read_str(&self, s: &str) -> Result<Option<Epoch>, ()> {
+    fn read_str(&self, s: &str) -> Result<Option<Epoch>, NotADate> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
         }
         match self {
-            DateFormat::Compact => parse_compact(s).map_err(|_| ()),
-            DateFormat::Rfc3339 => read_rfc3339(s).map(Some).ok_or(()),
+            DateFormat::Compact => parse_compact(s).map_err(|_| NotADate),
+            DateFormat::Rfc3339 => read_rfc3339(s).map(Some).ok_or(NotADate),
             DateFormat::EpochMs | DateFormat::EpochS => {
-                let n: i64 = s.parse().map_err(|_| ())?;
+                let n: i64 = s.parse().map_err(|_| NotADate)?;
                 Ok(Some(if *self == DateFormat::EpochMs {
                     n.div_euclid(1000)
                 } else {
@@ -166,14 +170,14 @@ impl DateFormat {
                 chrono, has_time, ..
             } => {
                 let naive = if *has_time {
-                    NaiveDateTime::parse_from_str(s, chrono).map_err(|_| ())?
+                    NaiveDateTime::parse_from_str(s, chrono).map_err(|_| NotADate)?
                 } else {
                     NaiveDate::parse_from_str(s, chrono)
-                        .map_err(|_| ())?
+                        .map_err(|_| NotADate)?
                         .and_hms_opt(0, 0, 0)
-                        .ok_or(())?
+                        .ok_or(NotADate)?
                 };
-                local_to_epoch(naive).map(Some).ok_or(())
+                local_to_epoch(naive).map(Some).ok_or(NotADate)
             }
         }
     }
@@ -264,8 +268,8 @@ mod tests {
         );
         assert_eq!(d.read(&json!("")), Ok(None));
         assert_eq!(d.read(&Value::Null), Ok(None));
-        assert_eq!(d.read(&json!("31/02/2024")), Err(()));
-        assert_eq!(d.read(&json!(true)), Err(()));
+        assert_eq!(d.read(&json!("31/02/2024")), Err(NotADate));
+        assert_eq!(d.read(&json!(true)), Err(NotADate));
     }
 
     #[test]

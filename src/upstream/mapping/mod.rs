@@ -994,3 +994,40 @@ impl FieldPlan {
 
 #[cfg(test)]
 mod tests;
+
+/// One line about a source for `check-config`: where it is, and what its mapping changes.
+pub fn describe(src: &SourceSettings) -> String {
+    let lists = |src: &SourceSettings| -> Vec<&'static str> {
+        [
+            ("procedures", src.procedures.is_some()),
+            ("dossiers", src.dossiers.is_some()),
+            ("documents", src.documents.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n)
+        .collect()
+    };
+    if src.kind == SourceKind::Import {
+        return format!(
+            "folder {}, mapped: {}",
+            src.folder.as_deref().unwrap_or(std::path::Path::new("")).display(),
+            lists(src).join(", ")
+        );
+    }
+    let auth = match src.auth.as_ref().map(|a| a.style) {
+        Some(settings::AuthStyle::Basic) => ", basic auth".to_string(),
+        Some(settings::AuthStyle::Login) => ", login auth".to_string(),
+        _ if src.token.is_some() => ", token set".to_string(),
+        _ => String::new(),
+    };
+    let mut out = format!("{} page {}{auth}", src.base_url, src.page_size);
+    if !crate::sync::is_contract(src) {
+        out.push_str(&format!(", {} paging", src.paging.style.as_str()));
+        let mapped = lists(src);
+        if !mapped.is_empty() {
+            out.push_str(&format!(", mapped: {}", mapped.join(", ")));
+        }
+    }
+    out
+}
