@@ -102,13 +102,16 @@ impl PostgresStore {
                 url: shown.clone(),
                 source,
             })?;
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
+        // The migrator holds PostgreSQL's advisory lock while it works (replicas starting
+        // together wait for each other) and releases it when done; on failure the pool is closed
+        // at once, so that no pooled connection keeps the lock.
+        if let Err(source) = sqlx::migrate!("migrations/postgres").run(&pool).await {
+            pool.close().await;
+            return Err(StoreError::Migrate {
                 url: shown.clone(),
                 source,
-            })?;
+            });
+        }
         Ok(Self { pool, shown })
     }
 
