@@ -76,10 +76,13 @@ admin = ["cntt@city.example.gov.vn"]
     )
 }
 
+/// Every job run: the job, its fire time, the replica that ran it.
+type Runs = Arc<Mutex<Vec<(Job, Epoch, &'static str)>>>;
+
 /// The real jobs, each run recorded with the replica that ran it.
 struct Recording {
     replica: &'static str,
-    runs: Arc<Mutex<Vec<(Job, Epoch, &'static str)>>>,
+    runs: Runs,
     counters: Arc<SyncCounters>,
 }
 
