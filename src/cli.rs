@@ -466,7 +466,7 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
         };
         let _ = writeln!(
             out,
-            "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>8.1}s  {result}",
+            "{:<12} {:<8} {:>9} {:>9} {:>9} {:>6} {:>8.3}s  {result}",
             e.source,
             e.endpoint,
             e.fetched,

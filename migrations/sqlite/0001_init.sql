@@ -29,13 +29,17 @@ CREATE TABLE procedures (
     PRIMARY KEY (source, code)
 );
 
--- Dossiers, normalized to what metrics.md and the action lists need.
+-- Dossiers, normalized to what metrics.md and the action lists need. Clustered by unit and field
+-- (WITHOUT ROWID, primary key first on unit_code, field_code): the metric aggregation groups by
+-- exactly that, so it streams through the table in order without sorting a million rows, and
+-- per-unit lookups (action lists, code counts) read one contiguous range. The record's identity
+-- is the unique (source, code).
 CREATE TABLE dossiers (
+    unit_code        TEXT    NOT NULL,       -- DonViXuLy ('' for a tombstone)
+    field_code       TEXT    NOT NULL DEFAULT '',  -- MaLinhVuc ('' when absent)
     source           TEXT    NOT NULL,
     code             TEXT    NOT NULL,       -- MaHoSo
     procedure_code   TEXT    NOT NULL,       -- MaTTHC
-    field_code       TEXT,                   -- MaLinhVuc
-    unit_code        TEXT    NOT NULL,       -- DonViXuLy
     channel          INTEGER,                -- KenhThucHien
     status           INTEGER NOT NULL,       -- TrangThaiHoSo (0 for a tombstone)
     received_at      INTEGER,                -- NgayTiepNhan
@@ -51,17 +55,15 @@ CREATE TABLE dossiers (
     rated_at         INTEGER,                -- DanhGiaHaiLong.NgayDanhGia
     updated_at       INTEGER NOT NULL,       -- NgayCapNhat
     deleted          INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (source, code)
-);
--- The metric aggregation reads the whole table (one pass for every period), so no index on
--- dates: each would only slow every insert. Per-unit lookups (action lists, unmapped codes) use
--- this one, covering for the code counts.
-CREATE INDEX dossiers_unit ON dossiers (unit_code, deleted);
+    PRIMARY KEY (unit_code, field_code, source, code)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX dossiers_key ON dossiers (source, code);
 
+-- Documents, clustered by unit likewise.
 CREATE TABLE documents (
+    unit_code        TEXT    NOT NULL,       -- MaDonVi ('' for a tombstone)
     source           TEXT    NOT NULL,
     code             TEXT    NOT NULL,       -- MaVanBan
-    unit_code        TEXT    NOT NULL,       -- MaDonVi
     direction        TEXT,                   -- DEN | DI (NULL for a tombstone)
     arrived_at       INTEGER,                -- NgayDen
     issued_at        INTEGER,                -- NgayBanHanh
@@ -69,9 +71,9 @@ CREATE TABLE documents (
     signed           INTEGER NOT NULL,       -- KySo = 1
     updated_at       INTEGER NOT NULL,
     deleted          INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (source, code)
-);
-CREATE INDEX documents_unit ON documents (unit_code, deleted);
+    PRIMARY KEY (unit_code, source, code)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX documents_key ON documents (source, code);
 
 -- Records that broke the contract: key and reason only, never the record's content.
 CREATE TABLE rejected (

@@ -59,10 +59,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // A 32 MiB page cache and memory-mapped reads: the metric scans read the whole
-            // dossier table, and index inserts touch pages all over it.
-            .pragma("cache_size", "-32768")
-            .pragma("mmap_size", "268435456")
+            // A 16 MiB page cache per connection (SQLite's default is 2 MiB): inserts touch pages
+            // all over the key index. No memory-mapped I/O: it counts every touched page of the
+            // file as resident memory, and buys nothing once the scans are clustered.
+            .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -261,7 +261,7 @@ impl SqliteStore {
                 b.push_bind(source)
                     .push_bind(&d.code)
                     .push_bind(&d.procedure_code)
-                    .push_bind(&d.field_code)
+                    .push_bind(d.field_code.as_deref().unwrap_or(""))
                     .push_bind(&d.unit_code)
                     .push_bind(d.channel.map(i64::from))
                     .push_bind(i64::from(d.status))
@@ -547,8 +547,10 @@ impl SqliteStore {
         let mut out = vec![Vec::with_capacity(rows.len()); windows.len()];
         for r in &rows {
             let unit_code: String = r.try_get("unit_code").doing("reading dossier counts")?;
-            let field_code: Option<String> =
-                r.try_get("field_code").doing("reading dossier counts")?;
+            let field_code: Option<String> = r
+                .try_get::<Option<String>, _>("field_code")
+                .doing("reading dossier counts")?
+                .filter(|f| !f.is_empty());
             for (k, groups) in out.iter_mut().enumerate() {
                 let n = |c: &str| -> Result<i64> {
                     Ok(r.try_get::<Option<i64>, _>(format!("{c}_{k}").as_str())
