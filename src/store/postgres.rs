@@ -95,7 +95,7 @@ impl PostgresStore {
             .application_name("dondoc");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {
