@@ -332,23 +332,13 @@ impl Store {
         dispatch!(self, s => s.dossier_tallies(start, horizon).await)
     }
 
-    /// Exact dossier counts for several windows (month, quarter, year), in one pass of the table
-    /// where the engine allows it. Returns one list per window, in order.
+    /// Exact dossier counts for several windows (month, quarter, year), in one pass of the table.
+    /// Returns one list per window, in order.
     pub async fn dossier_tallies_many(
         &self,
         windows: &[(Epoch, Epoch)],
     ) -> Result<Vec<Vec<GroupTally>>> {
-        match self {
-            Store::Sqlite(s) => s.dossier_tallies_many(windows).await,
-            #[allow(unreachable_patterns)]
-            other => {
-                let mut out = Vec::with_capacity(windows.len());
-                for (start, horizon) in windows {
-                    out.push(other.dossier_tallies(*start, *horizon).await?);
-                }
-                Ok(out)
-            }
-        }
+        dispatch!(self, s => s.dossier_tallies_many(windows).await)
     }
 
     /// Exact document counts per unit code for the window, in one pass.

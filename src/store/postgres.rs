@@ -298,7 +298,13 @@ impl PostgresStore {
                 .bind(source)
                 .bind(chunk.iter().map(|d| d.code.as_str()).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|d| d.procedure_code.as_str()).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|d| d.field_code.as_deref()).collect::<Vec<_>>())
+                // '' when MaLinhVuc is absent (as SQLite keeps it).
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|d| d.field_code.as_deref().unwrap_or(""))
+                        .collect::<Vec<_>>(),
+                )
                 .bind(chunk.iter().map(|d| d.unit_code.as_str()).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|d| d.channel.map(i32::from)).collect::<Vec<_>>())
                 .bind(chunk.iter().map(|d| i32::from(d.status)).collect::<Vec<_>>())
@@ -490,55 +496,94 @@ impl PostgresStore {
     }
 
     pub async fn dossier_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
-        // The same conditional aggregation as SQLite's, clause for clause (metrics.md's rules; see
-        // metrics::rules for them in Rust). $1 = P.start, $2 = e. A condition that is NULL counts
-        // nothing, as SQLite's sum of a NULL does.
-        // finished(t) = status IN (8,9,10) AND ended_at < t
-        let rows = sqlx::query(
-            "WITH d AS (
-               SELECT d.unit_code, d.field_code, d.status, d.received_at, d.due_at, d.ended_at,
-                      d.channel, d.paid_online, d.fee_total, d.digitized, d.first_apology_at,
-                      d.rating, d.rated_at, p.code IS NULL AS no_proc, p.level AS level,
-                      (d.received_at < $2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < $1)) AS h,
-                      (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < $2
-                                                     THEN d.ended_at > d.due_at
-                                                     ELSE d.due_at < $2 END) AS late_e,
-                      (d.received_at >= $1 AND d.received_at < $2) AS recv_in
-               FROM dossiers d
-               LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code
-               WHERE NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL
-                 -- keep exactly the dossiers that some rule can count: each rule on its own date,
-                 -- whatever order the upstream's dates are in
-                 AND ((d.received_at < $2 AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < $1))
-                      OR (d.ended_at >= $1 AND d.ended_at < $2)
-                      OR (d.received_at >= $1 AND d.received_at < $2)
-                      OR (d.rated_at >= $1 AND d.rated_at < $2))
-             )
-             SELECT unit_code, field_code,
-               count(*) FILTER (WHERE h AND late_e) AS late,
-               count(*) FILTER (WHERE h) AS handled,
-               count(*) FILTER (WHERE h AND late_e AND first_apology_at < $2) AS apologized,
-               count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= $1 AND ended_at < $2 AND digitized) AS digitized,
-               count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= $1 AND ended_at < $2) AS results,
-               count(*) FILTER (WHERE recv_in AND level = 4 AND channel = 2) AS online,
-               count(*) FILTER (WHERE recv_in AND level = 4) AS full_online_eligible,
-               count(*) FILTER (WHERE recv_in AND fee_total > 0 AND paid_online IN (1, 2)) AS paid_online,
-               count(*) FILTER (WHERE recv_in AND fee_total > 0) AS with_fee,
-               count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= $1 AND rated_at < $2 AND rating IN (1, 2)) AS satisfied,
-               count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= $1 AND rated_at < $2) AS rated,
-               count(*) FILTER (WHERE h AND due_at IS NULL) AS no_due_date,
-               count(*) FILTER (WHERE recv_in AND no_proc) AS unknown_procedure
-             FROM d GROUP BY unit_code, field_code",
-        )
-        .bind(start)
-        .bind(horizon)
-        .fetch_all(&self.pool)
-        .await
-        .doing("counting dossiers for the metrics")?;
-        rows.iter()
-            .map(|r| {
-                let n = |c: &str| -> std::result::Result<i64, sqlx::Error> {
-                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
+        Ok(self
+            .dossier_tallies_many(&[(start, horizon)])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Exact dossier counts per (unit code, field code) for several windows in ONE scan of the
+    /// table: the same conditional aggregation as SQLite's, clause for clause (metrics.md's
+    /// rules; see metrics::rules for them in Rust), as `count(*) FILTER (WHERE …)`, one set of
+    /// columns per window. Window k binds `${2k+1}` = P.start and `${2k+2}` = e. A condition that
+    /// is NULL counts nothing, as SQLite's sum of a NULL does.
+    /// finished(t) = status IN (8,9,10) AND ended_at IS NOT NULL AND ended_at < t.
+    pub async fn dossier_tallies_many(
+        &self,
+        windows: &[(Epoch, Epoch)],
+    ) -> Result<Vec<Vec<GroupTally>>> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inner = String::from(
+            "SELECT d.unit_code, d.field_code, d.status, d.ended_at, d.due_at, d.received_at, d.channel, \
+             d.paid_online, d.fee_total, d.digitized, d.first_apology_at, d.rating, d.rated_at, \
+             p.code IS NULL AS no_proc, p.level AS level",
+        );
+        let mut prune = Vec::new();
+        let mut counts = String::new();
+        for k in 0..windows.len() {
+            let (s, e) = (2 * k + 1, 2 * k + 2);
+            // Per window: membership of H, late as seen at e, received in the window.
+            inner.push_str(&format!(
+                ", (d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) AS h{k}\
+                 , (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ${e} \
+                   THEN d.ended_at > d.due_at ELSE d.due_at < ${e} END) AS late{k}\
+                 , (d.received_at >= ${s} AND d.received_at < ${e}) AS recv{k}"
+            ));
+            // Keep exactly the dossiers that some rule can count: each rule on its own date,
+            // whatever order the upstream's dates are in.
+            prune.push(format!(
+                "(d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) \
+                 OR (d.ended_at >= ${s} AND d.ended_at < ${e}) OR (d.received_at >= ${s} AND d.received_at < ${e}) \
+                 OR (d.rated_at >= ${s} AND d.rated_at < ${e})"
+            ));
+            counts.push_str(&format!(
+                ", count(*) FILTER (WHERE h{k} AND late{k}) AS late_{k}\
+                 , count(*) FILTER (WHERE h{k}) AS handled_{k}\
+                 , count(*) FILTER (WHERE h{k} AND late{k} AND first_apology_at < ${e}) AS apologized_{k}\
+                 , count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= ${s} AND ended_at < ${e} AND digitized) AS digitized_{k}\
+                 , count(*) FILTER (WHERE status IN (9, 10) AND ended_at >= ${s} AND ended_at < ${e}) AS results_{k}\
+                 , count(*) FILTER (WHERE recv{k} AND level = 4 AND channel = 2) AS online_{k}\
+                 , count(*) FILTER (WHERE recv{k} AND level = 4) AS full_online_eligible_{k}\
+                 , count(*) FILTER (WHERE recv{k} AND fee_total > 0 AND paid_online IN (1, 2)) AS paid_online_{k}\
+                 , count(*) FILTER (WHERE recv{k} AND fee_total > 0) AS with_fee_{k}\
+                 , count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= ${s} AND rated_at < ${e} AND rating IN (1, 2)) AS satisfied_{k}\
+                 , count(*) FILTER (WHERE rating IS NOT NULL AND rated_at >= ${s} AND rated_at < ${e}) AS rated_{k}\
+                 , count(*) FILTER (WHERE h{k} AND due_at IS NULL) AS no_due_date_{k}\
+                 , count(*) FILTER (WHERE recv{k} AND no_proc) AS unknown_procedure_{k}"
+            ));
+        }
+        let sql = format!(
+            "WITH d AS ({inner} FROM dossiers d \
+             LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code \
+             WHERE NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL AND ({})) \
+             SELECT unit_code, field_code{counts} FROM d GROUP BY unit_code, field_code",
+            prune.join(" OR ")
+        );
+        // Only numbers and fixed names are formatted into the statement; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (start, horizon) in windows {
+            q = q.bind(*start).bind(*horizon);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting dossiers for the metrics")?;
+        let mut out = vec![Vec::with_capacity(rows.len()); windows.len()];
+        for r in &rows {
+            let unit_code: String = r.try_get("unit_code").doing("reading dossier counts")?;
+            // '' is a dossier without a field (MaLinhVuc absent).
+            let field_code: Option<String> = r
+                .try_get::<Option<String>, _>("field_code")
+                .doing("reading dossier counts")?
+                .filter(|f| !f.is_empty());
+            for (k, groups) in out.iter_mut().enumerate() {
+                let n = |c: &str| -> Result<i64> {
+                    Ok(r.try_get::<Option<i64>, _>(format!("{c}_{k}").as_str())
+                        .doing("reading dossier counts")?
+                        .unwrap_or(0))
                 };
                 let tally = Tally {
                     late: n("late")?,
@@ -556,14 +601,14 @@ impl PostgresStore {
                     unknown_procedure: n("unknown_procedure")?,
                     ..Tally::default()
                 };
-                Ok(GroupTally {
-                    unit_code: r.try_get("unit_code")?,
-                    field_code: r.try_get("field_code")?,
+                groups.push(GroupTally {
+                    unit_code: unit_code.clone(),
+                    field_code: field_code.clone(),
                     tally,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .doing("reading dossier counts")
+                });
+            }
+        }
+        Ok(out)
     }
 
     pub async fn document_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {

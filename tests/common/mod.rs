@@ -452,7 +452,7 @@ impl Conn {
     }
 
     /// Each row of `table` as one line, the columns rendered alike on both engines (integers
-    /// and flags as integers, NULL as -1 or ""), sorted.
+    /// and flags as integers, NULL as [`NULL`], distinct from '' and from every number), sorted.
     pub async fn lines(&self, table: &str, columns: &[(&str, Kind)]) -> Vec<String> {
         let mut out = Vec::new();
         match self {
@@ -469,11 +469,13 @@ impl Conn {
                         parts.push(match k {
                             Kind::Int | Kind::Bool => r
                                 .get::<Option<i64>, _>(i)
-                                .map_or("-1".to_string(), |v| v.to_string()),
+                                .map_or(NULL.to_string(), |v| v.to_string()),
                             Kind::Real => r
                                 .get::<Option<f64>, _>(i)
-                                .map_or("-1".to_string(), |v| v.to_string()),
-                            Kind::Text => r.get::<Option<String>, _>(i).unwrap_or_default(),
+                                .map_or(NULL.to_string(), |v| v.to_string()),
+                            Kind::Text => {
+                                r.get::<Option<String>, _>(i).unwrap_or_else(|| NULL.into())
+                            }
                             Kind::Bytes => format!("{:?}", r.get::<Option<Vec<u8>>, _>(i)),
                         });
                     }
@@ -500,11 +502,13 @@ impl Conn {
                         parts.push(match k {
                             Kind::Int | Kind::Bool => r
                                 .get::<Option<i64>, _>(i)
-                                .map_or("-1".to_string(), |v| v.to_string()),
+                                .map_or(NULL.to_string(), |v| v.to_string()),
                             Kind::Real => r
                                 .get::<Option<f64>, _>(i)
-                                .map_or("-1".to_string(), |v| v.to_string()),
-                            Kind::Text => r.get::<Option<String>, _>(i).unwrap_or_default(),
+                                .map_or(NULL.to_string(), |v| v.to_string()),
+                            Kind::Text => {
+                                r.get::<Option<String>, _>(i).unwrap_or_else(|| NULL.into())
+                            }
                             Kind::Bytes => format!("{:?}", r.get::<Option<Vec<u8>>, _>(i)),
                         });
                     }
@@ -518,6 +522,9 @@ impl Conn {
 }
 
 pub use dondoc::store::copy::Kind;
+
+/// How [`Conn::lines`] shows NULL.
+pub const NULL: &str = "∅";
 
 /// The columns of `table` as the copy knows them (every column of the schema).
 pub fn all_columns(table: &str) -> Vec<(&'static str, Kind)> {
