@@ -24,7 +24,12 @@ impl App {
     /// Opens the store of `settings` (creating and migrating it when needed).
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, StoreError> {
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
-        Ok(App { settings: Arc::new(settings), store, clock, stopping: Arc::new(AtomicBool::new(false)) })
+        Ok(App {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Asks long jobs to end at their next safe point.

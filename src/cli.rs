@@ -448,11 +448,18 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
     };
     let app = App::build(settings, clock.clone()).await?;
     let now = epoch(clock.now());
-    let mode = if dry_run { crate::sync::Mode::DryRun } else { crate::sync::Mode::Store };
+    let mode = if dry_run {
+        crate::sync::Mode::DryRun
+    } else {
+        crate::sync::Mode::Store
+    };
     let report = crate::sync::run(&app, now, mode).await;
     let mut out = std::io::stdout().lock();
     if dry_run {
-        let _ = writeln!(out, "Dry run: every page fetched and validated; nothing stored.");
+        let _ = writeln!(
+            out,
+            "Dry run: every page fetched and validated; nothing stored."
+        );
     }
     let _ = writeln!(
         out,
@@ -531,7 +538,12 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
 async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     let settings = loaded.settings;
     let _sim = if settings.simulator.enabled {
-        let (addr, _, stop) = start_simulator(sim_options(&settings), &settings.simulator.listen, clock.clone()).await?;
+        let (addr, _, stop) = start_simulator(
+            sim_options(&settings),
+            &settings.simulator.listen,
+            clock.clone(),
+        )
+        .await?;
         tracing::info!(%addr, "built-in simulator started");
         Some(stop)
     } else {
@@ -539,10 +551,19 @@ async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), F
     };
     let listen = settings.http.listen.clone();
     let app = App::build(settings, clock).await?;
-    let daemon = crate::daemon::Daemon::new(app.clone(), Some(loaded.file.clone())).map_err(|e| Failure::usage(e.to_string()))?;
+    let daemon = crate::daemon::Daemon::new(app.clone(), Some(loaded.file.clone()))
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|source| Failure::work(crate::daemon::DaemonError::Listen { addr: listen.clone(), source }.to_string()))?;
+        .map_err(|source| {
+            Failure::work(
+                crate::daemon::DaemonError::Listen {
+                    addr: listen.clone(),
+                    source,
+                }
+                .to_string(),
+            )
+        })?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::http::serve(listener, daemon.clone(), async move {
         let _ = http_stopped.await;
@@ -717,7 +738,10 @@ fn sync_result(report: &crate::sync::SyncReport) -> Result<(), Failure> {
         Ok(())
     } else {
         let names: Vec<String> = failures.iter().map(|(s, e)| format!("{s}: {e}")).collect();
-        Err(Failure::work(format!("sync failed for {}", names.join("; "))))
+        Err(Failure::work(format!(
+            "sync failed for {}",
+            names.join("; ")
+        )))
     }
 }
 
@@ -768,13 +792,17 @@ async fn report(settings: Settings, clock: Arc<dyn Clock>, a: &ReportArgs) -> Re
     let built = report::build(&app.store, &app.settings, period, as_of, generated_at).await;
     app.store.close().await;
     let r = built?;
-    let bytes = format.render(&r).map_err(|e| Failure::work(e.to_string()))?;
+    let bytes = format
+        .render(&r)
+        .map_err(|e| Failure::work(e.to_string()))?;
     if to_stdout {
         let mut out = std::io::stdout().lock();
         return out
             .write_all(&bytes)
             .and_then(|_| out.flush())
-            .map_err(|e| Failure::work(format!("cannot write the report to standard output: {e}")));
+            .map_err(|e| {
+                Failure::work(format!("cannot write the report to standard output: {e}"))
+            });
     }
     // Written beside the target, then renamed: a reader never sees half a file.
     let name = a
@@ -782,11 +810,16 @@ async fn report(settings: Settings, clock: Arc<dyn Clock>, a: &ReportArgs) -> Re
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "report".into());
-    let tmp = a.out.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = a
+        .out
+        .with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let written = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &a.out));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Failure::work(format!("cannot write {}: {e}", a.out.display())));
+        return Err(Failure::work(format!(
+            "cannot write {}: {e}",
+            a.out.display()
+        )));
     }
     let to_act: i64 = r.actions.iter().map(|x| x.total).sum();
     println!(
@@ -798,7 +831,11 @@ async fn report(settings: Settings, clock: Arc<dyn Clock>, a: &ReportArgs) -> Re
         r.period.bounds_vi(),
         r.period.basis.as_str(),
         rfc3339(r.as_of),
-        if r.is_final() { "" } else { " (period to date)" },
+        if r.is_final() {
+            ""
+        } else {
+            " (period to date)"
+        },
         r.criteria.len(),
         r.city_breaches()
     );

@@ -28,7 +28,12 @@ async fn serve(app: App) -> Site {
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -37,9 +42,16 @@ async fn synced(clock: &Arc<ManualClock>, sim: &Sim, dir: &std::path::Path, extr
     let app = App::build(settings(&text), clock.clone()).await.unwrap();
     for _ in 0..2 {
         let now = now(clock.as_ref());
-        assert!(dondoc::sync::run_once(&app, now).await.failures().is_empty());
+        assert!(
+            dondoc::sync::run_once(&app, now)
+                .await
+                .failures()
+                .is_empty()
+        );
         let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
-        dondoc::alerts::run_once(&app, &ev, None, now).await.unwrap();
+        dondoc::alerts::run_once(&app, &ev, None, now)
+            .await
+            .unwrap();
         clock.advance(chrono::Duration::minutes(15));
     }
     app
@@ -49,13 +61,31 @@ async fn synced(clock: &Arc<ManualClock>, sim: &Sim, dir: &std::path::Path, extr
 async fn before_any_sync_the_pages_say_there_is_no_data_yet() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let app = App::build(settings(&config_text("127.0.0.1:9".parse().unwrap(), &db_url(dir.path(), "d.db"), "")), clock).await.unwrap();
+    let app = App::build(
+        settings(&config_text(
+            "127.0.0.1:9".parse().unwrap(),
+            &db_url(dir.path(), "d.db"),
+            "",
+        )),
+        clock,
+    )
+    .await
+    .unwrap();
     let site = serve(app).await;
     let (code, body) = get(&format!("{}/", site.base)).await;
     assert_eq!(code, 200);
     assert!(body.contains("Chưa có số liệu"), "{body}");
-    assert!(body.contains("UBND Phường Đông Lễ"), "Vietnamese names intact");
-    for p in ["/units/CITY", "/quality", "/alerts", "/?period=year", "/?period=month"] {
+    assert!(
+        body.contains("UBND Phường Đông Lễ"),
+        "Vietnamese names intact"
+    );
+    for p in [
+        "/units/CITY",
+        "/quality",
+        "/alerts",
+        "/?period=year",
+        "/?period=month",
+    ] {
         assert_eq!(get(&format!("{}{p}", site.base)).await.0, 200, "{p}");
     }
 }
@@ -71,18 +101,43 @@ async fn the_pages_show_values_breaches_charts_actions_and_no_personal_data() {
     let (code, overview) = get(&format!("{}/?period=quarter", site.base)).await;
     assert_eq!(code, 200);
     assert!(overview.contains("Quý 2/2024"));
-    assert!(overview.contains("data-state=\"breach\"") && overview.contains("✗ Chưa đạt"), "a breach shows by colour and by word");
+    assert!(
+        overview.contains("data-state=\"breach\"") && overview.contains("✗ Chưa đạt"),
+        "a breach shows by colour and by word"
+    );
     assert!(overview.contains("data-state=\"ok\"") && overview.contains("✓ Đạt"));
     assert!(overview.contains("<svg"), "sparklines");
     // The city's late_rate cell shows the stored numbers.
-    let ev = dondoc::metrics::evaluate(&app.store, &app.settings, "2024-Q2".parse().unwrap(), now(clock.as_ref()) - 15 * 60).await.unwrap();
-    let row = ev.rows.iter().find(|r| r.unit == "CITY" && r.metric == dondoc::metrics::Metric::LateRate && r.scope.is_none()).unwrap();
-    assert!(overview.contains(&format!("{}/{}", row.numerator, row.denominator)), "late_rate {}/{}", row.numerator, row.denominator);
+    let ev = dondoc::metrics::evaluate(
+        &app.store,
+        &app.settings,
+        "2024-Q2".parse().unwrap(),
+        now(clock.as_ref()) - 15 * 60,
+    )
+    .await
+    .unwrap();
+    let row = ev
+        .rows
+        .iter()
+        .find(|r| {
+            r.unit == "CITY" && r.metric == dondoc::metrics::Metric::LateRate && r.scope.is_none()
+        })
+        .unwrap();
+    assert!(
+        overview.contains(&format!("{}/{}", row.numerator, row.denominator)),
+        "late_rate {}/{}",
+        row.numerator,
+        row.denominator
+    );
 
     let (code, unit) = get(&format!("{}/units/PHUONG_DONG_LE", site.base)).await;
     assert_eq!(code, 200);
     assert!(unit.contains("UBND Phường Đông Lễ — Quý 2/2024"));
-    assert_eq!(unit.matches("<section class=\"chart\"").count(), 9, "one chart per criterion");
+    assert_eq!(
+        unit.matches("<section class=\"chart\"").count(),
+        9,
+        "one chart per criterion"
+    );
     assert!(unit.contains("class=\"target\""), "the target line");
     assert!(unit.contains("Việc cần làm"));
 
@@ -113,12 +168,18 @@ async fn an_unknown_unit_is_404_and_a_stale_source_is_shown() {
     assert_eq!(code, 404);
     assert!(body.contains("KHONG_CO"));
     let (_, fresh) = get(&format!("{}/", site.base)).await;
-    assert!(!fresh.contains("role=\"alert\""), "no stale banner after a sync");
+    assert!(
+        !fresh.contains("role=\"alert\""),
+        "no stale banner after a sync"
+    );
 
     // Seven hours without a sync (health.max_staleness_hours = 6).
     clock.advance(chrono::Duration::hours(7));
     let (_, stale) = get(&format!("{}/", site.base)).await;
-    assert!(stale.contains("role=\"alert\"") && stale.contains("motcua/ho-so"), "stale banner");
+    assert!(
+        stale.contains("role=\"alert\"") && stale.contains("motcua/ho-so"),
+        "stale banner"
+    );
     assert_eq!(get(&format!("{}/healthz", site.base)).await.0, 503);
 }
 
@@ -126,30 +187,78 @@ async fn an_unknown_unit_is_404_and_a_stale_source_is_shown() {
 async fn basic_authentication_guards_the_pages_not_health_and_metrics() {
     let clock = clock();
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text("127.0.0.1:9".parse().unwrap(), &db_url(dir.path(), "d.db"), "")
-        + "\n[http]\nlisten = \"127.0.0.1:9464\"\nusername = \"noivu\"\npassword = \"mật-khẩu\"\n";
+    let text = config_text(
+        "127.0.0.1:9".parse().unwrap(),
+        &db_url(dir.path(), "d.db"),
+        "",
+    ) + "\n[http]\nlisten = \"127.0.0.1:9464\"\nusername = \"noivu\"\npassword = \"mật-khẩu\"\n";
     let app = App::build(settings(&text), clock).await.unwrap();
     let site = serve(app).await;
     let client = reqwest::Client::new();
     let r = client.get(format!("{}/", site.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    let r = client.get(format!("{}/", site.base)).basic_auth("noivu", Some("sai")).send().await.unwrap();
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let r = client
+        .get(format!("{}/", site.base))
+        .basic_auth("noivu", Some("sai"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = client.get(format!("{}/units/CITY", site.base)).basic_auth("noivu", Some("mật-khẩu")).send().await.unwrap();
+    let r = client
+        .get(format!("{}/units/CITY", site.base))
+        .basic_auth("noivu", Some("mật-khẩu"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(client.get(format!("{}/metrics", site.base)).send().await.unwrap().status().as_u16(), 200);
-    assert_ne!(client.get(format!("{}/healthz", site.base)).send().await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        client
+            .get(format!("{}/metrics", site.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_ne!(
+        client
+            .get(format!("{}/healthz", site.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
 }
 
 fn chromium() -> Option<std::path::PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(std::path::PathBuf::from).find(|p| p.exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
 }
 
 fn headless(browser: &std::path::Path, args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     std::process::Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .output()
@@ -159,14 +268,27 @@ fn headless(browser: &std::path::Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn a_real_browser_renders_the_overview_and_a_unit_page() {
     let Some(browser) = chromium() else {
-        eprintln!("SKIPPED (browser): Debian's chromium is not installed; `apt-get install chromium` (as .ci/run does) to run this test");
+        eprintln!(
+            "SKIPPED (browser): Debian's chromium is not installed; `apt-get install chromium` (as .ci/run does) to run this test"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
     let (sim_port, http_port) = (free(), free());
-    let text = config_text(format!("127.0.0.1:{sim_port}").parse().unwrap(), &db_url(dir.path(), "b.db"), "")
-        + &format!("\n[simulator]\nenabled = true\nlisten = \"127.0.0.1:{sim_port}\"\ndossiers = 4000\ndocuments = 800\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n");
+    let text = config_text(
+        format!("127.0.0.1:{sim_port}").parse().unwrap(),
+        &db_url(dir.path(), "b.db"),
+        "",
+    ) + &format!(
+        "\n[simulator]\nenabled = true\nlisten = \"127.0.0.1:{sim_port}\"\ndossiers = 4000\ndocuments = 800\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n"
+    );
     let config = dir.path().join("dondoc.toml");
     std::fs::write(&config, text).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dondoc"))
@@ -178,31 +300,77 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
         .unwrap();
     let base = format!("http://127.0.0.1:{http_port}");
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     loop {
-        let metrics = rt.block_on(async { reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok() });
+        let metrics = rt.block_on(async {
+            reqwest::get(format!("{base}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        });
         if metrics.is_some_and(|m| m.contains("dondoc_rate_numerator{")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the daemon never evaluated");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never evaluated"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
     for (page, must) in [
-        ("/", vec!["UBND thành phố Thử Nghiệm", "UBND Phường Đông Lễ", "data-state=\"breach\"", "<svg", "Hồ sơ trễ hạn"]),
-        ("/units/PHUONG_1", vec!["UBND Phường 1", "class=\"chart\"", "class=\"target\"", "chỉ tiêu"]),
+        (
+            "/",
+            vec![
+                "UBND thành phố Thử Nghiệm",
+                "UBND Phường Đông Lễ",
+                "data-state=\"breach\"",
+                "<svg",
+                "Hồ sơ trễ hạn",
+            ],
+        ),
+        (
+            "/units/PHUONG_1",
+            vec![
+                "UBND Phường 1",
+                "class=\"chart\"",
+                "class=\"target\"",
+                "chỉ tiêu",
+            ],
+        ),
     ] {
         let dom = headless(&browser, &["--dump-dom", &format!("{base}{page}")]);
         let dom = String::from_utf8_lossy(&dom.stdout).to_string();
         for m in must {
             assert!(dom.contains(m), "{page}: the rendered DOM lacks {m}");
         }
-        let file = shots.join(format!("{}.png", if page == "/" { "overview" } else { "unit" }));
-        let out = headless(&browser, &["--window-size=1400,1000", &format!("--screenshot={}", file.display()), &format!("{base}{page}")]);
-        assert!(file.exists() && std::fs::metadata(&file).unwrap().len() > 10_000, "screenshot of {page}: {}", String::from_utf8_lossy(&out.stderr));
+        let file = shots.join(format!(
+            "{}.png",
+            if page == "/" { "overview" } else { "unit" }
+        ));
+        let out = headless(
+            &browser,
+            &[
+                "--window-size=1400,1000",
+                &format!("--screenshot={}", file.display()),
+                &format!("{base}{page}"),
+            ],
+        );
+        assert!(
+            file.exists() && std::fs::metadata(&file).unwrap().len() > 10_000,
+            "screenshot of {page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         eprintln!("screenshot: {}", file.display());
     }
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }

@@ -922,7 +922,9 @@ async fn the_xlsx_opens_in_libreoffice() {
             std::env::var("DONDOC_REQUIRE_LIBREOFFICE").is_err(),
             "DONDOC_REQUIRE_LIBREOFFICE is set but libreoffice is not installed"
         );
-        eprintln!("SKIPPED (LibreOffice): libreoffice is not installed; `apt-get install libreoffice-calc-nogui` (as .ci/run does) to run the conversion check");
+        eprintln!(
+            "SKIPPED (LibreOffice): libreoffice is not installed; `apt-get install libreoffice-calc-nogui` (as .ci/run does) to run the conversion check"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -234,7 +234,12 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { listen: default_http_listen(), username: None, password: None, password_file: None }
+        Self {
+            listen: default_http_listen(),
+            username: None,
+            password: None,
+            password_file: None,
+        }
     }
 }
 
@@ -287,7 +292,9 @@ pub struct HealthSettings {
 
 impl Default for HealthSettings {
     fn default() -> Self {
-        Self { max_staleness_hours: default_max_staleness() }
+        Self {
+            max_staleness_hours: default_max_staleness(),
+        }
     }
 }
 

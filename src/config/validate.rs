@@ -23,7 +23,10 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     reports(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
     if s.http.password.is_some() != s.http.username.is_some() {
-        p.push(Problem::new("http.username", "basic authentication needs both http.username and http.password (or password_file)"));
+        p.push(Problem::new(
+            "http.username",
+            "basic authentication needs both http.username and http.password (or password_file)",
+        ));
     }
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);

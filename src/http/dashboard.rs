@@ -57,40 +57,70 @@ fn criteria(s: &Settings) -> Vec<(Metric, Option<String>)> {
     out
 }
 
-fn target_for(s: &Settings, unit: &str, metric: Metric, scope: &Option<String>) -> Option<TargetView> {
+fn target_for(
+    s: &Settings,
+    unit: &str,
+    metric: Metric,
+    scope: &Option<String>,
+) -> Option<TargetView> {
     match scope {
         None => unit_target(s, unit, metric),
-        Some(sc) => s.scoped_targets.iter().find(|t| &t.scope == sc && t.metric == metric.as_str()).and_then(|t| {
-            let spec = t.spec();
-            (spec.min.is_some() || spec.max.is_some()).then(|| TargetView {
-                min: spec.min,
-                max: spec.max,
-                min_sample: spec.min_sample.unwrap_or(s.alerts.min_sample),
-            })
-        }),
+        Some(sc) => s
+            .scoped_targets
+            .iter()
+            .find(|t| &t.scope == sc && t.metric == metric.as_str())
+            .and_then(|t| {
+                let spec = t.spec();
+                (spec.min.is_some() || spec.max.is_some()).then(|| TargetView {
+                    min: spec.min,
+                    max: spec.max,
+                    min_sample: spec.min_sample.unwrap_or(s.alerts.min_sample),
+                })
+            }),
     }
 }
 
 /// The series of the last `days` days for periods of `kind` (each day's sample of the period
 /// that contained that day).
-async fn series(daemon: &Daemon, kind: PeriodKind, days: i64, now: Epoch) -> Result<Series, String> {
+async fn series(
+    daemon: &Daemon,
+    kind: PeriodKind,
+    days: i64,
+    now: Epoch,
+) -> Result<Series, String> {
     let app = daemon.app();
     let since = to_local(now - days * 86_400).format("%Y-%m-%d").to_string();
-    let samples: Vec<Sample> = app.store.samples_since(&since).await.map_err(|e| e.to_string())?;
+    let samples: Vec<Sample> = app
+        .store
+        .samples_since(&since)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut out: Series = HashMap::new();
     for s in samples {
-        let Ok(p) = s.period.parse::<Period>() else { continue };
+        let Ok(p) = s.period.parse::<Period>() else {
+            continue;
+        };
         if p.kind != kind || Period::containing(kind, s.as_of) != p {
             continue;
         }
-        out.entry((s.unit, s.metric, s.scope)).or_default().push((s.as_of, s.numerator, s.denominator, s.period));
+        out.entry((s.unit, s.metric, s.scope)).or_default().push((
+            s.as_of,
+            s.numerator,
+            s.denominator,
+            s.period,
+        ));
     }
     Ok(out)
 }
 
 fn pct(v: f64) -> String {
     let s = format!("{:.1}", v * 100.0);
-    format!("{} %", s.trim_end_matches('0').trim_end_matches('.').replace('.', ","))
+    format!(
+        "{} %",
+        s.trim_end_matches('0')
+            .trim_end_matches('.')
+            .replace('.', ",")
+    )
 }
 
 fn target_text(t: Option<TargetView>) -> String {
@@ -131,7 +161,12 @@ fn sparkline(points: &[f64]) -> Markup {
     let mut path = String::new();
     let n = (points.len() - 1) as f64;
     for (i, v) in points.iter().enumerate() {
-        let _ = write!(path, "{:.1},{:.1} ", 1.0 + 88.0 * i as f64 / n, 21.0 - 20.0 * v.clamp(0.0, 1.0));
+        let _ = write!(
+            path,
+            "{:.1},{:.1} ",
+            1.0 + 88.0 * i as f64 / n,
+            21.0 - 20.0 * v.clamp(0.0, 1.0)
+        );
     }
     html! {
         svg.spark width="90" height="22" viewBox="0 0 90 22" role="img" aria-label="diễn biến 90 ngày" {
@@ -142,16 +177,31 @@ fn sparkline(points: &[f64]) -> Markup {
 
 /// ↑ ↓ → over the trend window, coloured by whether the move is good for the criterion.
 fn trend(metric: Metric, series: &[(Epoch, i64, i64, String)], now: Epoch, days: i64) -> Markup {
-    let vals: Vec<(Epoch, f64)> = series.iter().filter(|p| p.2 > 0).map(|p| (p.0, p.1 as f64 / p.2 as f64)).collect();
-    let (Some(last), Some(first)) = (vals.last(), vals.iter().find(|(t, _)| *t >= now - days * 86_400)) else {
+    let vals: Vec<(Epoch, f64)> = series
+        .iter()
+        .filter(|p| p.2 > 0)
+        .map(|p| (p.0, p.1 as f64 / p.2 as f64))
+        .collect();
+    let (Some(last), Some(first)) = (
+        vals.last(),
+        vals.iter().find(|(t, _)| *t >= now - days * 86_400),
+    ) else {
         return html! { span.trend { "" } };
     };
     let d = last.1 - first.1;
     if d.abs() < 0.0005 {
         return html! { span.trend title="ổn định" { "→" } };
     }
-    let good = if metric.lower_is_better() { d < 0.0 } else { d > 0.0 };
-    let (arrow, word) = if d > 0.0 { ("↑", "tăng") } else { ("↓", "giảm") };
+    let good = if metric.lower_is_better() {
+        d < 0.0
+    } else {
+        d > 0.0
+    };
+    let (arrow, word) = if d > 0.0 {
+        ("↑", "tăng")
+    } else {
+        ("↓", "giảm")
+    };
     html! { span class=(if good { "trend up" } else { "trend down" }) title=(format!("{word} {} điểm", pct(d.abs()).trim_end_matches(" %"))) { (arrow) } }
 }
 
@@ -170,7 +220,14 @@ nav.periods a{margin-right:.6rem}code{font-size:.85rem}
 @media print{header{background:none;color:#000}header a{color:#000}}
 ";
 
-fn page(title: &str, daemon: &Daemon, now: Epoch, body: Markup, stale: &[String], last_sync: Option<Epoch>) -> Markup {
+fn page(
+    title: &str,
+    daemon: &Daemon,
+    now: Epoch,
+    body: Markup,
+    stale: &[String],
+    last_sync: Option<Epoch>,
+) -> Markup {
     let _ = daemon;
     html! {
         (DOCTYPE)
@@ -210,20 +267,37 @@ async fn sync_banner(daemon: &Daemon, now: Epoch) -> (Vec<String>, Option<Epoch>
         .iter()
         .filter(|s| s.last_success_at.is_none_or(|t| now - t > max) || s.consecutive_failures > 0)
         .map(|s| {
-            let when = s.last_success_at.map(|t| to_local(t).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| "chưa bao giờ".into());
+            let when = s
+                .last_success_at
+                .map(|t| to_local(t).format("%H:%M %d/%m/%Y").to_string())
+                .unwrap_or_else(|| "chưa bao giờ".into());
             format!(
                 "Nguồn {}/{}: lần đồng bộ thành công gần nhất {when}{}",
                 s.source,
                 s.endpoint,
-                s.last_error.as_deref().map(|e| format!(" — lỗi: {e}")).unwrap_or_default()
+                s.last_error
+                    .as_deref()
+                    .map(|e| format!(" — lỗi: {e}"))
+                    .unwrap_or_default()
             )
         })
         .collect();
     (stale, last)
 }
 
-fn current_row(s: &Settings, unit: &str, metric: Metric, scope: &Option<String>, points: Option<&Vec<(Epoch, i64, i64, String)>>, period: Period) -> Row {
-    let (n, d) = points.and_then(|p| p.last()).filter(|p| p.3 == period.to_string()).map(|p| (p.1, p.2)).unwrap_or((0, 0));
+fn current_row(
+    s: &Settings,
+    unit: &str,
+    metric: Metric,
+    scope: &Option<String>,
+    points: Option<&Vec<(Epoch, i64, i64, String)>>,
+    period: Period,
+) -> Row {
+    let (n, d) = points
+        .and_then(|p| p.last())
+        .filter(|p| p.3 == period.to_string())
+        .map(|p| (p.1, p.2))
+        .unwrap_or((0, 0));
     let target = target_for(s, unit, metric, scope);
     Row {
         unit: unit.to_string(),
@@ -248,7 +322,13 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
     let s = &app.settings;
     let series = match series(&daemon, kind, 90, now).await {
         Ok(x) => x,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the database: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read the database: {e}"),
+            )
+                .into_response();
+        }
     };
     let (stale, last_sync) = sync_banner(&daemon, now).await;
     let tree = UnitTree::new(s);
@@ -303,24 +383,40 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
 
 /// An SVG chart of one criterion: this period's series, the previous period's (dashed), the
 /// target line and the projection to the period's end (dotted).
-fn chart(period: Period, current: &[(Epoch, f64)], previous: &[(Epoch, f64)], target: Option<TargetView>, projection: Option<f64>) -> Markup {
+fn chart(
+    period: Period,
+    current: &[(Epoch, f64)],
+    previous: &[(Epoch, f64)],
+    target: Option<TargetView>,
+    projection: Option<f64>,
+) -> Markup {
     let (w, h, pad) = (600.0, 180.0, 30.0);
     let span = (period.end() - period.start()) as f64;
     let prev_start = period.previous().start();
     let prev_span = (period.previous().end() - prev_start) as f64;
-    let x = |t: Epoch, start: Epoch, span: f64| pad + (w - 2.0 * pad) * ((t - start) as f64 / span).clamp(0.0, 1.0);
+    let x = |t: Epoch, start: Epoch, span: f64| {
+        pad + (w - 2.0 * pad) * ((t - start) as f64 / span).clamp(0.0, 1.0)
+    };
     // A `max` target (late_rate ≤ 1 %) is read on a scale that shows it: up to three times the
     // target or the highest value, whichever is larger; other rates on 0–100 %.
     let top = match target {
         Some(TargetView { max: Some(m), .. }) => {
-            let highest = current.iter().chain(previous).map(|p| p.1).chain(projection).fold(0.0, f64::max);
+            let highest = current
+                .iter()
+                .chain(previous)
+                .map(|p| p.1)
+                .chain(projection)
+                .fold(0.0, f64::max);
             (3.0 * m / 100.0).max(highest * 1.1).clamp(0.01, 1.0)
         }
         _ => 1.0,
     };
     let y = |v: f64| h - pad + (2.0 * pad - h) * (v / top).clamp(0.0, 1.0);
     let line = |pts: &[(Epoch, f64)], start: Epoch, span: f64| -> String {
-        pts.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t, start, span), y(*v))).collect::<Vec<_>>().join(" ")
+        pts.iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", x(*t, start, span), y(*v)))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let target_v = target.and_then(|t| t.min.or(t.max)).map(|v| v / 100.0);
     html! {
@@ -347,7 +443,11 @@ fn chart(period: Period, current: &[(Epoch, f64)], previous: &[(Epoch, f64)], ta
     }
 }
 
-pub async fn unit(State(daemon): State<Arc<Daemon>>, Path(code): Path<String>, Query(q): Query<PeriodQuery>) -> Response {
+pub async fn unit(
+    State(daemon): State<Arc<Daemon>>,
+    Path(code): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
     let app = daemon.app();
     let s = &app.settings;
     let tree = UnitTree::new(s);
@@ -360,12 +460,27 @@ pub async fn unit(State(daemon): State<Arc<Daemon>>, Path(code): Path<String>, Q
     let days = ((now - period.previous().start()) / 86_400) + 2;
     let series = match series(&daemon, kind, days, now).await {
         Ok(x) => x,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the database: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read the database: {e}"),
+            )
+                .into_response();
+        }
     };
     let (stale, last_sync) = sync_banner(&daemon, now).await;
     let unit = &tree.units[idx];
-    let alerts: Vec<_> = app.store.alerts().await.unwrap_or_default().into_iter().filter(|a| a.key.unit == code && a.phase != Phase::Clear).collect();
-    let actions = digest::actions(&app, idx, &tree, now).await.unwrap_or_default();
+    let alerts: Vec<_> = app
+        .store
+        .alerts()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.key.unit == code && a.phase != Phase::Clear)
+        .collect();
+    let actions = digest::actions(&app, idx, &tree, now)
+        .await
+        .unwrap_or_default();
     let cur_id = period.to_string();
     let prev_id = period.previous().to_string();
     let body = html! {
@@ -426,11 +541,17 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
     let now = epoch(app.clock.now());
     let (stale, last_sync) = sync_banner(&daemon, now).await;
     let cached = daemon.counters.latest.lock().ok().and_then(|l| l.clone());
-    let quality = match cached.as_ref().and_then(|evs| evs.iter().find(|e| e.period.kind == PeriodKind::Quarter)) {
+    let quality = match cached
+        .as_ref()
+        .and_then(|evs| evs.iter().find(|e| e.period.kind == PeriodKind::Quarter))
+    {
         Some(ev) => Some(ev.quality.clone()),
         None => {
             let q = Period::containing(PeriodKind::Quarter, now);
-            crate::metrics::evaluate(&app.store, &app.settings, q, now).await.ok().map(|e| e.quality)
+            crate::metrics::evaluate(&app.store, &app.settings, q, now)
+                .await
+                .ok()
+                .map(|e| e.quality)
         }
     };
     let states = app.store.sync_stats().await.unwrap_or_default();
@@ -467,17 +588,31 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
             }
         }
     };
-    Html(page("Chất lượng dữ liệu", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+    Html(page("Chất lượng dữ liệu", &daemon, now, body, &stale, last_sync).into_string())
+        .into_response()
 }
 
 pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
     let app = daemon.app();
     let now = epoch(app.clock.now());
     let (stale, last_sync) = sync_banner(&daemon, now).await;
-    let alerts: Vec<_> = app.store.alerts().await.unwrap_or_default().into_iter().filter(|a| a.phase != Phase::Clear).collect();
+    let alerts: Vec<_> = app
+        .store
+        .alerts()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.phase != Phase::Clear)
+        .collect();
     let outbox = app.store.outbox(50).await.unwrap_or_default();
     let tree = UnitTree::new(&app.settings);
-    let name = |code: &str| tree.units.iter().find(|u| u.code == code).map(|u| u.name.clone()).unwrap_or_else(|| code.to_string());
+    let name = |code: &str| {
+        tree.units
+            .iter()
+            .find(|u| u.code == code)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| code.to_string())
+    };
     let body = html! {
         h2 { "Cảnh báo (" (alerts.len()) ")" }
         table.alerts { tr { th { "Trạng thái" } th { "Đơn vị" } th { "Chỉ tiêu" } th { "Kỳ" } th { "Số liệu" } th { "Báo lần cuối" } }

@@ -37,7 +37,14 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
     let now = epoch(app.clock.now());
     let max = app.settings.health.max_staleness_hours as f64;
     let mut reasons = Vec::new();
-    let mut h = Health { status: "ok", database: "ok", sources: Vec::new(), outbox_pending: 0, outbox_failed: 0, reasons: Vec::new() };
+    let mut h = Health {
+        status: "ok",
+        database: "ok",
+        sources: Vec::new(),
+        outbox_pending: 0,
+        outbox_failed: 0,
+        reasons: Vec::new(),
+    };
     if let Err(e) = app.store.ping().await {
         h.database = "unavailable";
         reasons.push(format!("database: {e}"));
@@ -52,23 +59,35 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
                         expected.push((name.clone(), "thu-tuc"));
                         expected.push((name.clone(), "ho-so"));
                     }
-                    crate::config::SourceKind::Documents => expected.push((name.clone(), "van-ban")),
-                    crate::config::SourceKind::Import => expected.push((name.clone(), crate::upstream::import::ENDPOINT)),
+                    crate::config::SourceKind::Documents => {
+                        expected.push((name.clone(), "van-ban"))
+                    }
+                    crate::config::SourceKind::Import => {
+                        expected.push((name.clone(), crate::upstream::import::ENDPOINT))
+                    }
                 }
             }
             for (source, endpoint) in expected {
-                let s = states.iter().find(|s| s.source == source && s.endpoint == endpoint);
+                let s = states
+                    .iter()
+                    .find(|s| s.source == source && s.endpoint == endpoint);
                 let last_success = s.and_then(|s| s.last_success_at);
                 let last_error = s.and_then(|s| s.last_error.clone());
                 let staleness = last_success.map(|t| (now - t) as f64 / 3600.0);
                 match staleness {
                     Some(hours) if hours > max => reasons.push(format!(
                         "{source}/{endpoint}: no successful sync for more than {max} hour(s){}",
-                        last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                        last_error
+                            .as_deref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
                     )),
                     None => reasons.push(format!(
                         "{source}/{endpoint}: has not synced successfully yet{}",
-                        last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                        last_error
+                            .as_deref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
                     )),
                     _ => {}
                 }
@@ -88,7 +107,11 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         h.outbox_pending = c.pending;
         h.outbox_failed = c.failed;
     }
-    let code = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     if !reasons.is_empty() {
         h.status = "unhealthy";
     }

@@ -46,7 +46,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// HTTP basic authentication on the dashboard, when configured.
 async fn basic_auth(State(daemon): State<Arc<Daemon>>, req: Request, next: Next) -> Response {
     let app = daemon.app();
-    let (Some(user), Some(pass)) = (&app.settings.http.username, &app.settings.http.password) else {
+    let (Some(user), Some(pass)) = (&app.settings.http.username, &app.settings.http.password)
+    else {
         return next.run(req).await;
     };
     let expected = format!("{user}:{}", pass.expose_secret());
@@ -55,12 +56,19 @@ async fn basic_auth(State(daemon): State<Arc<Daemon>>, req: Request, next: Next)
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok());
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        });
     match given {
         Some(g) if same(&g, expected.as_bytes()) => next.run(req).await,
         _ => (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"dondoc\", charset=\"UTF-8\"")],
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"dondoc\", charset=\"UTF-8\"",
+            )],
             "Cần đăng nhập (authentication required)\n",
         )
             .into_response(),
@@ -68,6 +76,12 @@ async fn basic_auth(State(daemon): State<Arc<Daemon>>, req: Request, next: Next)
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(daemon)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(daemon))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1011,7 +1011,10 @@ pub fn describe(src: &SourceSettings) -> String {
     if src.kind == SourceKind::Import {
         return format!(
             "folder {}, mapped: {}",
-            src.folder.as_deref().unwrap_or(std::path::Path::new("")).display(),
+            src.folder
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display(),
             lists(src).join(", ")
         );
     }
