@@ -25,7 +25,7 @@ use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -93,6 +93,18 @@ impl PostgresStore {
                 source,
             })?
             .application_name("dondoc");
+        // TLS only when asked for (`sslmode=require`, `verify-full`, … in the URL, or PGSSLMODE):
+        // sqlx 0.9.0 leaves Nagle's algorithm on, which costs about 40 ms per round trip over
+        // TLS (transact-rs/sqlx#4335), so its default `prefer` would make every local server with
+        // a certificate seven times slower without anyone asking for encryption.
+        let options = if url.contains("sslmode=")
+            || url.contains("ssl-mode=")
+            || std::env::var_os("PGSSLMODE").is_some()
+        {
+            options
+        } else {
+            options.ssl_mode(PgSslMode::Disable)
+        };
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -136,6 +148,20 @@ impl PostgresStore {
             .begin()
             .await
             .doing("starting a write transaction")
+    }
+
+    /// A write transaction for what can always be fetched or computed again (pages of records
+    /// with their mark, the catalogue, metric samples): its commit does not wait for the WAL to
+    /// reach the disk (`synchronous_commit = off`, for this transaction only). A crash of the
+    /// server may lose the last such commits, never part of one: a lost page goes with its
+    /// mark, so the next sync fetches it again. Claims, alerts and the outbox stay synchronous.
+    async fn write_recomputable(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.write().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .doing("starting a write transaction")?;
+        Ok(tx)
     }
 
     pub async fn sync_state(&self, source: &str, endpoint: &str) -> Result<Option<SyncState>> {
@@ -272,7 +298,7 @@ impl PostgresStore {
         mark: Option<Epoch>,
         now: Epoch,
     ) -> Result<u64> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_recomputable().await?;
         let mut written = 0;
         for round in rounds(dossiers, |d| d.code.as_str()) {
             for chunk in round.chunks(CHUNK) {
@@ -349,7 +375,7 @@ impl PostgresStore {
         mark: Option<Epoch>,
         now: Epoch,
     ) -> Result<u64> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_recomputable().await?;
         let mut written = 0;
         for round in rounds(documents, |d| d.code.as_str()) {
             for chunk in round.chunks(CHUNK) {
@@ -400,7 +426,7 @@ impl PostgresStore {
         rejections: &[Rejection],
         now: Epoch,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_recomputable().await?;
         sqlx::query("DELETE FROM procedures WHERE source = $1")
             .bind(source)
             .execute(&mut *tx)
@@ -697,7 +723,7 @@ impl PostgresStore {
     }
 
     pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_recomputable().await?;
         for round in rounds(samples, |s| {
             (
                 s.unit.as_str(),
