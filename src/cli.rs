@@ -63,6 +63,16 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve a simulated one-stop and document system (upstream-api.md) until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Copy a city's whole history from one database into another (SQLite to PostgreSQL), and
+    /// check every table's count; nothing is committed unless all of it copied.
+    MigrateStore {
+        /// The database to copy from, e.g. sqlite://data/dondoc.db
+        #[arg(long)]
+        from: String,
+        /// An empty database to copy into, e.g. postgres://dondoc@db.example/dondoc
+        #[arg(long)]
+        to: String,
+    },
     /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
     #[command(subcommand)]
     Alerts(AlertsCommand),
@@ -272,6 +282,19 @@ fn load(cli: &Cli) -> Result<LoadedConfig, Failure> {
 
 /// Runs a parsed command with the given clock.
 pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    if let Command::MigrateStore { from, to } = &cli.command {
+        // Needs no configuration file: both databases are named on the command line.
+        crate::telemetry::init(cli.log_format.unwrap_or_default(), None);
+        return match crate::store::run_migrate_store(from, to).await {
+            Ok(report) => {
+                print!("{report}");
+                Ok(())
+            }
+            Err(e) => Err(Failure::work(format!(
+                "migrate-store: nothing was committed: {e}"
+            ))),
+        };
+    }
     if let Command::CheckConfig = cli.command {
         return check_config(&cli);
     }
@@ -292,7 +315,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
-        Command::CheckConfig => Ok(()),
+        Command::CheckConfig | Command::MigrateStore { .. } => Ok(()),
     }
 }
 

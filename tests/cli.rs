@@ -869,3 +869,36 @@ fn check_config_names_a_missing_required_key() {
         describe(&o)
     );
 }
+
+#[test]
+fn migrate_store_refuses_a_missing_source_with_exit_1_and_needs_no_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dondoc"))
+        .args([
+            "--config",
+            "/nonexistent/dondoc.toml",
+            "migrate-store",
+            "--from",
+            &format!("sqlite://{}/missing.db", dir.path().display()),
+            "--to",
+            "postgres://postgres@127.0.0.1:9/none",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("migrate-store: nothing was committed"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "the source is never created"
+    );
+}
