@@ -133,7 +133,7 @@ pub struct GroupTally {
 }
 
 /// A point of the time series.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct Sample {
     pub unit: String,
     pub metric: String,

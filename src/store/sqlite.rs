@@ -706,7 +706,7 @@ impl SqliteStore {
     }
 
     pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, Sample>(
             "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
              FROM metric_samples WHERE unit = ? AND metric = ? AND scope = ? ORDER BY as_of, period",
         )
@@ -715,23 +715,7 @@ impl SqliteStore {
         .bind(scope)
         .fetch_all(&self.pool)
         .await
-        .doing("reading the time series")?;
-        rows.iter()
-            .map(|r| {
-                Ok(Sample {
-                    unit: r.try_get("unit")?,
-                    metric: r.try_get("metric")?,
-                    scope: r.try_get("scope")?,
-                    period: r.try_get("period")?,
-                    day: r.try_get("day")?,
-                    as_of: r.try_get("as_of")?,
-                    numerator: r.try_get("numerator")?,
-                    denominator: r.try_get("denominator")?,
-                    computed_at: r.try_get("computed_at")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .doing("reading the time series")
+        .doing("reading the time series")
     }
 }
 
@@ -740,30 +724,14 @@ impl SqliteStore {
 
 impl SqliteStore {
     pub async fn samples_since(&self, day: &str) -> Result<Vec<Sample>> {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, Sample>(
             "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
              FROM metric_samples WHERE day >= ? ORDER BY as_of",
         )
         .bind(day)
         .fetch_all(&self.pool)
         .await
-        .doing("reading recent samples")?;
-        rows.iter()
-            .map(|r| {
-                Ok(Sample {
-                    unit: r.try_get("unit")?,
-                    metric: r.try_get("metric")?,
-                    scope: r.try_get("scope")?,
-                    period: r.try_get("period")?,
-                    day: r.try_get("day")?,
-                    as_of: r.try_get("as_of")?,
-                    numerator: r.try_get("numerator")?,
-                    denominator: r.try_get("denominator")?,
-                    computed_at: r.try_get("computed_at")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .doing("reading recent samples")
+        .doing("reading recent samples")
     }
 
     pub async fn alerts(&self) -> Result<Vec<AlertRecord>> {
