@@ -184,9 +184,11 @@ async fn a_job_never_overlaps_itself() {
         !started.iter().any(|(j, _)| *j == Job::Sync),
         "skipped: {started:?}"
     );
-    assert_eq!(runner.count(Job::Sync), 1);
     gate.add_permits(10);
     assert!(d.drain(Duration::from_secs(5)).await);
+    // Read after drain: the runner is called inside the spawned task, which a loaded machine
+    // may not have polled before this point.
+    assert_eq!(runner.count(Job::Sync), 1, "only the first fire ran");
     let started = d.tick(at("2024-06-20T10:45:01+07:00")).await.unwrap();
     assert!(started.iter().any(|(j, _)| *j == Job::Sync));
     assert!(d.drain(Duration::from_secs(5)).await);
