@@ -107,7 +107,9 @@ pub enum AlertsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Print the mail a unit would receive now (nothing is sent or marked).
+    /// Print the letters a unit would receive if a digest were composed now, exactly as they
+    /// would be queued (nothing is sent or marked); the root unit's summary and its own action
+    /// list are two letters, separated by a line of `=`.
     Preview {
         #[arg(long)]
         unit: String,
@@ -644,19 +646,35 @@ async fn alerts(
                     "--unit '{unit}' is not a configured unit"
                 )));
             }
-            match crate::alerts::digest::preview(&app, unit, now).await? {
-                None => println!("{unit} has no alert to hear of now."),
-                Some(m) => {
-                    println!("To: {}", m.to.join(", "));
-                    if !m.cc.is_empty() {
-                        println!("Cc: {}", m.cc.join(", "));
-                    }
-                    println!("Subject: {}\n", m.subject);
-                    if *html {
-                        println!("{}", m.html.unwrap_or_default());
+            let letters = crate::alerts::digest::preview(&app, unit, now).await?;
+            if letters.is_empty() {
+                println!(
+                    "{unit} would receive no letter now: no alert to hear of and nothing to act on{}.",
+                    if app
+                        .settings
+                        .units
+                        .iter()
+                        .any(|u| &u.code == unit && u.emails.is_empty())
+                    {
+                        " (or no address: units.emails is empty)"
                     } else {
-                        print!("{}", m.text);
+                        ""
                     }
+                );
+            }
+            for (i, m) in letters.iter().enumerate() {
+                if i > 0 {
+                    println!("\n{}\n", "=".repeat(72));
+                }
+                println!("To: {}", m.to.join(", "));
+                if !m.cc.is_empty() {
+                    println!("Cc: {}", m.cc.join(", "));
+                }
+                println!("Subject: {}\n", m.subject);
+                if *html {
+                    println!("{}", m.html.clone().unwrap_or_default());
+                } else {
+                    print!("{}", m.text);
                 }
             }
             Ok(())
@@ -730,7 +748,7 @@ async fn alerts(
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "  #{:<4} {:<8} attempts {} {} → {}: {}{err}",
+                        "  #{:<4} {:<10} attempts {} {} → {}: {}{err}",
                         m.id,
                         m.status,
                         m.attempts,

@@ -230,6 +230,10 @@ pub struct HttpSettings {
     pub password: Option<SecretString>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The dashboard's address as officials reach it (e.g. `https://dondoc.dongha.gov.vn`), for
+    /// the links in the letters; without it the letters carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -239,6 +243,7 @@ impl Default for HttpSettings {
             username: None,
             password: None,
             password_file: None,
+            public_url: None,
         }
     }
 }
@@ -422,9 +427,56 @@ pub struct AlertSettings {
     /// Data-source alert: this many more rejected records than at the last digest.
     #[serde(default = "default_rejected_jump")]
     pub rejected_jump: i64,
-    /// Attempts to deliver one mail before it is marked failed (transient errors only).
-    #[serde(default = "default_mail_attempts")]
-    pub max_attempts: u32,
+    /// An optional cap on the attempts to deliver one mail (transient errors only); without it,
+    /// `mail_lifetime` alone decides when a message is given up.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// How long a message that the server does not take is retried before it is marked failed,
+    /// as a number with its unit: "3d", "72h", "90m" (Postfix keeps trying for 5 days).
+    #[serde(default = "default_mail_lifetime")]
+    pub mail_lifetime: Span,
+    /// A message waiting longer than this makes /healthz `degraded` and shows in
+    /// `dondoc_outbox_stuck_messages`.
+    #[serde(default = "default_mail_stuck_hours")]
+    pub mail_stuck_hours: u64,
+}
+
+/// A span of time written with its unit: `"3d"`, `"72h"`, `"90m"`, `"600s"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub secs: i64,
+}
+
+impl Span {
+    /// Reads `"<whole number><s|m|h|d>"`.
+    pub fn parse(text: &str) -> Result<Span, String> {
+        let t = text.trim();
+        let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+        let per = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => {
+                return Err(format!(
+                    "'{text}' is not a span of time: write a whole number and a unit, e.g. \"3d\", \"72h\", \"90m\" or \"600s\""
+                ));
+            }
+        };
+        let n: i64 = digits.parse().map_err(|_| {
+            format!("'{text}' is not a span of time: the number is missing or too large")
+        })?;
+        n.checked_mul(per)
+            .map(|secs| Span { secs })
+            .ok_or_else(|| format!("'{text}' is too long a span of time"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Span::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for AlertSettings {
@@ -445,7 +497,9 @@ impl Default for AlertSettings {
             failing_syncs: default_failing_syncs(),
             stale_hours: default_stale_hours(),
             rejected_jump: default_rejected_jump(),
-            max_attempts: default_mail_attempts(),
+            max_attempts: None,
+            mail_lifetime: default_mail_lifetime(),
+            mail_stuck_hours: default_mail_stuck_hours(),
         }
     }
 }
@@ -542,8 +596,11 @@ fn default_stale_hours() -> u64 {
 fn default_rejected_jump() -> i64 {
     100
 }
-fn default_mail_attempts() -> u32 {
-    10
+fn default_mail_lifetime() -> Span {
+    Span { secs: 3 * 86_400 }
+}
+fn default_mail_stuck_hours() -> u64 {
+    4
 }
 fn default_min_sample() -> u64 {
     20

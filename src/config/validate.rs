@@ -28,6 +28,17 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
             "basic authentication needs both http.username and http.password (or password_file)",
         ));
     }
+    if let Some(public) = &s.http.public_url {
+        match url::Url::parse(public) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => p.push(Problem::new(
+                "http.public_url",
+                format!(
+                    "'{public}' is not an http(s) address: give the dashboard's address as officials open it, e.g. https://dondoc.dongha.gov.vn"
+                ),
+            )),
+        }
+    }
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
     }
@@ -393,8 +404,20 @@ fn alerts(s: &Settings, p: &mut Vec<Problem>) {
     if a.repeat_days == 0 {
         p.push(Problem::new("alerts.repeat_days", "must be at least 1"));
     }
-    if a.max_attempts == 0 {
+    if a.max_attempts == Some(0) {
         p.push(Problem::new("alerts.max_attempts", "must be at least 1"));
+    }
+    if a.mail_lifetime.secs < 60 {
+        p.push(Problem::new(
+            "alerts.mail_lifetime",
+            "must be at least a minute (\"3d\" keeps retrying for three days)",
+        ));
+    }
+    if a.mail_stuck_hours == 0 {
+        p.push(Problem::new(
+            "alerts.mail_stuck_hours",
+            "must be at least 1 (hours a message may wait before /healthz says degraded)",
+        ));
     }
     if !(0.0..=100.0).contains(&a.warn_margin) {
         p.push(Problem::new(

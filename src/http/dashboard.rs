@@ -478,7 +478,7 @@ pub async fn unit(
         .into_iter()
         .filter(|a| a.key.unit == code && a.phase != Phase::Clear)
         .collect();
-    let actions = digest::actions(&app, idx, &tree, now)
+    let actions = digest::actions_full(&app, idx, &tree, now)
         .await
         .unwrap_or_default();
     let cur_id = period.to_string();

@@ -3,6 +3,10 @@
 //!
 //! Every configured source endpoint is listed; one that has never synced successfully makes the
 //! answer 503 ("not ready yet" right after a first start, a real problem later).
+//!
+//! `degraded` (still 200: the daemon works, restarting it would not help): mail has waited in the
+//! outbox longer than `alerts.mail_stuck_hours` (the mail server refuses or is down), listed in
+//! `warnings`, so that monitoring sees it before an official misses a letter.
 
 use crate::daemon::Daemon;
 use crate::time::{epoch, rfc3339};
@@ -29,7 +33,13 @@ pub struct Health {
     pub sources: Vec<SourceHealth>,
     pub outbox_pending: i64,
     pub outbox_failed: i64,
+    /// Mail waiting longer than `alerts.mail_stuck_hours`.
+    pub outbox_stuck: i64,
+    /// How long the oldest message has waited, in hours.
+    pub outbox_oldest_waiting_hours: Option<f64>,
     pub reasons: Vec<String>,
+    /// What makes the status `degraded`.
+    pub warnings: Vec<String>,
 }
 
 pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Health>) {
@@ -43,7 +53,10 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         sources: Vec::new(),
         outbox_pending: 0,
         outbox_failed: 0,
+        outbox_stuck: 0,
+        outbox_oldest_waiting_hours: None,
         reasons: Vec::new(),
+        warnings: Vec::new(),
     };
     if let Err(e) = app.store.ping().await {
         h.database = "unavailable";
@@ -107,6 +120,21 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         h.outbox_pending = c.pending;
         h.outbox_failed = c.failed;
     }
+    let stuck_hours = app.settings.alerts.mail_stuck_hours;
+    let stuck_before = now - (stuck_hours as i64).saturating_mul(3600);
+    if let Ok(waiting) = app.store.outbox_waiting(stuck_before).await {
+        h.outbox_stuck = waiting.stuck;
+        h.outbox_oldest_waiting_hours = waiting
+            .oldest_queued_at
+            .map(|t| ((now - t) as f64 / 36.0).round() / 100.0);
+        if waiting.stuck > 0 {
+            h.warnings.push(format!(
+                "mail: {} message(s) waiting for more than {stuck_hours} hour(s) (the oldest for {} h): the mail server does not take them; `dondoc alerts list` shows the last error",
+                waiting.stuck,
+                h.outbox_oldest_waiting_hours.unwrap_or_default()
+            ));
+        }
+    }
     let code = if reasons.is_empty() {
         StatusCode::OK
     } else {
@@ -114,6 +142,8 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
     };
     if !reasons.is_empty() {
         h.status = "unhealthy";
+    } else if !h.warnings.is_empty() {
+        h.status = "degraded";
     }
     h.reasons = reasons;
     (code, Json(h))

@@ -10,7 +10,9 @@
 //! | `dondoc_sync_consecutive_failures` | source, endpoint | |
 //! | `dondoc_sync_last_success_timestamp_seconds` | source, endpoint | |
 //! | `dondoc_rejected_records` | source, kind, reason | records set aside |
-//! | `dondoc_outbox_messages` | status | pending, failed, sent |
+//! | `dondoc_outbox_messages` | status | pending, failed, sent, superseded |
+//! | `dondoc_outbox_stuck_messages` | | mail waiting longer than `alerts.mail_stuck_hours` (alert on > 0) |
+//! | `dondoc_outbox_oldest_waiting_seconds` | | how long the oldest waiting message has waited (0 when none) |
 //! | `dondoc_job_last_success_timestamp_seconds` | job | |
 //!
 //! `period` is the kind (month, quarter, year), so that a series continues across periods;
@@ -196,6 +198,7 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         ("pending", c.pending),
         ("failed", c.failed),
         ("sent", c.sent),
+        ("superseded", c.superseded),
     ] {
         outbox
             .get_or_create(&labels(&[("status", status)]))
@@ -205,6 +208,26 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         "dondoc_outbox_messages",
         "Mail in the outbox by status",
         outbox,
+    );
+    let stuck_secs = (app.settings.alerts.mail_stuck_hours as i64).saturating_mul(3600);
+    let waiting = app
+        .store
+        .outbox_waiting(now - stuck_secs)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stuck = Gauge::<f64, AtomicU64>::default();
+    stuck.set(waiting.stuck as f64);
+    registry.register(
+        "dondoc_outbox_stuck_messages",
+        "Mail waiting longer than alerts.mail_stuck_hours (the mail server does not take it)",
+        stuck,
+    );
+    let oldest = Gauge::<f64, AtomicU64>::default();
+    oldest.set(waiting.oldest_queued_at.map_or(0, |t| (now - t).max(0)) as f64);
+    registry.register(
+        "dondoc_outbox_oldest_waiting_seconds",
+        "How long the oldest message waiting for delivery has waited",
+        oldest,
     );
 
     let jobs = G::default();

@@ -195,6 +195,8 @@ pub const TABLES: &[Table] = &[
             ("last_error", Text),
             ("created_at", Int),
             ("sent_at", Int),
+            ("unit", Text),
+            ("snapshot", Text),
         ],
         key: "id",
     },

@@ -105,6 +105,39 @@ pub struct OutboxCounts {
     pub pending: i64,
     pub failed: i64,
     pub sent: i64,
+    /// Replaced by a newer letter to the same recipients about the same unit before being sent.
+    pub superseded: i64,
+}
+
+/// Mail waiting for delivery (pending or being sent), for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxWaiting {
+    /// Messages queued before the instant asked about (waiting longer than allowed).
+    pub stuck: i64,
+    /// When the oldest waiting message was queued.
+    pub oldest_queued_at: Option<Epoch>,
+}
+
+/// A letter to queue: the mail, its kind, and (for letters about one unit) the unit, so that a
+/// newer letter of the same kind to the same recipients about that unit supersedes it while it
+/// waits; `snapshot` is what a city summary showed (JSON), read back by the next summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedLetter {
+    pub kind: String,
+    pub unit: Option<String>,
+    pub snapshot: Option<String>,
+    pub mail: OutgoingMail,
+}
+
+/// The delivery history of the letters of one kind about one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterHistory {
+    pub kind: String,
+    pub unit: String,
+    /// When the oldest letter still waiting (pending) was queued.
+    pub waiting_since: Option<Epoch>,
+    /// When the newest letter that was sent had been queued.
+    pub last_sent_queued_at: Option<Epoch>,
 }
 
 /// The last run of a source endpoint, for health and metrics.
@@ -202,6 +235,8 @@ pub struct OutboxRow {
 pub struct ClaimedMail {
     pub id: i64,
     pub attempts: i64,
+    /// When the message was queued (its lifetime counts from here).
+    pub created_at: Epoch,
     pub mail: OutgoingMail,
 }
 
@@ -387,7 +422,45 @@ impl Store {
         notified: &[AlertRecord],
         now: Epoch,
     ) -> Result<usize> {
-        dispatch!(self, s => s.commit_digest(mails, notified, now).await)
+        let letters: Vec<QueuedLetter> = mails
+            .iter()
+            .map(|(kind, mail)| QueuedLetter {
+                kind: kind.clone(),
+                unit: None,
+                snapshot: None,
+                mail: mail.clone(),
+            })
+            .collect();
+        Ok(self.commit_letters(&letters, notified, now).await?.0)
+    }
+
+    /// Queues letters and records the alerts they tell of as notified, in one transaction (as
+    /// [`Store::commit_digest`]); each letter with a unit marks the waiting letters of its kind to
+    /// the same recipients (To and Cc) about the same unit as superseded. Returns (queued,
+    /// superseded).
+    pub async fn commit_letters(
+        &self,
+        letters: &[QueuedLetter],
+        notified: &[AlertRecord],
+        now: Epoch,
+    ) -> Result<(usize, usize)> {
+        dispatch!(self, s => s.commit_letters(letters, notified, now).await)
+    }
+
+    /// Per (kind, unit) of the letters about one unit: the oldest still waiting, the newest sent.
+    pub async fn letter_history(&self) -> Result<Vec<LetterHistory>> {
+        dispatch!(self, s => s.letter_history().await)
+    }
+
+    /// The snapshot of the newest letter of `kind` about `unit` that was sent.
+    pub async fn last_sent_snapshot(&self, kind: &str, unit: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.last_sent_snapshot(kind, unit).await)
+    }
+
+    /// Mail still waiting for delivery: how many were queued before `queued_before`, and the
+    /// oldest's queue time.
+    pub async fn outbox_waiting(&self, queued_before: Epoch) -> Result<OutboxWaiting> {
+        dispatch!(self, s => s.outbox_waiting(queued_before).await)
     }
 
     /// Claims one fire of a scheduled job; false when another run (or replica) has it.

@@ -827,25 +827,28 @@ impl SqliteStore {
         tx.commit().await.doing("committing alerts")
     }
 
-    pub async fn commit_digest(
+    pub async fn commit_letters(
         &self,
-        mails: &[(String, OutgoingMail)],
+        letters: &[super::QueuedLetter],
         notified: &[AlertRecord],
         now: Epoch,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let mut tx = self.write().await?;
-        let mut queued = 0;
-        for (kind, m) in mails {
+        let (mut queued, mut superseded) = (0, 0);
+        for l in letters {
+            let m = &l.mail;
+            let (to, cc) = (m.to.join(","), m.cc.join(","));
             let done = sqlx::query(
                 "INSERT INTO outbox (message_id, kind, recipients, cc, subject, body_text, body_html, attachment_name,
-                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at,
+                                     unit, snapshot)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
                  ON CONFLICT (message_id) DO NOTHING",
             )
             .bind(&m.message_id)
-            .bind(kind)
-            .bind(m.to.join(","))
-            .bind(m.cc.join(","))
+            .bind(&l.kind)
+            .bind(&to)
+            .bind(&cc)
             .bind(&m.subject)
             .bind(&m.text)
             .bind(&m.html)
@@ -854,14 +857,83 @@ impl SqliteStore {
             .bind(m.attachment.as_ref().map(|a| a.bytes.as_slice()))
             .bind(now)
             .bind(now)
+            .bind(&l.unit)
+            .bind(&l.snapshot)
             .execute(&mut *tx)
             .await
             .doing("queueing mail")?;
             queued += done.rows_affected() as usize;
+            if let (Some(unit), 1) = (&l.unit, done.rows_affected()) {
+                let older = sqlx::query(
+                    "UPDATE outbox SET status = 'superseded', claimed_until = NULL, last_error = ?
+                     WHERE kind = ? AND unit = ? AND recipients = ? AND cc = ? AND status = 'pending'
+                       AND message_id <> ?",
+                )
+                .bind(format!("superseded by {}", m.message_id))
+                .bind(&l.kind)
+                .bind(unit)
+                .bind(&to)
+                .bind(&cc)
+                .bind(&m.message_id)
+                .execute(&mut *tx)
+                .await
+                .doing("superseding waiting mail")?;
+                superseded += older.rows_affected() as usize;
+            }
         }
         Self::put_alerts(&mut tx, notified).await?;
         tx.commit().await.doing("committing queued mail")?;
-        Ok(queued)
+        Ok((queued, superseded))
+    }
+
+    pub async fn letter_history(&self) -> Result<Vec<super::LetterHistory>> {
+        let rows: Vec<(String, String, Option<Epoch>, Option<Epoch>)> = sqlx::query_as(
+            "SELECT kind, unit, min(CASE WHEN status = 'pending' THEN created_at END),
+                    max(CASE WHEN status = 'sent' THEN created_at END)
+             FROM outbox WHERE unit IS NOT NULL GROUP BY kind, unit ORDER BY kind, unit",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the letters' history")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, unit, waiting_since, last_sent_queued_at)| super::LetterHistory {
+                    kind,
+                    unit,
+                    waiting_since,
+                    last_sent_queued_at,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn last_sent_snapshot(&self, kind: &str, unit: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT snapshot FROM outbox
+             WHERE kind = ? AND unit = ? AND status = 'sent' AND snapshot IS NOT NULL
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(unit)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the last summary sent")
+    }
+
+    pub async fn outbox_waiting(&self, queued_before: Epoch) -> Result<super::OutboxWaiting> {
+        let (stuck, oldest_queued_at): (i64, Option<Epoch>) = sqlx::query_as(
+            "SELECT coalesce(sum(created_at < ?), 0), min(created_at)
+             FROM outbox WHERE status IN ('pending', 'sending')",
+        )
+        .bind(queued_before)
+        .fetch_one(&self.pool)
+        .await
+        .doing("reading the mail waiting for delivery")?;
+        Ok(super::OutboxWaiting {
+            stuck,
+            oldest_queued_at,
+        })
     }
 
     pub async fn claim_fire(
@@ -923,9 +995,9 @@ impl SqliteStore {
     }
 
     pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
-        let (pending, failed, sent): (i64, i64, i64) = sqlx::query_as(
+        let (pending, failed, sent, superseded): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT coalesce(sum(status IN ('pending', 'sending')), 0), coalesce(sum(status = 'failed'), 0),
-                    coalesce(sum(status = 'sent'), 0) FROM outbox",
+                    coalesce(sum(status = 'sent'), 0), coalesce(sum(status = 'superseded'), 0) FROM outbox",
         )
         .fetch_one(&self.pool)
         .await
@@ -934,6 +1006,7 @@ impl SqliteStore {
             pending,
             failed,
             sent,
+            superseded,
         })
     }
 
@@ -977,7 +1050,7 @@ impl SqliteStore {
         let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT id, message_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment_type,
-                    attachment, attempts
+                    attachment, attempts, created_at
              FROM outbox
              WHERE (status = 'pending' AND next_attempt_at <= ?1) OR (status = 'sending' AND claimed_until < ?1)
              ORDER BY next_attempt_at, id LIMIT 1",
@@ -1012,6 +1085,7 @@ impl SqliteStore {
             Ok(ClaimedMail {
                 id: r.try_get("id")?,
                 attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
                 mail: OutgoingMail {
                     message_id: r.try_get("message_id")?,
                     to: split(r.try_get("recipients")?),
