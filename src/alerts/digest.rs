@@ -872,9 +872,15 @@ pub fn summary_body(
         }
     };
     let below = lines.iter().filter(|l| l.idx != 0 && l.failing > 0).count();
-    let news = entries.iter().filter(|e| e.kind == EntryKind::New).count();
+    let in_period = |e: &&Entry| e.row.as_ref().is_some_and(|r| r.period == period);
+    let news = entries
+        .iter()
+        .filter(in_period)
+        .filter(|e| e.kind == EntryKind::New)
+        .count();
     let back = entries
         .iter()
+        .filter(in_period)
         .filter(|e| e.kind == EntryKind::Resolved)
         .count();
     let when = to_local(now).format("%H:%M %d/%m/%Y");
@@ -906,7 +912,7 @@ pub fn summary_body(
         .map(|l| l.name.width())
         .max()
         .unwrap_or(10)
-        .clamp(10, 34);
+        .clamp(10, 42);
     let cell_w = 8;
     let mut head = pad(w.unit_col, name_w, false);
     for i in 0..columns.len() {
@@ -991,7 +997,7 @@ pub fn summary_body(
         let weight = if l.idx == 0 { "bold" } else { "normal" };
         let _ = write!(
             html,
-            "<tr><td style=\"padding: 3px 6px; border: 1px solid #ccc; font-weight: {weight}\">{name}</td>"
+            "<tr><td style=\"padding: 3px 6px; border: 1px solid #ccc; white-space: nowrap; font-weight: {weight}\">{name}</td>"
         );
         for (cell, flipped) in l.cells.iter().zip(&l.flipped) {
             let (bg, fg, state) = match cell.map(|r| r.state) {
