@@ -482,12 +482,11 @@ fn section(
     html.push_str("</table>");
 }
 
+/// One action list: (its title, the list, whether its dossiers are late).
 fn action_block(
     lang: Language,
-    title: &str,
-    list: &ActionList,
+    (title, list, late): (&str, &ActionList, bool),
     now: Epoch,
-    late: bool,
     full_list: Option<&str>,
     text: &mut String,
     html: &mut String,
@@ -632,10 +631,8 @@ pub fn unit_body(
         ] {
             action_block(
                 lang,
-                title,
-                list,
+                (title, list, late),
                 now,
-                late,
                 link.as_deref(),
                 &mut text,
                 &mut html,
@@ -1590,6 +1587,31 @@ mod tests {
             subject(Language::Vi, "UBND Phường 1", &[], &q2, 3),
             "UBND Phường 1: 3 hồ sơ cần xử lý — Quý 2/2024"
         );
+    }
+
+    #[test]
+    fn an_alert_told_only_in_a_waiting_letter_is_told_again() {
+        let mut rec = entry(Metric::LateRate, EntryKind::New).record;
+        rec.phase = Phase::Firing;
+        rec.fired_at = Some(100);
+        rec.last_notified_at = Some(200);
+        // Told at 200 in a letter still waiting since 200; nothing ever sent: new to the reader.
+        assert_eq!(retold(&rec, Some(200), None, true), Some(EntryKind::New));
+        // A letter sent at 150 (after it fired) told it already: it continues.
+        assert_eq!(
+            retold(&rec, Some(200), Some(150), true),
+            Some(EntryKind::Continuing)
+        );
+        // Told before the waiting letters, or nothing waiting: the lifecycle decides alone.
+        assert_eq!(retold(&rec, Some(300), None, true), None);
+        assert_eq!(retold(&rec, None, None, true), None);
+        rec.phase = Phase::Clear;
+        rec.resolved_at = Some(180);
+        assert_eq!(
+            retold(&rec, Some(200), Some(150), true),
+            Some(EntryKind::Resolved)
+        );
+        assert_eq!(retold(&rec, Some(200), Some(150), false), None);
     }
 
     #[test]
