@@ -370,6 +370,13 @@ impl SourceClient {
                     ca.display()
                 ))
             })?;
+            // An empty bundle parses without error: say so rather than fail every handshake.
+            if certs.is_empty() {
+                return Err(setup(format!(
+                    "ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the issuing CA's certificate",
+                    ca.display()
+                )));
+            }
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
