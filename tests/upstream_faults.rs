@@ -1006,3 +1006,33 @@ async fn the_user_agent_names_dondoc_its_version_and_the_citys_contact() {
         assert_eq!(h.user_agent, want);
     }
 }
+
+#[test]
+fn the_new_keys_are_validated_with_their_key_paths() {
+    let text = config(
+        "127.0.0.1:9".parse().unwrap(),
+        "sqlite://unused.db",
+        "allowed_skew_secs = 600\noverlap_secs = 300\nmax_page_mib = 0\nmax_requests_per_sec = -1\nmax_in_flight = 0\ncontact = \"\"",
+    );
+    let problems = dondoc::config::load_from_str(
+        &text,
+        &std::collections::HashMap::new(),
+        std::path::Path::new("."),
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for key in [
+        "sources.motcua.allowed_skew_secs",
+        "sources.motcua.max_page_mib",
+        "sources.motcua.max_requests_per_sec",
+        "sources.motcua.max_in_flight",
+        "sources.motcua.contact",
+    ] {
+        assert!(paths.contains(&key), "{key} in {paths:?}");
+    }
+    let skew = problems
+        .iter()
+        .find(|p| p.path == "sources.motcua.allowed_skew_secs")
+        .unwrap();
+    assert!(skew.message.contains("overlap_secs"), "{}", skew.message);
+}
