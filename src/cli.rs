@@ -160,6 +160,14 @@ pub struct SyncArgs {
     /// Fetch, parse and validate every page, and store nothing (a check of the sources).
     #[arg(long)]
     pub dry_run: bool,
+    /// Sync this source only (its circuit, if open, is ignored: it is tried now).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// With --source: first set the source's mark back (or forward) to DATE, so that the pass
+    /// reads again what changed since then. DATE is YYYY-MM-DD (local midnight, UTC+7) or an
+    /// RFC 3339 instant.
+    #[arg(long, value_name = "DATE", requires = "source")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -308,7 +316,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     );
     match &cli.command {
         Command::Run => run_daemon(loaded, clock).await,
-        Command::Sync(a) => sync(loaded.settings, clock, a.dry_run).await,
+        Command::Sync(a) => sync(loaded.settings, clock, a).await,
         Command::CheckSource(a) => check_source(&loaded.settings, clock, a).await,
         Command::Import(a) => import(loaded.settings, clock, a).await,
         Command::Evaluate => evaluate_now(loaded.settings, clock).await,
@@ -458,7 +466,40 @@ pub async fn start_simulator(
     Ok((addr, sim, tx))
 }
 
-async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Result<(), Failure> {
+/// `--from`: YYYY-MM-DD (local midnight in Asia/Ho_Chi_Minh) or an RFC 3339 instant.
+fn parse_from(s: &str) -> Result<Epoch, Failure> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.timestamp());
+    }
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(chrono_tz::Asia::Ho_Chi_Minh).single())
+        .map(|t| t.timestamp())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--from '{s}' is neither a date YYYY-MM-DD nor an RFC 3339 instant such as 2024-06-01T00:00:00+07:00"
+            ))
+        })
+}
+
+async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Result<(), Failure> {
+    let dry_run = args.dry_run;
+    if let Some(name) = &args.source
+        && !settings.sources.contains_key(name)
+    {
+        let names: Vec<&str> = settings.sources.keys().map(String::as_str).collect();
+        return Err(Failure::usage(format!(
+            "--source '{name}' is not a configured source; the sources are {}",
+            names.join(", ")
+        )));
+    }
+    let from = args.from.as_deref().map(parse_from).transpose()?;
+    if from.is_some() && dry_run {
+        return Err(Failure::usage(
+            "--from changes the stored mark: it cannot go with --dry-run",
+        ));
+    }
     let _sim = if settings.simulator.enabled {
         let (addr, _, stop) = start_simulator(
             sim_options(&settings),
@@ -478,7 +519,20 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
     } else {
         crate::sync::Mode::Store
     };
-    let report = crate::sync::run(&app, now, mode).await;
+    if let (Some(name), Some(from)) = (&args.source, from) {
+        let changes = crate::sync::set_marks(&app, name, from)
+            .await
+            .map_err(Failure::usage)?;
+        for c in changes {
+            println!(
+                "{name}/{}: mark set from {} to {}; this pass reads what changed since then",
+                c.endpoint,
+                c.before.map(rfc3339).unwrap_or_else(|| "none".into()),
+                rfc3339(c.after)
+            );
+        }
+    }
+    let report = crate::sync::run_with(&app, now, mode, args.source.as_deref()).await;
     let mut out = std::io::stdout().lock();
     if dry_run {
         let _ = writeln!(
@@ -1092,6 +1146,22 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         );
     }
     let rejected: i64 = q.rejected.iter().map(|r| r.count).sum();
+    let future: i64 = q.future_dated.iter().map(|f| f.records).sum();
+    let _ = writeln!(
+        out,
+        "  records updated in the future (time not trusted for the mark): {future}"
+    );
+    for f in &q.future_dated {
+        let _ = writeln!(
+            out,
+            "    {:>6}  {}/{}: furthest NgayCapNhat {}, last seen {}",
+            f.records,
+            f.source,
+            f.endpoint,
+            to_local(f.latest_claimed).format("%d/%m/%Y %H:%M"),
+            to_local(f.last_seen).format("%d/%m/%Y %H:%M")
+        );
+    }
     let _ = writeln!(out, "  rejected records: {rejected}");
     for r in q.rejected.iter().take(10) {
         let _ = writeln!(

@@ -1474,8 +1474,10 @@ pub async fn run_once(app: &App, fire: Epoch, now: Epoch) -> Result<usize, Store
     for a in &g.sources {
         let mut r = a.clone();
         r.notified(now);
-        if r.key.metric == "rejected_records" {
-            r.phase = Phase::Clear; // a jump is an event: the next one is measured from here
+        if r.key.metric == "rejected_records" || r.key.metric == "future_updates" {
+            // A jump (or new future-dated records) is an event, told once: the next one is
+            // measured from here.
+            r.phase = Phase::Clear;
         }
         notified.push(r);
     }

@@ -147,6 +147,32 @@ pub struct SourceSettings {
     /// copied, and waits for the next pass.
     #[serde(default = "default_settle_secs")]
     pub settle_secs: u64,
+    // --- An upstream dondoc does not control (issue 17; docs/upstream-safety.md) ---
+    /// How far ahead of dondoc's clock an update time (`NgayCapNhat`) may be and still be
+    /// trusted for the high-water mark. A later one is counted as an anomaly, the record stored
+    /// with the time dondoc read it, and the mark moves at most to now + this. At most
+    /// `overlap_secs`.
+    #[serde(default = "default_allowed_skew")]
+    pub allowed_skew_secs: u64,
+    /// The largest answer (one page) read, in MiB; a larger one fails the page while it streams.
+    #[serde(default = "default_max_page_mib")]
+    pub max_page_mib: u64,
+    /// Requests per second at most to this source (each spaced by 1/rate, plus up to 20 %
+    /// jitter); 0 = no cap.
+    #[serde(default = "default_max_requests_per_sec")]
+    pub max_requests_per_sec: f64,
+    /// Requests to this source in flight at once, at most.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Who to call about dondoc's requests, sent in the `User-Agent` (an address or a URL).
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Consecutive failed passes after which the source's circuit opens (0 = never).
+    #[serde(default = "default_circuit_failures")]
+    pub circuit_failures: u32,
+    /// How long an open circuit stays open before one pass tries the source again.
+    #[serde(default = "default_circuit_cooldown")]
+    pub circuit_cooldown_secs: u64,
 }
 
 fn default_page_size() -> u32 {
@@ -175,6 +201,24 @@ fn default_retry_after_max() -> u64 {
 }
 fn default_settle_secs() -> u64 {
     5
+}
+fn default_allowed_skew() -> u64 {
+    300
+}
+fn default_max_page_mib() -> u64 {
+    64
+}
+fn default_max_requests_per_sec() -> f64 {
+    10.0
+}
+fn default_max_in_flight() -> u32 {
+    1
+}
+fn default_circuit_failures() -> u32 {
+    5
+}
+fn default_circuit_cooldown() -> u64 {
+    3600
 }
 
 /// The built-in upstream for demos, tests and benchmarks.

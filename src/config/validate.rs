@@ -130,6 +130,39 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
         if src.max_attempts == 0 {
             p.push(Problem::new(at("max_attempts"), "must be at least 1"));
         }
+        // An upstream dondoc does not control (docs/upstream-safety.md).
+        if src.allowed_skew_secs > src.overlap_secs {
+            p.push(Problem::new(
+                at("allowed_skew_secs"),
+                format!(
+                    "{} is more than overlap_secs ({}): a mark moved to now + skew would skip records updated just after a pass; lower it or raise overlap_secs",
+                    src.allowed_skew_secs, src.overlap_secs
+                ),
+            ));
+        }
+        if src.max_page_mib == 0 || src.max_page_mib > 4096 {
+            p.push(Problem::new(
+                at("max_page_mib"),
+                format!("{} is outside 1..4096", src.max_page_mib),
+            ));
+        }
+        if !src.max_requests_per_sec.is_finite() || src.max_requests_per_sec < 0.0 {
+            p.push(Problem::new(
+                at("max_requests_per_sec"),
+                "must be a number of requests per second, 0 or more (0 = no cap)",
+            ));
+        }
+        if src.max_in_flight == 0 {
+            p.push(Problem::new(at("max_in_flight"), "must be at least 1"));
+        }
+        if let Some(c) = &src.contact
+            && (c.trim().is_empty() || c.chars().any(|ch| ch.is_control() || !ch.is_ascii()))
+        {
+            p.push(Problem::new(
+                at("contact"),
+                "must be a non-empty ASCII address or URL (it travels in the User-Agent header)",
+            ));
+        }
     }
 }
 

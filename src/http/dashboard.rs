@@ -563,6 +563,14 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
                 tr { th { "Hồ sơ không có hạn trả kết quả (không bao giờ bị tính trễ hạn)" } td.num { (q.no_due_date) } }
                 tr { th { "Hồ sơ có thủ tục không có trong danh mục (không tính vào tỷ lệ trực tuyến toàn trình)" } td.num { (q.unknown_procedure) } }
                 tr { th { "Bản ghi bị loại" } td.num { (q.rejected.iter().map(|r| r.count).sum::<i64>()) } }
+                tr { th { "Bản ghi có ngày cập nhật ở tương lai (không dùng để đánh dấu đồng bộ)" } td.num { (q.future_dated.iter().map(|f| f.records).sum::<i64>()) } }
+            }
+            @if !q.future_dated.is_empty() {
+                h3 { "Ngày cập nhật ở tương lai, theo nguồn" }
+                p { "Các bản ghi này vẫn được lưu, với thời điểm dondoc đọc chúng; mốc đồng bộ không vượt quá hiện tại + độ lệch cho phép (allowed_skew_secs)." }
+                table.future { tr { th { "Nguồn" } th { "Số bản ghi" } th { "NgayCapNhat xa nhất" } th { "Thấy lần cuối" } }
+                    @for f in &q.future_dated { tr { td { (f.source) "/" (f.endpoint) } td.num { (f.records) } td { (to_local(f.latest_claimed).format("%H:%M %d/%m/%Y")) } td { (to_local(f.last_seen).format("%H:%M %d/%m/%Y")) } } }
+                }
             }
             h3 { "Mã đơn vị chưa thuộc đơn vị nào" }
             @if q.unmapped_dossier_codes.is_empty() && q.unmapped_document_codes.is_empty() { p { "Không có." } }

@@ -24,6 +24,12 @@ pub struct SourceHealth {
     pub staleness_hours: Option<f64>,
     pub consecutive_failures: i64,
     pub last_error: Option<String>,
+    /// Records whose update time lay too far in the future when read (not trusted for the mark).
+    pub future_dated_records: i64,
+    /// `open` while the source is left alone after repeated failures, else `closed`.
+    pub circuit: &'static str,
+    /// When an open circuit lets one pass try the source again.
+    pub circuit_retry_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +68,7 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         h.database = "unavailable";
         reasons.push(format!("database: {e}"));
     }
+    let future = app.store.future_counts().await.unwrap_or_default();
     match app.store.sync_states().await {
         Ok(states) => {
             // Every configured source endpoint, whether it has synced yet or not.
@@ -104,7 +111,22 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
                     )),
                     _ => {}
                 }
+                let mine: Vec<&crate::store::SyncState> =
+                    states.iter().filter(|s| s.source == source).collect();
+                let circuit = app
+                    .settings
+                    .sources
+                    .get(&source)
+                    .filter(|src| src.kind != crate::config::SourceKind::Import)
+                    .and_then(|src| crate::sync::circuit_open_until(src, &mine, now));
                 h.sources.push(SourceHealth {
+                    future_dated_records: future
+                        .iter()
+                        .filter(|f| f.source == source && f.endpoint == endpoint)
+                        .map(|f| f.records)
+                        .sum(),
+                    circuit: if circuit.is_some() { "open" } else { "closed" },
+                    circuit_retry_at: circuit.map(|(t, _)| rfc3339(t)),
                     source,
                     endpoint: endpoint.to_string(),
                     last_success: last_success.map(rfc3339),

@@ -209,6 +209,9 @@ pub struct Quality {
     pub unknown_procedure: i64,
     /// Rejected records per source, kind and reason.
     pub rejected: Vec<RejectionCount>,
+    /// Records whose update time lay past now + `allowed_skew_secs` when read, per source
+    /// endpoint (stored, but their time not trusted for the mark).
+    pub future_dated: Vec<crate::store::FutureCount>,
 }
 
 /// The rows of one period at one instant.
@@ -428,6 +431,7 @@ pub async fn evaluate_many(
     let unmapped_document_codes =
         unmapped(store.document_codes().await?, &|c| tree.claims_document(c));
     let rejected = store.rejection_counts().await?;
+    let future_dated = store.future_counts().await?;
     let mut out = Vec::with_capacity(windows.len());
     for (k, (period, _, _)) in windows.iter().enumerate() {
         let (start, horizon) = bounds[k];
@@ -440,6 +444,7 @@ pub async fn evaluate_many(
             no_due_date: q.no_due_date,
             unknown_procedure: q.unknown_procedure,
             rejected: rejected.clone(),
+            future_dated: future_dated.clone(),
         };
         out.push(Evaluation {
             as_of,

@@ -189,6 +189,17 @@ pub struct RejectionCount {
     pub count: i64,
 }
 
+/// Records of one source endpoint whose update time lay too far in the future when read
+/// (`future_updates`): how many, the furthest time claimed, and when one was last seen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FutureCount {
+    pub source: String,
+    pub endpoint: String,
+    pub records: i64,
+    pub latest_claimed: Epoch,
+    pub last_seen: Epoch,
+}
+
 /// Records per upstream unit code (for the "unmapped" data-quality count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeCount {
@@ -360,6 +371,39 @@ impl Store {
         now: Epoch,
     ) -> Result<()> {
         dispatch!(self, s => s.record_failure(source, endpoint, error, counts, now).await)
+    }
+
+    /// Sets a source endpoint's mark to exactly `mark` (which may move it back): the
+    /// administrator's `sync --from`, and the repair of a mark found ahead of the clock.
+    pub async fn set_mark(&self, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        dispatch!(self, s => s.set_mark(source, endpoint, mark).await)
+    }
+
+    /// Notes records whose update time (`claimed`) lay too far in the future when read at `now`.
+    pub async fn note_future_updates(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[(String, Epoch)],
+        now: Epoch,
+    ) -> Result<()> {
+        // One row per key (a key twice in one statement is an error on PostgreSQL).
+        let unique: std::collections::BTreeMap<&str, Epoch> =
+            items.iter().map(|(k, t)| (k.as_str(), *t)).collect();
+        if unique.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(String, Epoch)> = unique
+            .into_iter()
+            .map(|(k, t)| (k.to_string(), t))
+            .collect();
+        let items = items.as_slice();
+        dispatch!(self, s => s.note_future_updates(source, endpoint, items, now).await)
+    }
+
+    /// The future-dated records per source endpoint.
+    pub async fn future_counts(&self) -> Result<Vec<FutureCount>> {
+        dispatch!(self, s => s.future_counts().await)
     }
 
     /// Exact dossier counts per (unit code, field code) for the window, in one pass.

@@ -702,6 +702,73 @@ impl PostgresStore {
         .await
     }
 
+    pub async fn set_mark(&self, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query("UPDATE sync_state SET mark = $1 WHERE source = $2 AND endpoint = $3")
+            .bind(mark)
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut *tx)
+            .await
+            .doing("setting the sync mark")?;
+        tx.commit().await.doing("setting the sync mark")
+    }
+
+    pub async fn note_future_updates(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[(String, Epoch)],
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        for chunk in items.chunks(1000) {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO future_updates (source, endpoint, key, claimed_at, first_seen, last_seen) ",
+            );
+            qb.push_values(chunk, |mut b, (key, claimed)| {
+                b.push_bind(source)
+                    .push_bind(endpoint)
+                    .push_bind(key)
+                    .push_bind(*claimed)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(
+                " ON CONFLICT (source, endpoint, key) DO UPDATE SET claimed_at = excluded.claimed_at, \
+                 last_seen = excluded.last_seen, times_seen = future_updates.times_seen + 1",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("noting future-dated records")?;
+        }
+        tx.commit().await.doing("noting future-dated records")
+    }
+
+    pub async fn future_counts(&self) -> Result<Vec<super::FutureCount>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, count(*) AS n, max(claimed_at) AS latest, max(last_seen) AS seen \
+             FROM future_updates GROUP BY source, endpoint ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting future-dated records")?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::FutureCount {
+                    source: r.try_get("source")?,
+                    endpoint: r.try_get("endpoint")?,
+                    records: r.try_get("n")?,
+                    latest_claimed: r.try_get("latest")?,
+                    last_seen: r.try_get("seen")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading future-dated records")
+    }
+
     pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
         let rows = sqlx::query(
             "SELECT source, kind, reason, count(*) AS n FROM rejected GROUP BY source, kind, reason ORDER BY n DESC, reason",
