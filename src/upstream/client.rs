@@ -186,7 +186,7 @@ impl SourceClient {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(s.connect_timeout_secs))
             .timeout(Duration::from_secs(s.timeout_secs))
-            .user_agent(concat!("dondoc/", env!("CARGO_PKG_VERSION")));
+            .user_agent(crate::USER_AGENT);
         if let Some(ca) = &s.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| setup(format!("cannot read ca_file {}: {e}", ca.display())))?;
