@@ -22,7 +22,7 @@ use unicode_width::UnicodeWidthStr;
 #[derive(Debug, Parser)]
 #[command(
     name = "dondoc",
-    version,
+    version = crate::VERSION_LONG,
     about = "Watches a city's one-stop and document systems and reports each unit's PAR/SIPAS rates against its targets.",
     long_about = None
 )]
@@ -72,6 +72,13 @@ pub enum Command {
         /// An empty database to copy into, e.g. postgres://dondoc@db.example/dondoc
         #[arg(long)]
         to: String,
+    },
+    /// Copy the SQLite database into a new file while dondoc runs (a consistent snapshot,
+    /// checked before it is named). PostgreSQL: use pg_dump (exit 2).
+    Backup {
+        /// The file to create (it must not exist), e.g. /backup/dondoc-2024-06-20.db
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
     #[command(subcommand)]
@@ -325,6 +332,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
+        Command::Backup { out } => backup(&loaded.settings, out).await,
         Command::CheckConfig | Command::MigrateStore { .. } => Ok(()),
     }
 }
@@ -369,7 +377,7 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        let _ = writeln!(out, "schedule   {key:<7}{expr:<22} next {next}");
+        let _ = writeln!(out, "schedule   {key:<8}{expr:<22} next {next}");
     }
     match &s.smtp {
         Some(m) if m.transport == crate::config::MailTransport::File => {
@@ -383,8 +391,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         Some(m) => {
             let _ = writeln!(
                 out,
-                "smtp       {}:{} ({:?}) from {}",
-                m.host, m.port, m.tls, m.from
+                "smtp       {}:{} ({}) from {}",
+                m.host,
+                m.port,
+                match m.tls {
+                    crate::config::TlsMode::Starttls => "starttls",
+                    crate::config::TlsMode::Tls => "tls",
+                    crate::config::TlsMode::None => "no TLS",
+                },
+                m.from
             );
         }
         None => {
@@ -411,13 +426,26 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             .map(|v| format!("≥ {v}%"))
             .or(st.max.map(|v| format!("≤ {v}%")))
             .unwrap_or_default();
-        let _ = writeln!(out, "           {} on {} {bound}", st.metric, st.scope);
+        let name = s.scope_name(&st.scope);
+        let named = if name == st.scope {
+            String::new()
+        } else {
+            format!(" ({name})")
+        };
+        let _ = writeln!(
+            out,
+            "           {} on {}{named} {bound}",
+            st.metric, st.scope
+        );
     }
     let overrides = s.units.iter().filter(|u| !u.targets.is_empty()).count();
     if overrides > 0 {
         let _ = writeln!(out, "           {overrides} unit(s) override some targets");
     }
     let _ = writeln!(out, "min sample {}", s.alerts.min_sample);
+    for w in &loaded.warnings {
+        let _ = writeln!(out, "warning    {w}");
+    }
     print!("{out}");
     Ok(())
 }
@@ -615,6 +643,9 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Res
 }
 
 async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    for w in &loaded.warnings {
+        tracing::warn!("configuration: {w}");
+    }
     let settings = loaded.settings;
     let _sim = if settings.simulator.enabled {
         let (addr, _, stop) = start_simulator(
@@ -647,13 +678,30 @@ async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), F
     let server = tokio::spawn(crate::http::serve(listener, daemon.clone(), async move {
         let _ = http_stopped.await;
     }));
-    tracing::info!(%listen, config = %loaded.file.display(), "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
+    tracing::info!(%listen, config = %loaded.file.display(), version = crate::VERSION_LONG, "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
     let result = daemon.run(crate::daemon::termination()).await;
     let _ = stop_http.send(());
     let _ = server.await;
     app.store.close().await;
     tracing::info!("dondoc stopped");
     result.map_err(|e| Failure::work(e.to_string()))
+}
+
+async fn backup(s: &Settings, out: &std::path::Path) -> Result<(), Failure> {
+    use crate::store::backup::BackupError;
+    match crate::store::backup::backup(&s.database.url, out).await {
+        Ok(report) => {
+            print!("Backed up {} to {report}", s.database.url);
+            Ok(())
+        }
+        Err(
+            e @ (BackupError::Postgres { .. }
+            | BackupError::Unsupported(_)
+            | BackupError::Exists(_)
+            | BackupError::NotUtf8(_)),
+        ) => Err(Failure::usage(format!("backup: {e}"))),
+        Err(e) => Err(Failure::work(format!("backup: {e}"))),
+    }
 }
 
 fn mailer_of(s: &Settings) -> Result<Option<crate::alerts::mailer::Mailer>, Failure> {
@@ -987,7 +1035,7 @@ async fn status(settings: Settings, clock: Arc<dyn Clock>, a: &StatusArgs) -> Re
             return Err(Failure::usage("status prints table or json"));
         }
         Format::Json => status_json(&ev, &rows),
-        _ => status_table(&ev, &rows, &states),
+        _ => status_table(&ev, &rows, &states, &app.settings),
     };
     print!("{text}");
     Ok(())
@@ -1038,7 +1086,12 @@ fn pct(v: f64) -> String {
     }
 }
 
-fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncState]) -> String {
+fn status_table(
+    ev: &Evaluation,
+    rows: &[&Row],
+    states: &[crate::store::SyncState],
+    settings: &Settings,
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let local = to_local(ev.as_of);
@@ -1061,13 +1114,14 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         .max()
         .unwrap_or(4)
         .max(4);
+    // A scoped rate by its field group's display name (the key is in `--format json`).
     let metric_label = |r: &Row| match &r.scope {
-        Some(s) => format!("{} [{s}]", r.metric),
+        Some(s) => format!("{} [{}]", r.metric, settings.scope_name(s)),
         None => r.metric.to_string(),
     };
     let metric_w = rows
         .iter()
-        .map(|r| metric_label(r).len())
+        .map(|r| UnicodeWidthStr::width(metric_label(r).as_str()))
         .max()
         .unwrap_or(6)
         .max(6);

@@ -480,6 +480,9 @@ impl Daemon {
                 return Err(e);
             }
         };
+        for w in &loaded.warnings {
+            tracing::warn!("configuration: {w}");
+        }
         let mut app = self.app.write().unwrap_or_else(|e| e.into_inner());
         if loaded.settings.database.url != app.settings.database.url {
             tracing::warn!(

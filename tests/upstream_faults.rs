@@ -999,7 +999,7 @@ async fn the_user_agent_names_dondoc_its_version_and_the_citys_contact() {
     assert_eq!(e, "no error");
     let want = format!(
         "dondoc/{} (+contact: cntt@quangtri.gov.vn)",
-        env!("CARGO_PKG_VERSION")
+        dondoc::VERSION_LONG
     );
     assert!(!up.hits().is_empty());
     for h in up.hits() {

@@ -285,10 +285,10 @@ fn date(t: Epoch) -> String {
     to_local(t).format("%d/%m/%Y").to_string()
 }
 
+/// "Mức độ hài lòng (đất đai, xây dựng, đầu tư)": a scope by its display name.
 fn criterion(row: &Row, s: &Settings) -> String {
-    let _ = s;
     match &row.scope {
-        Some(scope) => format!("{} ({scope})", row.metric.label_vi()),
+        Some(scope) => format!("{} ({})", row.metric.label_vi(), s.scope_name(scope)),
         None => row.metric.label_vi().to_string(),
     }
 }

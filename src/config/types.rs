@@ -34,7 +34,7 @@ pub struct Settings {
     #[serde(default = "default_targets")]
     pub targets: BTreeMap<String, TargetSpec>,
     #[serde(default)]
-    pub field_groups: BTreeMap<String, Vec<String>>,
+    pub field_groups: BTreeMap<String, FieldGroup>,
     #[serde(default)]
     pub scoped_targets: Vec<ScopedTarget>,
     #[serde(default)]
@@ -278,6 +278,11 @@ pub struct HttpSettings {
     /// the links in the letters; without it the letters carry no link.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Set true only when TLS is terminated in front of dondoc (a reverse proxy or load balancer
+    /// serving HTTPS): basic authentication on a `listen` address other machines reach is
+    /// refused otherwise, because its password would cross the network in clear text.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
 }
 
 impl Default for HttpSettings {
@@ -288,6 +293,7 @@ impl Default for HttpSettings {
             password: None,
             password_file: None,
             public_url: None,
+            behind_tls_proxy: false,
         }
     }
 }
@@ -684,6 +690,100 @@ pub fn default_targets() -> BTreeMap<String, TargetSpec> {
         ("satisfaction_rate".into(), t(Some(99.0), None)),
         ("edoc_rate".into(), t(Some(80.0), None)),
     ])
+}
+
+/// A group of fields (lĩnh vực) under its key in `[field_groups]`: the key stays in the
+/// configuration, `[[scoped_targets]]`, JSON and `/metrics`; the display name is what people read
+/// (mail, dashboard, `status`, reports). Written either as the codes alone, or as a table:
+///
+/// ```toml
+/// [field_groups]
+/// land = ["G09-DD", "G09-XD"]
+/// investment = { name = "đất đai, xây dựng, đầu tư", codes = ["G09-DD", "G09-XD", "G09-DT"] }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldGroup {
+    /// The display name; none: the key is shown.
+    pub name: Option<String>,
+    /// `MaLinhVuc` codes.
+    pub codes: Vec<String>,
+}
+
+impl FieldGroup {
+    /// The name shown to people: the configured name, else the key.
+    pub fn display_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(key)
+    }
+}
+
+/// The table form of a field group (unknown keys are reported like everywhere else).
+#[derive(Deserialize)]
+struct FieldGroupTable {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    codes: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for FieldGroup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldGroup;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a list of MaLinhVuc codes, or a table { name = \"…\", codes = [\"…\"] }",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<FieldGroup, A::Error> {
+                let codes =
+                    Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(FieldGroup { name: None, codes })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FieldGroup, E> {
+                // An environment variable: comma-separated codes.
+                Ok(FieldGroup {
+                    name: None,
+                    codes: v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FieldGroup, A::Error> {
+                let t = FieldGroupTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(FieldGroup {
+                    name: t.name,
+                    codes: t.codes,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Settings {
+    /// The display name of a field group's key (the key itself when it names no group).
+    pub fn scope_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.field_groups
+            .get(key)
+            .map(|g| g.display_name(key))
+            .unwrap_or(key)
+    }
 }
 
 /// A target for a metric narrowed to a field group.

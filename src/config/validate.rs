@@ -39,6 +39,9 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
             )),
         }
     }
+    if let Some(msg) = clear_text_password(s) {
+        p.push(Problem::new("http.listen", msg));
+    }
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
     }
@@ -316,11 +319,19 @@ fn target_map(path: &str, map: &BTreeMap<String, TargetSpec>, p: &mut Vec<Proble
 
 fn targets(s: &Settings, p: &mut Vec<Problem>) {
     target_map("targets", &s.targets, p);
-    for (name, codes) in &s.field_groups {
-        if codes.is_empty() {
+    for (name, group) in &s.field_groups {
+        if group.codes.is_empty() {
             p.push(Problem::new(
                 format!("field_groups.{name}"),
                 "a field group needs at least one MaLinhVuc code",
+            ));
+        }
+        if let Some(n) = &group.name
+            && (n.trim().is_empty() || n.chars().any(char::is_control))
+        {
+            p.push(Problem::new(
+                format!("field_groups.{name}.name"),
+                "a display name is a line of text (not empty, no control characters); leave `name` out to show the key",
             ));
         }
     }
@@ -353,6 +364,48 @@ fn targets(s: &Settings, p: &mut Vec<Problem>) {
         }
         target(&format!("{path}.metric"), &st.metric, &st.spec(), p);
     }
+}
+
+/// Whether `http.listen` is reachable from other machines (anything but a loopback address).
+fn beyond_loopback(listen: &str) -> bool {
+    SocketAddr::from_str(listen).is_ok_and(|a| !a.ip().is_loopback())
+}
+
+/// Basic authentication on an address other machines reach, without TLS in front: the password
+/// would cross the network in clear text with every request. Refused unless the administrator
+/// says that TLS is terminated in front of dondoc (`http.behind_tls_proxy`).
+fn clear_text_password(s: &Settings) -> Option<String> {
+    let auth = s.http.username.is_some() || s.http.password.is_some();
+    (auth && beyond_loopback(&s.http.listen) && !s.http.behind_tls_proxy).then(|| {
+        format!(
+            "{} is reachable from other machines and the dashboard uses basic authentication, \
+             whose password crosses the network in clear text without TLS. Listen on 127.0.0.1 \
+             behind a reverse proxy that serves HTTPS (deploy/README.md), or, when TLS is already \
+             terminated in front of dondoc, say so with http.behind_tls_proxy = true",
+            s.http.listen
+        )
+    })
+}
+
+/// What is valid but probably not meant: `check-config` prints these and the daemon logs them at
+/// start; they never stop dondoc.
+pub fn warnings(s: &Settings) -> Vec<Problem> {
+    let mut w = Vec::new();
+    for (name, src) in &s.sources {
+        crate::upstream::mapping::validate::warnings_source(name, src, &mut w);
+    }
+    if beyond_loopback(&s.http.listen) && s.http.username.is_none() {
+        w.push(Problem::new(
+            "http.listen",
+            format!(
+                "{} is reachable from other machines and the dashboard has no authentication: \
+                 anyone who reaches it reads it. Set http.username and http.password_file, or \
+                 restrict the port with the firewall",
+                s.http.listen
+            ),
+        ));
+    }
+    w
 }
 
 /// Checks a cron expression in the cron crate's form (seconds first).

@@ -217,8 +217,27 @@ th{background:#eef1f5;position:sticky;top:0}td.unit{white-space:nowrap;font-weig
 .warn{background:#fff4d6;border:1px solid #e6c15a;padding:.5rem;margin:.5rem 0}
 .meta{color:#cfd9e8;font-size:.85rem}.chart{background:#fff;border:1px solid #d5d9e0;margin:.5rem 0;padding:.4rem;max-width:640px}
 nav.periods a{margin-right:.6rem}code{font-size:.85rem}
+td.depth0{padding-left:.4rem}td.depth1{padding-left:1.6rem}td.depth2{padding-left:2.8rem}td.depth3{padding-left:4rem}td.depth4{padding-left:5.2rem}td.depth5{padding-left:6.4rem}td.depth6{padding-left:7.6rem}
 @media print{header{background:none;color:#000}header a{color:#000}}
 ";
+
+/// The deepest unit indentation the stylesheet has (deeper units are indented as much).
+const MAX_DEPTH: usize = 6;
+
+/// The `Content-Security-Policy` of every response: nothing may load but the page's own style
+/// sheet (by its hash) and inline SVG; no script, no frame, no form, no base URL.
+pub fn content_security_policy() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    });
+    &CSP
+}
 
 fn page(
     title: &str,
@@ -350,12 +369,12 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
             table {
                 thead { tr {
                     th { "Đơn vị" }
-                    @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (sc) ")" } } } }
+                    @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (s.scope_name(sc)) ")" } } } }
                 } }
                 tbody {
                     @for u in &tree.units {
                         tr {
-                            td.unit style=(format!("padding-left:{}rem", 0.4 + 1.2 * u.depth as f64)) {
+                            td class=(format!("unit depth{}", u.depth.min(MAX_DEPTH))) {
                                 a href=(format!("/units/{}?period={}", u.code, kind.as_str())) { (u.name) }
                             }
                             @for (m, scope) in &crit {
@@ -492,7 +511,7 @@ pub async fn unit(
         }
         @if !alerts.is_empty() {
             h2 { "Cảnh báo đang mở" }
-            ul { @for a in &alerts { li { (phase_vi(a.phase)) " · " (Metric::from_name(&a.key.metric).map(|m| m.label_vi()).unwrap_or(&a.key.metric)) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } " · " (a.key.period) " · " (a.numerator) "/" (a.denominator) } } }
+            ul { @for a in &alerts { li { (phase_vi(a.phase)) " · " (Metric::from_name(&a.key.metric).map(|m| m.label_vi()).unwrap_or(&a.key.metric)) @if !a.key.scope.is_empty() { " (" (s.scope_name(&a.key.scope)) ")" } " · " (a.key.period) " · " (a.numerator) "/" (a.denominator) } } }
         }
         @for (m, scope) in criteria(s) {
             @let key = (code.clone(), m.as_str().to_string(), scope.clone().unwrap_or_default());
@@ -504,7 +523,7 @@ pub async fn unit(
             @let base = pts.and_then(|p| p.iter().find(|x| x.3 == cur_id && x.0 >= now - i64::from(s.alerts.trend_days) * 86_400 && x.0 < now - 86_400)).map(|x| (x.0, x.1, x.2));
             @let proj = (row.denominator > 0).then(|| project(&row, &period, base, now)).and_then(|p| p.at_end);
             section.chart data-metric=(m.as_str()) {
-                h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (sc) ")" } }
+                h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (s.scope_name(sc)) ")" } }
                 p class=(class) {
                     b { @match row.value { Some(v) => (pct(v)), None => "—" } } " · " (icon) " " (word) " · chỉ tiêu " (target_text(row.target))
                     " · " (row.numerator) "/" (row.denominator)
@@ -628,7 +647,7 @@ pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
                 tr class=(if a.phase == Phase::Firing { "breach" } else { "" }) {
                     td { (phase_vi(a.phase)) }
                     td { (name(&a.key.unit)) }
-                    td { (Metric::from_name(&a.key.metric).map(|m| m.label_vi().to_string()).unwrap_or_else(|| a.key.metric.clone())) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } }
+                    td { (Metric::from_name(&a.key.metric).map(|m| m.label_vi().to_string()).unwrap_or_else(|| a.key.metric.clone())) @if !a.key.scope.is_empty() { " (" (app.settings.scope_name(&a.key.scope)) ")" } }
                     td { (a.key.period) }
                     td { (a.detail.clone().unwrap_or_else(|| format!("{}/{}", a.numerator, a.denominator))) }
                     td { @if let Some(t) = a.last_notified_at { (to_local(t).format("%H:%M %d/%m/%Y")) } @else { "chưa" } }

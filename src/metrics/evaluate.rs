@@ -305,7 +305,7 @@ pub fn rows_from_tallies(
             let codes = s
                 .field_groups
                 .get(&st.scope)
-                .map(|v| v.iter().map(String::as_str).collect())
+                .map(|g| g.codes.iter().map(String::as_str).collect())
                 .unwrap_or_default();
             (i, st, codes)
         })

@@ -6,11 +6,13 @@
 //! the same methods with the same behaviour, and the same tests run against both
 //! (`tests/common`). Every multi-row write is one transaction: a crash at any point leaves the
 //! database as it was before the write, or after it. [`copy`] moves a whole history from one
-//! backend to another (`dondoc migrate-store`).
+//! backend to another (`dondoc migrate-store`); [`backup`] copies a live SQLite database
+//! (`dondoc backup`).
 //!
 //! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
 //! rows) and never holds personal data (the record types it accepts have none).
 
+pub mod backup;
 pub mod copy;
 pub mod postgres;
 pub mod sqlite;

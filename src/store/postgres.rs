@@ -26,7 +26,7 @@ use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{ConnectOptions as _, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::str::FromStr;
@@ -92,7 +92,9 @@ impl PostgresStore {
                 url: shown.clone(),
                 source,
             })?
-            .application_name("dondoc");
+            .application_name("dondoc")
+            // Slow statements at debug, not sqlx's WARN with the whole SQL (see sqlite.rs).
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         // TLS only when asked for (`sslmode=require`, `verify-full`, … in the URL, or PGSSLMODE):
         // sqlx 0.9.0 leaves Nagle's algorithm on, which costs about 40 ms per round trip over
         // TLS (transact-rs/sqlx#4335), so its default `prefer` would make every local server with

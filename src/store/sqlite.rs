@@ -15,7 +15,7 @@ use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions as _, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -63,7 +63,10 @@ impl SqliteStore {
             // all over the key index. No memory-mapped I/O: it counts every touched page of the
             // file as resident memory, and buys nothing once the scans are clustered.
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // sqlx logs a statement slower than a second at WARN, whole: a normal sync's bulk
+            // writes would fill the journal with SQL. Debug: seen only when asked for.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options)

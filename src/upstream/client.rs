@@ -197,9 +197,9 @@ impl Gates {
 }
 
 /// The `User-Agent` dondoc sends: its name and version, and the city's contact when configured,
-/// e.g. `dondoc/0.1.0 (+contact: it@city.gov.vn)`.
+/// e.g. `dondoc/0.1.0+1a2b3c4d5e (+contact: it@city.gov.vn)`.
 pub fn user_agent(contact: Option<&str>) -> String {
-    let base = concat!("dondoc/", env!("CARGO_PKG_VERSION"));
+    let base = crate::USER_AGENT;
     match contact.map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => format!("{base} (+contact: {c})"),
         None => base.to_string(),
