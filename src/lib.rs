@@ -23,10 +23,12 @@
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
-//!   instants and the one date parser, logging.
+//!   instants and the one date parser, logging;
+//! - [`application`]: the daemon with its HTTP server, as `dondoc run` starts it.
 
 pub mod alerts;
 pub mod app;
+pub mod application;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -3,6 +3,11 @@
 //!
 //! Every configured source endpoint is listed; one that has never synced successfully makes the
 //! answer 503 ("not ready yet" right after a first start, a real problem later).
+//!
+//! `disk` gives the free space of a SQLite database's filesystem (null for PostgreSQL). Below
+//! `health.min_free_disk_mib` or `health.min_free_disk_percent` the status is `degraded`, still
+//! with 200 (everything works; the disk will not last): monitoring reads the status or the
+//! `dondoc_disk_free_bytes` gauge. `unhealthy` (503) wins over `degraded`.
 
 use crate::daemon::Daemon;
 use crate::time::{epoch, rfc3339};
@@ -22,13 +27,28 @@ pub struct SourceHealth {
     pub last_error: Option<String>,
 }
 
+/// Free space of the SQLite database's filesystem.
+#[derive(Debug, Serialize)]
+pub struct DiskHealth {
+    pub path: String,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    pub free_percent: f64,
+    pub min_free_mib: u64,
+    pub min_free_percent: f64,
+    /// `ok` or `low`.
+    pub status: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Health {
+    /// `ok`, `degraded` (200: works, but the disk runs low) or `unhealthy` (503).
     pub status: &'static str,
     pub database: &'static str,
     pub sources: Vec<SourceHealth>,
     pub outbox_pending: i64,
     pub outbox_failed: i64,
+    pub disk: Option<DiskHealth>,
     pub reasons: Vec<String>,
 }
 
@@ -43,8 +63,24 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         sources: Vec::new(),
         outbox_pending: 0,
         outbox_failed: 0,
+        disk: None,
         reasons: Vec::new(),
     };
+    let mut degraded = Vec::new();
+    if let Some((d, low)) = daemon.check_disk(now) {
+        if low {
+            degraded.push(format!("disk space low: {}", d.describe()));
+        }
+        h.disk = Some(DiskHealth {
+            path: d.path.display().to_string(),
+            free_bytes: d.free_bytes,
+            total_bytes: d.total_bytes,
+            free_percent: (d.free_percent() * 100.0).round() / 100.0,
+            min_free_mib: app.settings.health.min_free_disk_mib,
+            min_free_percent: app.settings.health.min_free_disk_percent,
+            status: if low { "low" } else { "ok" },
+        });
+    }
     if let Err(e) = app.store.ping().await {
         h.database = "unavailable";
         reasons.push(format!("database: {e}"));
@@ -114,7 +150,10 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
     };
     if !reasons.is_empty() {
         h.status = "unhealthy";
+    } else if !degraded.is_empty() {
+        h.status = "degraded";
     }
+    reasons.extend(degraded);
     h.reasons = reasons;
     (code, Json(h))
 }

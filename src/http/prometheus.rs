@@ -12,6 +12,7 @@
 //! | `dondoc_rejected_records` | source, kind, reason | records set aside |
 //! | `dondoc_outbox_messages` | status | pending, failed, sent |
 //! | `dondoc_job_last_success_timestamp_seconds` | job | |
+//! | `dondoc_disk_free_bytes`, `dondoc_disk_size_bytes` | path | free space (for an unprivileged process) and size of the SQLite database's filesystem; absent for PostgreSQL |
 //!
 //! `period` is the kind (month, quarter, year), so that a series continues across periods;
 //! `period_id` names the period (`2024-Q2`). `scope` is empty for an unscoped rate.
@@ -216,6 +217,24 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         "When a scheduled job last finished without error (Unix time)",
         jobs,
     );
+
+    // Free space of the SQLite database's filesystem (docs/operations.md: a full disk).
+    if let Some((d, _)) = daemon.check_disk(now) {
+        let (free, size) = (G::default(), G::default());
+        let l = labels(&[("path", &d.path.display().to_string())]);
+        free.get_or_create(&l).set(d.free_bytes as f64);
+        size.get_or_create(&l).set(d.total_bytes as f64);
+        registry.register(
+            "dondoc_disk_free_bytes",
+            "Free space of the SQLite database's filesystem, in bytes (for an unprivileged process)",
+            free,
+        );
+        registry.register(
+            "dondoc_disk_size_bytes",
+            "Size of the SQLite database's filesystem, in bytes",
+            size,
+        );
+    }
 
     let mut out = String::new();
     encode(&mut out, &registry).map_err(|e| format!("encoding the metrics failed: {e}"))?;
