@@ -538,3 +538,72 @@ fn a_clock_stepped_back_replays_no_fire_and_stepped_forward_runs_each_job_once()
         "{due:?}"
     );
 }
+
+/// A job that never ends (wedged on a dead connection, say).
+struct Wedged;
+
+impl dondoc::daemon::Runner for Wedged {
+    fn run(
+        &self,
+        job: Job,
+        _app: dondoc::app::App,
+        _fire: i64,
+        _now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
+        Box::pin(async move {
+            if job == Job::Sync {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A run that never ends is skipped over ("still running") only for a while: at a fire more than
+/// four intervals (and two hours) after it began, it is abandoned, recorded as failed, and the new
+/// fire runs.
+#[tokio::test]
+async fn a_wedged_job_is_abandoned_at_a_later_fire_and_the_new_fire_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db_url(dir.path(), "w.db");
+    let clock = clock();
+    let text = daemon_config("127.0.0.1:9".parse().unwrap(), &url, 25, "");
+    let app = dondoc::app::App::build(settings(&text), clock.clone())
+        .await
+        .unwrap();
+    let d = dondoc::daemon::Daemon::with_runner(
+        app,
+        None,
+        Arc::new(Wedged),
+        Arc::new(dondoc::daemon::SyncCounters::default()),
+    )
+    .unwrap();
+    let syncs =
+        |started: Vec<(Job, i64)>| started.into_iter().filter(|(j, _)| *j == Job::Sync).count();
+    assert_eq!(
+        syncs(d.tick(at("2024-06-20T10:15:00+07:00")).await.unwrap()),
+        1
+    );
+    assert!(d.is_running(Job::Sync));
+    // Within two hours: skipped as still running.
+    for t in ["2024-06-20T10:30:00+07:00", "2024-06-20T12:00:00+07:00"] {
+        assert_eq!(syncs(d.tick(at(t)).await.unwrap()), 0, "{t}");
+    }
+    // Past two hours: abandoned, recorded, and the new fire runs.
+    assert_eq!(
+        syncs(d.tick(at("2024-06-20T12:30:00+07:00")).await.unwrap()),
+        1
+    );
+    let errors = strings(
+        &url,
+        &format!(
+            "SELECT coalesce(error, '') FROM job_runs WHERE job = 'sync' AND fire_at = {}",
+            at("2024-06-20T10:15:00+07:00")
+        ),
+    )
+    .await;
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("abandoned"), "{errors:?}");
+    assert!(d.is_running(Job::Sync), "the new fire runs");
+    assert!(!d.drain(Duration::from_millis(50)).await, "still wedged");
+}
