@@ -112,12 +112,12 @@ impl PostgresStore {
             // A connection left inside a failed transaction is closed, never reused
             // (super::recovery): the same rule as SQLite's.
             .after_release(|conn, _| {
-                Box::pin(
-                    async move { super::recovery::reusable(conn, "returned to the pool").await },
-                )
+                Box::pin(async move {
+                    super::recovery::reusable(conn, false, "returned to the pool").await
+                })
             })
             .before_acquire(|conn, _| {
-                Box::pin(async move { super::recovery::reusable(conn, "handed out").await })
+                Box::pin(async move { super::recovery::reusable(conn, false, "handed out").await })
             })
             .connect_with(options)
             .await

@@ -14,21 +14,29 @@
 //! depth count is sqlx's own and does not follow the engine's state (transact-rs/sqlx#4031).
 //!
 //! The rule, on both engines: when a connection comes back to the pool (and again before one is
-//! handed out), the queued rollback is flushed with a ping, and a connection that still counts as
-//! inside a transaction is closed; the pool opens a fresh one on demand. Closing it ends whatever
-//! transaction the engine still held (SQLite and PostgreSQL roll it back).
+//! handed out), a connection that still counts as inside a transaction is closed; the pool opens
+//! a fresh one on demand. Closing it ends whatever transaction the engine still held (SQLite and
+//! PostgreSQL roll it back). SQLite lowers the count only once its worker has run the queued
+//! `ROLLBACK`, so on its return the connection is pinged first (an in-process round trip through
+//! the worker's queue); PostgreSQL lowers it when the rollback is queued, so no round trip is
+//! added there (sqlx's own ping on return then flushes the rollback, and a connection whose
+//! rollback fails is closed by sqlx). Before a connection is handed out, the pool has just pinged
+//! it (`test_before_acquire`), so the count is read as it is.
 //!
 //! This module never retries a transaction (its statements may have been half applied and the
 //! caller decides) nor anything that is not idempotent.
 
-/// Whether a pooled connection may be used again: flushes the rollback a dropped transaction
-/// queued, then refuses a connection still counted inside a transaction. `when` names the moment
-/// for the log ("returned to the pool", "handed out").
+/// Whether a pooled connection may be used again: refuses a connection still counted inside a
+/// transaction, after flushing the rollback a dropped transaction queued when `flush` is set.
+/// `when` names the moment for the log ("returned to the pool", "handed out").
 pub(crate) async fn reusable<C: sqlx::Connection>(
     conn: &mut C,
+    flush: bool,
     when: &'static str,
 ) -> Result<bool, sqlx::Error> {
-    conn.ping().await?;
+    if flush {
+        conn.ping().await?;
+    }
     if conn.is_in_transaction() {
         tracing::warn!(
             when,

@@ -104,14 +104,14 @@ impl SqliteStore {
             })
             // A connection left inside a failed transaction is closed, never reused.
             .after_release(|conn, _| {
-                Box::pin(
-                    async move { super::recovery::reusable(conn, "returned to the pool").await },
-                )
+                Box::pin(async move {
+                    super::recovery::reusable(conn, true, "returned to the pool").await
+                })
             })
             .before_acquire(move |conn, _| {
                 let cap = on_acquire.load(Ordering::SeqCst);
                 Box::pin(async move {
-                    if !super::recovery::reusable(conn, "handed out").await? {
+                    if !super::recovery::reusable(conn, false, "handed out").await? {
                         return Ok(false);
                     }
                     apply_page_cap(conn, cap).await?;
