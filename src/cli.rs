@@ -660,29 +660,17 @@ async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), F
         None
     };
     let listen = settings.http.listen.clone();
-    let app = App::build(settings, clock).await?;
-    let daemon = crate::daemon::Daemon::new(app.clone(), Some(loaded.file.clone()))
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|source| {
-            Failure::work(
-                crate::daemon::DaemonError::Listen {
-                    addr: listen.clone(),
-                    source,
-                }
-                .to_string(),
-            )
-        })?;
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::http::serve(listener, daemon.clone(), async move {
-        let _ = http_stopped.await;
-    }));
+    let application =
+        crate::application::Application::build(settings, clock, Some(loaded.file.clone()))
+            .await
+            .map_err(|e| match e {
+                crate::daemon::DaemonError::Schedule(_) => Failure::usage(e.to_string()),
+                _ => Failure::work(e.to_string()),
+            })?;
     tracing::info!(%listen, config = %loaded.file.display(), version = crate::VERSION_LONG, "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
-    let result = daemon.run(crate::daemon::termination()).await;
-    let _ = stop_http.send(());
-    let _ = server.await;
-    app.store.close().await;
+    let result = application
+        .run_until_stopped(crate::daemon::termination())
+        .await;
     tracing::info!("dondoc stopped");
     result.map_err(|e| Failure::work(e.to_string()))
 }

@@ -23,7 +23,8 @@
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
-//!   instants and the one date parser, logging.
+//!   instants and the one date parser, logging;
+//! - [`application`]: the daemon with its HTTP server, as `dondoc run` starts it.
 
 /// The crate's version (`Cargo.toml`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,6 +38,7 @@ pub const USER_AGENT: &str = concat!("dondoc/", env!("DONDOC_VERSION_LONG"));
 
 pub mod alerts;
 pub mod app;
+pub mod application;
 pub mod cli;
 pub mod clock;
 pub mod config;

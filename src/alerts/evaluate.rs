@@ -256,6 +256,20 @@ async fn source_alerts(
             ));
         }
     }
+    // The database's disk, before it is full (SQLite; docs/operations.md).
+    if let Some(Ok(disk)) = app.store.disk_space() {
+        let low = disk.is_low(s.health.min_free_disk_mib, s.health.min_free_disk_percent);
+        checks.push((
+            "disk_space_low".into(),
+            String::new(),
+            low,
+            (disk.free_bytes / (1024 * 1024)) as i64,
+            format!(
+                "disk space low: {}; free space there before the database's writes fail",
+                disk.describe()
+            ),
+        ));
+    }
     let mut out = Vec::new();
     for (metric, scope, bad, n, detail) in checks {
         let key = AlertKey {

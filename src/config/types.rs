@@ -343,14 +343,31 @@ pub struct HealthSettings {
     /// A source whose last successful sync is older than this makes `/healthz` answer 503.
     #[serde(default = "default_max_staleness")]
     pub max_staleness_hours: u64,
+    /// Free space of the SQLite database's filesystem below which dondoc warns (log, the
+    /// administrators' letter) and `/healthz` says `degraded`, in MiB (0: no limit in MiB).
+    #[serde(default = "default_min_free_disk_mib")]
+    pub min_free_disk_mib: u64,
+    /// The same limit in percent of the filesystem's size (0: no limit in percent); below
+    /// either limit is low.
+    #[serde(default = "default_min_free_disk_percent")]
+    pub min_free_disk_percent: f64,
 }
 
 impl Default for HealthSettings {
     fn default() -> Self {
         Self {
             max_staleness_hours: default_max_staleness(),
+            min_free_disk_mib: default_min_free_disk_mib(),
+            min_free_disk_percent: default_min_free_disk_percent(),
         }
     }
+}
+
+fn default_min_free_disk_mib() -> u64 {
+    1024
+}
+fn default_min_free_disk_percent() -> f64 {
+    5.0
 }
 
 fn default_max_staleness() -> u64 {

@@ -45,6 +45,13 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
     }
+    let pct = s.health.min_free_disk_percent;
+    if !(0.0..=100.0).contains(&pct) {
+        p.push(Problem::new(
+            "health.min_free_disk_percent",
+            format!("{pct} is not a percentage: use 0 (off) to 100"),
+        ));
+    }
     if let Some(level) = &s.log.level
         && tracing_subscriber::EnvFilter::try_new(level).is_err()
     {

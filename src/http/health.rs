@@ -7,6 +7,11 @@
 //! `degraded` (still 200: the daemon works, restarting it would not help): mail has waited in the
 //! outbox longer than `alerts.mail_stuck_hours` (the mail server refuses or is down), listed in
 //! `warnings`, so that monitoring sees it before an official misses a letter.
+//!
+//! `disk` gives the free space of a SQLite database's filesystem (null for PostgreSQL). Below
+//! `health.min_free_disk_mib` or `health.min_free_disk_percent` the status is `degraded`, still
+//! with 200 (everything works; the disk will not last): monitoring reads the status or the
+//! `dondoc_disk_free_bytes` gauge. `unhealthy` (503) wins over `degraded`.
 
 use crate::daemon::Daemon;
 use crate::time::{epoch, rfc3339};
@@ -32,8 +37,23 @@ pub struct SourceHealth {
     pub circuit_retry_at: Option<String>,
 }
 
+/// Free space of the SQLite database's filesystem.
+#[derive(Debug, Serialize)]
+pub struct DiskHealth {
+    pub path: String,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    pub free_percent: f64,
+    pub min_free_mib: u64,
+    pub min_free_percent: f64,
+    /// `ok` or `low`.
+    pub status: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Health {
+    /// `ok`, `degraded` (200: works, but mail waits or the disk runs low: see `warnings`) or
+    /// `unhealthy` (503).
     pub status: &'static str,
     pub database: &'static str,
     pub sources: Vec<SourceHealth>,
@@ -43,6 +63,7 @@ pub struct Health {
     pub outbox_stuck: i64,
     /// How long the oldest message has waited, in hours.
     pub outbox_oldest_waiting_hours: Option<f64>,
+    pub disk: Option<DiskHealth>,
     pub reasons: Vec<String>,
     /// What makes the status `degraded`.
     pub warnings: Vec<String>,
@@ -61,9 +82,24 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
         outbox_failed: 0,
         outbox_stuck: 0,
         outbox_oldest_waiting_hours: None,
+        disk: None,
         reasons: Vec::new(),
         warnings: Vec::new(),
     };
+    if let Some((d, low)) = daemon.check_disk(now) {
+        if low {
+            h.warnings.push(format!("disk space low: {}", d.describe()));
+        }
+        h.disk = Some(DiskHealth {
+            path: d.path.display().to_string(),
+            free_bytes: d.free_bytes,
+            total_bytes: d.total_bytes,
+            free_percent: (d.free_percent() * 100.0).round() / 100.0,
+            min_free_mib: app.settings.health.min_free_disk_mib,
+            min_free_percent: app.settings.health.min_free_disk_percent,
+            status: if low { "low" } else { "ok" },
+        });
+    }
     if let Err(e) = app.store.ping().await {
         h.database = "unavailable";
         reasons.push(format!("database: {e}"));

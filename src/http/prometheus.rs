@@ -27,6 +27,7 @@
 //! | `dondoc_outbox_stuck_messages` | gauge | | mail waiting longer than `alerts.mail_stuck_hours` (alert on > 0) |
 //! | `dondoc_outbox_oldest_waiting_seconds` | gauge | | how long the oldest waiting message has waited (0 when none) |
 //! | `dondoc_job_last_success_timestamp_seconds` | gauge | job | |
+//! | `dondoc_disk_free_bytes`, `dondoc_disk_size_bytes` | gauge | path | free space (for an unprivileged process) and size of the SQLite database's filesystem; absent for PostgreSQL |
 //!
 //! `period` is the kind (`month`, `quarter`, `year`); `scope` is the field group's key (empty for
 //! an unscoped rate). Read-only; never a personal value or a secret in a label.
@@ -401,6 +402,23 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         jobs.add(&[("job", &job)], t as f64);
     }
     families.push(jobs);
+
+    // Free space of the SQLite database's filesystem (docs/operations.md: a full disk).
+    if let Some((d, _)) = daemon.check_disk(now) {
+        let path = d.path.display().to_string();
+        let mut free = Family::gauge(
+            "dondoc_disk_free_bytes",
+            "Free space of the SQLite database's filesystem, in bytes (for an unprivileged process)",
+        );
+        free.add(&[("path", &path)], d.free_bytes as f64);
+        families.push(free);
+        let mut size = Family::gauge(
+            "dondoc_disk_size_bytes",
+            "Size of the SQLite database's filesystem, in bytes",
+        );
+        size.add(&[("path", &path)], d.total_bytes as f64);
+        families.push(size);
+    }
 
     let mut out = String::new();
     for f in families {

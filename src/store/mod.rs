@@ -9,15 +9,22 @@
 //! backend to another (`dondoc migrate-store`); [`backup`] copies a live SQLite database
 //! (`dondoc backup`).
 //!
+//! After a fault (a full disk, a server that cut the connection) the store heals without a
+//! restart: a connection that failed inside a transaction is closed, never reused
+//! ([`recovery`]). [`disk`] measures the free space of a SQLite database's filesystem.
+//!
 //! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
 //! rows) and never holds personal data (the record types it accepts have none).
 
 pub mod backup;
 pub mod copy;
+pub mod disk;
 pub mod postgres;
+mod recovery;
 pub mod sqlite;
 
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
+pub use disk::DiskSpace;
 
 use crate::alerts::lifecycle::AlertRecord;
 use crate::alerts::message::OutgoingMail;
@@ -301,6 +308,15 @@ impl Store {
 
     pub async fn close(&self) {
         dispatch!(self, s => s.close().await)
+    }
+
+    /// Free space of the filesystem holding a SQLite database file; `None` for PostgreSQL (the
+    /// server's disk is not this machine's) and for a memory database.
+    pub fn disk_space(&self) -> Option<std::io::Result<DiskSpace>> {
+        match self {
+            Store::Sqlite(s) => s.file().map(disk::measure),
+            Store::Postgres(_) => None,
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {

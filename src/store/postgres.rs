@@ -41,6 +41,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The URL without its password, for messages.
     shown: String,
+    unmarked: super::recovery::UnmarkedSent,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -110,6 +111,16 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // A connection left inside a failed transaction is closed, never reused
+            // (super::recovery): the same rule as SQLite's.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    super::recovery::reusable(conn, false, "returned to the pool").await
+                })
+            })
+            .before_acquire(|conn, _| {
+                Box::pin(async move { super::recovery::reusable(conn, false, "handed out").await })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {
@@ -126,7 +137,11 @@ impl PostgresStore {
                 source,
             });
         }
-        Ok(Self { pool, shown })
+        Ok(Self {
+            pool,
+            shown,
+            unmarked: Default::default(),
+        })
     }
 
     pub(crate) fn pool(&self) -> &PgPool {
@@ -1102,15 +1117,17 @@ impl PostgresStore {
         error: Option<&str>,
         now: Epoch,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE job_runs SET finished_at = $1, ok = $2, error = $3 WHERE job = $4 AND fire_at = $5",
-        )
-        .bind(now)
-        .bind(error.is_none())
-        .bind(error)
-        .bind(job)
-        .bind(fire_at)
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE job_runs SET finished_at = $1, ok = $2, error = $3 WHERE job = $4 AND fire_at = $5",
+            )
+            .bind(now)
+            .bind(error.is_none())
+            .bind(error)
+            .bind(job)
+            .bind(fire_at)
+            .execute(&self.pool)
+        })
         .await
         .doing("finishing a job fire")?;
         Ok(())
@@ -1186,6 +1203,7 @@ impl PostgresStore {
     }
 
     pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        self.mark_unmarked().await?;
         // One statement, one transaction: the row the inner SELECT picks is locked (rows another
         // replica is claiming right now are skipped, not waited for), re-checked against the
         // condition, and leased. A replica that dies while sending leaves the row 'sending' with
@@ -1247,15 +1265,37 @@ impl PostgresStore {
         .doing("reading mail to send")
     }
 
-    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
+    async fn mark_sent(&self, id: i64, now: Epoch) -> std::result::Result<(), sqlx::Error> {
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+        })
         .await
-        .doing("marking mail sent")?;
+        .map(|_| ())
+    }
+
+    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
+        if let Err(e) = self.mark_sent(id, now).await {
+            self.unmarked.remember(id, now);
+            return Err(e).doing("marking mail sent (it is marked before the next claim)");
+        }
+        Ok(())
+    }
+
+    /// Records the "sent" marks the database refused earlier.
+    async fn mark_unmarked(&self) -> Result<()> {
+        let pending = self.unmarked.take();
+        for (i, (id, at)) in pending.iter().enumerate() {
+            if let Err(e) = self.mark_sent(*id, *at).await {
+                self.unmarked.put_back(pending[i..].to_vec());
+                return Err(e)
+                    .doing("marking mail sent earlier (no other mail is sent until then)");
+            }
+        }
         Ok(())
     }
 
@@ -1265,20 +1305,22 @@ impl PostgresStore {
         error: &str,
         next_attempt_at: Option<Epoch>,
     ) -> Result<()> {
-        match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
-            )
-            .bind(at)
-            .bind(error)
-            .bind(id),
-            None => sqlx::query(
-                "UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $1 WHERE id = $2",
-            )
-            .bind(error)
-            .bind(id),
-        }
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            match next_attempt_at {
+                Some(at) => sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
+                )
+                .bind(at)
+                .bind(error)
+                .bind(id),
+                None => sqlx::query(
+                    "UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $1 WHERE id = $2",
+                )
+                .bind(error)
+                .bind(id),
+            }
+            .execute(&self.pool)
+        })
         .await
         .doing("recording a failed delivery")?;
         Ok(())

@@ -4,6 +4,9 @@
 //! Writes begin with `BEGIN IMMEDIATE` so that two writers queue on the busy timeout instead of
 //! failing with SQLITE_BUSY halfway through a transaction. Multi-row statements stay under
 //! SQLite's 32766 bind parameters.
+//!
+//! A connection whose transaction failed (SQLITE_FULL, an I/O error) is closed instead of being
+//! reused ([`super::recovery`]), so that the store works again as soon as the disk has room.
 
 use super::{
     ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount,
@@ -17,17 +20,27 @@ use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const MAX_BINDS: usize = 32_000;
 
+/// SQLite's largest `max_page_count` (what "no cap" means).
+const NO_PAGE_CAP: u64 = 4_294_967_294;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file (none for a memory database).
+    file: Option<std::path::PathBuf>,
+    /// A cap on the file's pages set by [`SqliteStore::set_page_cap`] (0: never set).
+    page_cap: Arc<AtomicU64>,
+    unmarked: super::recovery::UnmarkedSent,
 }
 
-/// The folder of a `sqlite://` file URL (none for memory databases).
-fn folder_of(url: &str) -> Option<std::path::PathBuf> {
+/// The database file of a `sqlite://` URL (none for memory databases).
+fn file_of(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -35,7 +48,24 @@ fn folder_of(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path.starts_with(":memory:") {
         return None;
     }
-    std::path::Path::new(path)
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Applies the page cap (when one was ever set) to a connection.
+async fn apply_page_cap(conn: &mut sqlx::SqliteConnection, cap: u64) -> sqlx::Result<()> {
+    if cap != 0 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {cap}"
+        )))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The folder of a `sqlite://` file URL (none for memory databases).
+fn folder_of(url: &str) -> Option<std::path::PathBuf> {
+    file_of(url)?
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
@@ -67,8 +97,30 @@ impl SqliteStore {
             // sqlx logs a statement slower than a second at WARN, whole: a normal sync's bulk
             // writes would fill the journal with SQL. Debug: seen only when asked for.
             .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+        let page_cap = Arc::new(AtomicU64::new(0));
+        let (on_connect, on_acquire) = (page_cap.clone(), page_cap.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .after_connect(move |conn, _| {
+                let cap = on_connect.load(Ordering::SeqCst);
+                Box::pin(async move { apply_page_cap(conn, cap).await })
+            })
+            // A connection left inside a failed transaction is closed, never reused.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    super::recovery::reusable(conn, true, "returned to the pool").await
+                })
+            })
+            .before_acquire(move |conn, _| {
+                let cap = on_acquire.load(Ordering::SeqCst);
+                Box::pin(async move {
+                    if !super::recovery::reusable(conn, false, "handed out").await? {
+                        return Ok(false);
+                    }
+                    apply_page_cap(conn, cap).await?;
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {
@@ -82,11 +134,40 @@ impl SqliteStore {
                 url: url.to_string(),
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            file: file_of(url),
+            page_cap,
+            unmarked: Default::default(),
+        })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The database file (none for a memory database).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    /// Fault drill: caps the database file at `pages` pages on every connection of the pool
+    /// (SQLite's `PRAGMA max_page_count`: a write that would grow the file past it fails with
+    /// SQLITE_FULL, "database or disk is full", exactly as on a full disk); `None` lifts the cap.
+    /// It applies to each connection when it is next handed out. For tests and drills
+    /// (docs/operations.md); the cap is not stored in the file and ends with the process.
+    pub fn set_page_cap(&self, pages: Option<u64>) {
+        self.page_cap
+            .store(pages.unwrap_or(NO_PAGE_CAP).max(1), Ordering::SeqCst);
+    }
+
+    /// The database file's size in pages.
+    pub async fn page_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the database's size")?;
+        Ok(n.max(0) as u64)
     }
 
     pub async fn close(&self) {
@@ -1033,15 +1114,17 @@ impl SqliteStore {
         error: Option<&str>,
         now: Epoch,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?",
-        )
-        .bind(now)
-        .bind(error.is_none())
-        .bind(error)
-        .bind(job)
-        .bind(fire_at)
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?",
+            )
+            .bind(now)
+            .bind(error.is_none())
+            .bind(error)
+            .bind(job)
+            .bind(fire_at)
+            .execute(&self.pool)
+        })
         .await
         .doing("finishing a job fire")?;
         Ok(())
@@ -1117,6 +1200,7 @@ impl SqliteStore {
     }
 
     pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        self.mark_unmarked().await?;
         let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT id, message_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment_type,
@@ -1181,13 +1265,35 @@ impl SqliteStore {
         }))
     }
 
+    async fn mark_sent(&self, id: i64, now: Epoch) -> std::result::Result<(), sqlx::Error> {
+        super::recovery::once_more(|| {
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+        })
+        .await
+        .map(|_| ())
+    }
+
     pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .doing("marking mail sent")?;
+        if let Err(e) = self.mark_sent(id, now).await {
+            self.unmarked.remember(id, now);
+            return Err(e).doing("marking mail sent (it is marked before the next claim)");
+        }
+        Ok(())
+    }
+
+    /// Records the "sent" marks the database refused earlier.
+    async fn mark_unmarked(&self) -> Result<()> {
+        let pending = self.unmarked.take();
+        for (i, (id, at)) in pending.iter().enumerate() {
+            if let Err(e) = self.mark_sent(*id, *at).await {
+                self.unmarked.put_back(pending[i..].to_vec());
+                return Err(e)
+                    .doing("marking mail sent earlier (no other mail is sent until then)");
+            }
+        }
         Ok(())
     }
 
@@ -1197,18 +1303,20 @@ impl SqliteStore {
         error: &str,
         next_attempt_at: Option<Epoch>,
     ) -> Result<()> {
-        match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
-            )
-            .bind(at)
-            .bind(error)
-            .bind(id),
-            None => sqlx::query("UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = ? WHERE id = ?")
+        super::recovery::once_more(|| {
+            match next_attempt_at {
+                Some(at) => sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
+                )
+                .bind(at)
                 .bind(error)
                 .bind(id),
-        }
-        .execute(&self.pool)
+                None => sqlx::query("UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(id),
+            }
+            .execute(&self.pool)
+        })
         .await
         .doing("recording a failed delivery")?;
         Ok(())
