@@ -54,6 +54,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print the stored time series of one rate.
     History(HistoryArgs),
+    /// Compute the samples of past days from the stored records (history from the first day);
+    /// `sync` does this by itself for the days missing. Idempotent; resumes after a kill.
+    Backfill(BackfillArgs),
     /// Validate the configuration and say exactly what is wrong.
     CheckConfig,
     /// Read one page of each list of a source (or the first rows of a file) through its mapping:
@@ -208,6 +211,20 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// First local day, YYYY-MM-DD (default: the day of the earliest stored record).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last local day, YYYY-MM-DD (default and latest: yesterday).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Compute again the days already stored; samples whose counts changed are marked revised
+    /// (the first counts are kept beside the new ones).
+    #[arg(long)]
+    pub recompute: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Address to listen on (default: simulator.listen of the configuration).
     #[arg(long)]
@@ -329,6 +346,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Evaluate => evaluate_now(loaded.settings, clock).await,
         Command::Status(a) => status(loaded.settings, clock, a).await,
         Command::History(a) => history(loaded.settings, clock, a).await,
+        Command::Backfill(a) => backfill(loaded.settings, clock, a).await,
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
@@ -596,6 +614,14 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Res
         return sync_result(&report);
     }
     let evaluations = metrics::run_once(&app, now).await?;
+    // History from the first day: the past days still missing (all of them after a first sync).
+    let mut progress = backfill_progress();
+    let history =
+        metrics::backfill::run(&app, now, metrics::backfill::Options::default(), &mut progress)
+            .await?;
+    if history.computed > 0 {
+        let _ = writeln!(out, "{}", backfill_summary(&history));
+    }
     let mailer = mailer_of(&app.settings)?;
     let alerts = crate::alerts::run_once(&app, &evaluations, mailer.as_ref(), now).await?;
     if let Some(q) = evaluations
@@ -1238,6 +1264,61 @@ fn pad_left(s: &str, width: usize) -> String {
     format!("{}{s}", " ".repeat(width.saturating_sub(w)))
 }
 
+/// A progress line on a terminal (stderr), nothing otherwise.
+fn backfill_progress() -> impl FnMut(usize, usize, chrono::NaiveDate) + Send {
+    use std::io::IsTerminal as _;
+    let tty = std::io::stderr().is_terminal();
+    move |done, total, day| {
+        if tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rbackfill: {done}/{total} days (to {day})   ");
+            if done == total {
+                let _ = writeln!(err);
+            }
+            let _ = err.flush();
+        }
+    }
+}
+
+fn backfill_summary(r: &metrics::backfill::Report) -> String {
+    match (&r.first_day, &r.last_day) {
+        (Some(a), Some(b)) => format!(
+            "History {a} … {b}: {} day(s) computed, {} already stored, {} sample(s) written, in {:.1} s.",
+            r.computed,
+            r.skipped,
+            r.written,
+            r.elapsed_ms as f64 / 1000.0
+        ),
+        _ => "History: no past day to compute (nothing stored yet, or the range is empty).".into(),
+    }
+}
+
+async fn backfill(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    a: &BackfillArgs,
+) -> Result<(), Failure> {
+    if let (Some(f), Some(t)) = (a.from, a.to)
+        && f > t
+    {
+        return Err(Failure::usage(format!(
+            "--from {f} is after --to {t}: give the first day, then the last"
+        )));
+    }
+    let app = App::build(settings, clock.clone()).await?;
+    let opts = metrics::backfill::Options {
+        from: a.from,
+        to: a.to,
+        recompute: a.recompute,
+    };
+    let mut progress = backfill_progress();
+    let report = metrics::backfill::run(&app, epoch(clock.now()), opts, &mut progress).await;
+    app.store.close().await;
+    let report = report?;
+    println!("{}", backfill_summary(&report));
+    Ok(())
+}
+
 async fn history(
     settings: Settings,
     clock: Arc<dyn Clock>,
@@ -1276,16 +1357,27 @@ async fn history(
             )
         }
         Format::Csv => {
-            out.push_str("unit,metric,scope,period,day,as_of,numerator,denominator,value\n");
+            out.push_str("unit,metric,scope,period,day,as_of,numerator,denominator,value,revised_at,first_numerator,first_denominator\n");
             for s in &samples {
                 let v = if s.denominator == 0 {
                     String::new()
                 } else {
                     (s.numerator as f64 / s.denominator as f64).to_string()
                 };
+                let rev = s
+                    .revision
+                    .map(|r| {
+                        format!(
+                            "{},{},{}",
+                            rfc3339(r.revised_at),
+                            r.first_numerator,
+                            r.first_denominator
+                        )
+                    })
+                    .unwrap_or_else(|| ",,".into());
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{v}",
+                    "{},{},{},{},{},{},{},{},{v},{rev}",
                     s.unit,
                     s.metric,
                     s.scope,
@@ -1309,9 +1401,20 @@ async fn history(
                 } else {
                     pct(s.numerator as f64 / s.denominator as f64)
                 };
+                let revised = s
+                    .revision
+                    .map(|r| {
+                        format!(
+                            "  revised {}: was {}/{}",
+                            to_local(r.revised_at).format("%Y-%m-%d"),
+                            r.first_numerator,
+                            r.first_denominator
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{:<10} {:<10} {:>9} {:>17}",
+                    "{:<10} {:<10} {:>9} {:>17}{revised}",
                     s.period,
                     s.day,
                     v,
@@ -1321,7 +1424,7 @@ async fn history(
             if samples.is_empty() {
                 let _ = writeln!(
                     out,
-                    "(no samples yet: `dondoc sync` stores one per day and period)"
+                    "(no samples yet: `dondoc sync` stores one per day and period, and computes the past days from the stored records)"
                 );
             }
         }

@@ -176,6 +176,15 @@ pub async fn run_job(
             let evaluations = crate::metrics::run_once(app, now)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Past days still missing (all of them after a first sync; none on most runs).
+            crate::metrics::backfill::run(
+                app,
+                now,
+                crate::metrics::backfill::Options::default(),
+                &mut |_, _, _| {},
+            )
+            .await
+            .map_err(|e| format!("backfilling past days: {e}"))?;
             alerts::evaluate::run_once(app, &evaluations, now)
                 .await
                 .map_err(|e| e.to_string())?;

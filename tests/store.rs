@@ -155,6 +155,7 @@ fn sample(unit: &str, period: &str, day: &str, n: i64, d: i64) -> dondoc::store:
         numerator: n,
         denominator: d,
         computed_at: 0,
+        revision: None,
     }
 }
 

@@ -21,12 +21,20 @@
 //! from the unit and the schedule's fire time, so a digest composed twice for one fire is queued
 //! once.
 //!
-//! Projection "at the current pace": the numerator and denominator are extrapolated to the
-//! period's end at the pace they grew since the oldest stored sample of the trend window (or,
-//! without one, since the period began, which projects the current value). The rate "needed over
-//! the rest of the period" is the share of the dossiers still expected that must meet the
-//! criterion for the period to end on target; above 100 % (or below 0 % for a `max` target) it can
-//! no longer be reached.
+//! Projection from the trend (docs/alerts.md, "Projections"): the period-to-date counts `n/d`
+//! plus the rest of the period at the pace of the last weeks. The recent pace is read from the
+//! oldest stored sample of the same period within `alerts.trend_days` (the backfill provides
+//! these from the first day): over that span the denominator grew by `Δd` and the numerator by
+//! `Δn`, so the dossiers still expected are `x = Δd / Δt × remaining` and the projection is
+//! `(n + p·x) / (d + x)` with the recent share `p = Δn / Δd`. A unit improving or sliding is
+//! projected at its recent share, not at its period-to-date value; without a stored sample in the
+//! window the pace is that of the whole period, which projects the current value. The
+//! uncertainty is that of `p`, estimated from `Δd` dossiers: the 95 % Wilson interval of `p`
+//! carried through the same formula gives the range of the projection (wide when `Δd` is small;
+//! below `alerts.min_sample` the projection is flagged as resting on a small sample). The volume
+//! is taken as certain. The rate "needed over the rest of the period" is the share of the
+//! dossiers still expected that must meet the criterion for the period to end on target; above
+//! 100 % (or below 0 % for a `max` target) it can no longer be reached.
 //!
 //! No personal data: dossier codes, procedure names and dates only.
 
@@ -68,6 +76,24 @@ pub struct Projection {
     /// `None` when it can no longer be reached.
     pub needed: Option<f64>,
     pub reachable: bool,
+    /// The 95 % range of `at_end` from the uncertainty of the recent share (see the module
+    /// docs); `None` when nothing more is expected in the period.
+    pub range: Option<(f64, f64)>,
+    /// The dossiers (denominator growth) the recent pace was read from.
+    pub recent: i64,
+}
+
+/// The 95 % Wilson interval of a share `p` observed over `n` trials.
+pub fn wilson(p: f64, n: f64) -> (f64, f64) {
+    if n <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let p = p.clamp(0.0, 1.0);
+    let z = 1.96_f64;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// The action lists of one unit.
@@ -106,6 +132,19 @@ pub fn project(
     } else {
         None
     };
+    let recent = (row.denominator - d0).max(0);
+    let range = (extra_d >= 1.0 && end_d > 0.0).then(|| {
+        let share = if recent > 0 {
+            (row.numerator - n0).max(0) as f64 / recent as f64
+        } else {
+            0.0
+        };
+        let (lo, hi) = wilson(share, recent as f64);
+        (
+            (row.numerator as f64 + lo * extra_d) / end_d,
+            (row.numerator as f64 + hi * extra_d) / end_d,
+        )
+    });
     let (needed, reachable) = match row.target {
         Some(t) if extra_d >= 1.0 => {
             let goal = t.min.or(t.max).unwrap_or(0.0) / 100.0;
@@ -124,6 +163,8 @@ pub fn project(
         at_end,
         needed: if reachable { needed } else { None },
         reachable,
+        range,
+        recent,
     }
 }
 
@@ -138,6 +179,7 @@ struct Words {
     target: &'static str,
     change: &'static str,
     projection: &'static str,
+    range: &'static str,
     needed: &'static str,
     unreachable: &'static str,
     actions: &'static str,
@@ -180,7 +222,8 @@ const VI: Words = Words {
     value: "Kết quả",
     target: "Chỉ tiêu",
     change: "Thay đổi so với thư trước",
-    projection: "Dự báo cuối kỳ theo tốc độ hiện tại",
+    projection: "Dự báo cuối kỳ theo tốc độ những tuần gần đây",
+    range: "khoảng",
     needed: "Để đạt chỉ tiêu, phần còn lại của kỳ cần đạt",
     unreachable: "Không còn khả năng đạt chỉ tiêu trong kỳ này",
     actions: "VIỆC CẦN LÀM (chỉ ghi mã hồ sơ)",
@@ -222,7 +265,8 @@ const EN: Words = Words {
     value: "Result",
     target: "Target",
     change: "Change since the last mail",
-    projection: "Projected at the period's end at the current pace",
+    projection: "Projected at the period's end at the pace of the last weeks",
+    range: "range",
     needed: "To reach the target, the rest of the period needs",
     unreachable: "The target can no longer be reached this period",
     actions: "TO DO (dossier codes only)",
@@ -409,7 +453,13 @@ fn entry_block(lang: Language, s: &Settings, e: &Entry, text: &mut String, html:
     if let Some(p) = &e.projection {
         if let Some(v) = p.at_end {
             proj_cell = pct(lang, v);
-            let _ = writeln!(text, "      {}: {proj_cell}", w.projection);
+            let range = match p.range {
+                Some((lo, hi)) if hi - lo >= 0.001 => {
+                    format!(" ({} {} – {})", w.range, pct(lang, lo), pct(lang, hi))
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(text, "      {}: {proj_cell}{range}", w.projection);
         }
         if matches!(e.kind, EntryKind::New | EntryKind::Continuing) {
             match (p.reachable, p.needed) {
@@ -1667,6 +1717,58 @@ mod tests {
             mid,
         );
         assert!(p.reachable && p.needed.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn projection_follows_the_recent_pace_not_the_period_to_date_value() {
+        let q2: Period = "2024-Q2".parse().unwrap();
+        let t = TargetView {
+            min: Some(70.0),
+            max: None,
+            min_sample: 20,
+        };
+        let mid = q2.start() + (q2.end() - q2.start()) / 2;
+        let two_weeks_ago = mid - 14 * 86_400;
+        // 60/100 to date, but the last two weeks were 27 of 30 (90 %): improving.
+        let improving = project(
+            &row(Metric::OnlineRate, 60, 100, t, RowState::Breach),
+            &q2,
+            Some((two_weeks_ago, 33, 70)),
+            mid,
+        );
+        let v = improving.at_end.unwrap();
+        assert!(v > 0.6 + 0.05, "projected above the current 60 %: {v}");
+        // 30 per two weeks for the rest of the quarter, at 90 %.
+        let rest = 30.0 / (14.0 * 86_400.0) * (q2.end() - mid) as f64;
+        assert!((v - (60.0 + 0.9 * rest) / (100.0 + rest)).abs() < 1e-9);
+        let (lo, hi) = improving.range.unwrap();
+        assert!(lo < v && v < hi, "{lo} < {v} < {hi}");
+        assert_eq!(improving.recent, 30);
+        // Sliding: 3 of the last 30 (10 %).
+        let sliding = project(
+            &row(Metric::OnlineRate, 60, 100, t, RowState::Breach),
+            &q2,
+            Some((two_weeks_ago, 57, 70)),
+            mid,
+        );
+        assert!(sliding.at_end.unwrap() < 0.6 - 0.05, "{sliding:?}");
+        // The same share over ten times the dossiers: a narrower range.
+        let many = project(
+            &row(Metric::OnlineRate, 600, 1000, t, RowState::Breach),
+            &q2,
+            Some((two_weeks_ago, 330, 700)),
+            mid,
+        );
+        let (mlo, mhi) = many.range.unwrap();
+        assert!(mhi - mlo < hi - lo, "{mlo}–{mhi} vs {lo}–{hi}");
+        // Without a stored sample in the window: the period's own pace, the current value.
+        let flat = project(
+            &row(Metric::OnlineRate, 60, 100, t, RowState::Breach),
+            &q2,
+            None,
+            mid,
+        );
+        assert!((flat.at_end.unwrap() - 0.6).abs() < 1e-9);
     }
 
     #[test]

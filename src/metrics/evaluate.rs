@@ -456,6 +456,32 @@ pub async fn evaluate_many(
     Ok(out)
 }
 
+/// The rows of several (period, as-of) pairs, without the data-quality counts: what the
+/// backfill of past days needs. The dossiers are read in one pass for all of them (each pair is
+/// a window `[P.start, min(P.end, as_of))`, the same bounds as [`evaluate`]), so that a batch of
+/// days costs one scan. This is the one call through which past days are evaluated: a faster
+/// engine replaces its body, not its callers.
+pub async fn rows_at_many(
+    store: &Store,
+    s: &Settings,
+    tree: &UnitTree,
+    items: &[(Period, Epoch)],
+) -> Result<Vec<Vec<Row>>, StoreError> {
+    let bounds: Vec<(Epoch, Epoch)> = items
+        .iter()
+        .map(|(p, as_of)| (p.start(), p.end().min(*as_of).max(p.start())))
+        .collect();
+    let dossiers = store.dossier_tallies_many(&bounds).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for (k, (period, _)) in items.iter().enumerate() {
+        let (start, horizon) = bounds[k];
+        let documents = store.document_tallies(start, horizon).await?;
+        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
+        out.push(rows_from_tallies(s, tree, *period, groups, &documents).0);
+    }
+    Ok(out)
+}
+
 /// The evaluation job: the current month, quarter and year at `now`, for every unit, metric and
 /// scope, upserted into the time series (one sample per unit/metric/scope/period/local day).
 /// Returns the evaluations, current quarter first is not guaranteed: month, quarter, year.
@@ -483,6 +509,7 @@ pub async fn run_once(app: &App, now: Epoch) -> Result<Vec<Evaluation>, StoreErr
                 numerator: r.numerator,
                 denominator: r.denominator,
                 computed_at: now,
+                revision: None,
             });
         }
         out.push(ev);

@@ -4,12 +4,15 @@
 //! - [`periods`]: calendar periods in Asia/Ho_Chi_Minh;
 //! - [`rules`]: the rules for one record, in plain Rust (the reference);
 //! - [`evaluate`]: from the store's exact counts to rows with targets and states, per unit
-//!   subtree, and `run_once`, which stores the current periods as the time series.
+//!   subtree, and `run_once`, which stores the current periods as the time series;
+//! - [`backfill`]: the same samples for every past day the stored data covers (history from the
+//!   first day), idempotent and resumable, with revisions kept.
 //!
 //! Counting happens in the database (one pass of conditional aggregation); this module only adds
 //! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
 //! writes records and never contacts upstream.
 
+pub mod backfill;
 pub mod evaluate;
 pub mod names;
 pub mod periods;

@@ -175,7 +175,7 @@ pub struct GroupTally {
 }
 
 /// A point of the time series.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct Sample {
     pub unit: String,
     pub metric: String,
@@ -187,6 +187,38 @@ pub struct Sample {
     pub numerator: i64,
     pub denominator: i64,
     pub computed_at: Epoch,
+    /// Set when a later recomputation of this day found other counts (a dossier updated after
+    /// the fact): what was stored first, and when; `numerator`/`denominator` are what is known
+    /// now. `None` for a day never revised.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+}
+
+/// What a sample said before it was revised (see [`Sample::revision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Revision {
+    pub first_numerator: i64,
+    pub first_denominator: i64,
+    pub first_computed_at: Epoch,
+    pub revised_at: Epoch,
+}
+
+impl Revision {
+    /// From the four nullable columns: a revision exists when all are set.
+    pub fn from_columns(
+        first_numerator: Option<i64>,
+        first_denominator: Option<i64>,
+        first_computed_at: Option<Epoch>,
+        revised_at: Option<Epoch>,
+    ) -> Option<Revision> {
+        Some(Revision {
+            first_numerator: first_numerator?,
+            first_denominator: first_denominator?,
+            first_computed_at: first_computed_at?,
+            revised_at: revised_at?,
+        })
+    }
 }
 
 /// Rejected records of a source and kind, grouped by reason.
@@ -459,6 +491,26 @@ impl Store {
 
     pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
         dispatch!(self, s => s.upsert_samples(samples).await)
+    }
+
+    /// Stores recomputed samples of past days (the backfill), in one transaction: a new day is
+    /// inserted; a stored day whose counts are unchanged is left as it was (nothing rewritten);
+    /// a stored day whose counts differ takes the new counts and is marked revised, keeping the
+    /// counts first stored (and when) through every later revision. Returns the rows written
+    /// (new or revised).
+    pub async fn store_history(&self, samples: &[Sample]) -> Result<u64> {
+        dispatch!(self, s => s.store_history(samples).await)
+    }
+
+    /// The local days (`YYYY-MM-DD`) in `[from, to]` that hold at least one sample.
+    pub async fn sample_days(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        dispatch!(self, s => s.sample_days(from, to).await)
+    }
+
+    /// The earliest instant any metric can count: the first reception of a stored dossier, the
+    /// first arrival or issue of a stored document; `None` for an empty store.
+    pub async fn data_start(&self) -> Result<Option<Epoch>> {
+        dispatch!(self, s => s.data_start().await)
     }
 
     /// Every sample taken on `day` or later (for trends and projections).

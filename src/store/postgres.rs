@@ -842,9 +842,78 @@ impl PostgresStore {
         tx.commit().await.doing("committing metric samples")
     }
 
+    pub async fn store_history(&self, samples: &[Sample]) -> Result<u64> {
+        let mut tx = self.write_recomputable().await?;
+        let mut written = 0;
+        for round in rounds(samples, |s| {
+            (
+                s.unit.as_str(),
+                s.metric.as_str(),
+                s.scope.as_str(),
+                s.period.as_str(),
+                s.day.as_str(),
+            )
+        }) {
+            for chunk in round.chunks(CHUNK) {
+                // A stored day is rewritten only when its counts differ: then it is a revision.
+                written += sqlx::query(
+                    "INSERT INTO metric_samples AS m (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at)
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                       $7::int8[], $8::int8[], $9::int8[])
+                     ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET
+                       first_numerator = coalesce(m.first_numerator, m.numerator),
+                       first_denominator = coalesce(m.first_denominator, m.denominator),
+                       first_computed_at = coalesce(m.first_computed_at, m.computed_at),
+                       revised_at = excluded.computed_at, as_of = excluded.as_of,
+                       numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at
+                     WHERE m.numerator <> excluded.numerator OR m.denominator <> excluded.denominator",
+                )
+                .bind(chunk.iter().map(|s| s.unit.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.metric.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.scope.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.period.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.day.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.as_of).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.numerator).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.denominator).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.computed_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .doing("storing past days' samples")?
+                .rows_affected();
+            }
+        }
+        tx.commit().await.doing("committing past days' samples")?;
+        Ok(written)
+    }
+
+    pub async fn sample_days(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT day FROM metric_samples WHERE day >= $1 AND day <= $2 ORDER BY day",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading which days hold samples")
+    }
+
+    pub async fn data_start(&self) -> Result<Option<Epoch>> {
+        sqlx::query_scalar(
+            "SELECT min(t) FROM (
+               SELECT min(received_at) AS t FROM dossiers WHERE NOT deleted AND received_at IS NOT NULL
+               UNION ALL SELECT min(arrived_at) FROM documents WHERE NOT deleted
+               UNION ALL SELECT min(issued_at) FROM documents WHERE NOT deleted) x",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("reading when the stored data begins")
+    }
+
     pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
         let rows = sqlx::query(
-            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at,
+               first_numerator, first_denominator, first_computed_at, revised_at
              FROM metric_samples WHERE unit = $1 AND metric = $2 AND scope = $3 ORDER BY as_of, period",
         )
         .bind(unit)
@@ -1482,6 +1551,16 @@ fn sample_of(r: &PgRow) -> std::result::Result<Sample, sqlx::Error> {
         numerator: r.try_get("numerator")?,
         denominator: r.try_get("denominator")?,
         computed_at: r.try_get("computed_at")?,
+        // Only the queries of one series read the revision columns.
+        revision: match r.try_get::<Option<i64>, _>("revised_at") {
+            Ok(revised_at) => crate::store::Revision::from_columns(
+                r.try_get("first_numerator")?,
+                r.try_get("first_denominator")?,
+                r.try_get("first_computed_at")?,
+                revised_at,
+            ),
+            Err(_) => None,
+        },
     })
 }
 

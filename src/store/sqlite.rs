@@ -857,8 +857,9 @@ impl SqliteStore {
     }
 
     pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
-        sqlx::query_as::<_, Sample>(
-            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at
+        let rows = sqlx::query(
+            "SELECT unit, metric, scope, period, day, as_of, numerator, denominator, computed_at,
+               first_numerator, first_denominator, first_computed_at, revised_at
              FROM metric_samples WHERE unit = ? AND metric = ? AND scope = ? ORDER BY as_of, period",
         )
         .bind(unit)
@@ -866,7 +867,89 @@ impl SqliteStore {
         .bind(scope)
         .fetch_all(&self.pool)
         .await
-        .doing("reading the time series")
+        .doing("reading the time series")?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sample {
+                    unit: r.try_get("unit")?,
+                    metric: r.try_get("metric")?,
+                    scope: r.try_get("scope")?,
+                    period: r.try_get("period")?,
+                    day: r.try_get("day")?,
+                    as_of: r.try_get("as_of")?,
+                    numerator: r.try_get("numerator")?,
+                    denominator: r.try_get("denominator")?,
+                    computed_at: r.try_get("computed_at")?,
+                    revision: crate::store::Revision::from_columns(
+                        r.try_get("first_numerator")?,
+                        r.try_get("first_denominator")?,
+                        r.try_get("first_computed_at")?,
+                        r.try_get("revised_at")?,
+                    ),
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the time series")
+    }
+
+    pub async fn store_history(&self, samples: &[Sample]) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        for chunk in samples.chunks(MAX_BINDS / 9) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(&s.unit)
+                    .push_bind(&s.metric)
+                    .push_bind(&s.scope)
+                    .push_bind(&s.period)
+                    .push_bind(&s.day)
+                    .push_bind(s.as_of)
+                    .push_bind(s.numerator)
+                    .push_bind(s.denominator)
+                    .push_bind(s.computed_at);
+            });
+            // A stored day is rewritten only when its counts differ: then it is a revision.
+            qb.push(
+                " ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET \
+                 first_numerator = coalesce(metric_samples.first_numerator, metric_samples.numerator), \
+                 first_denominator = coalesce(metric_samples.first_denominator, metric_samples.denominator), \
+                 first_computed_at = coalesce(metric_samples.first_computed_at, metric_samples.computed_at), \
+                 revised_at = excluded.computed_at, as_of = excluded.as_of, \
+                 numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at \
+                 WHERE metric_samples.numerator <> excluded.numerator OR metric_samples.denominator <> excluded.denominator",
+            );
+            written += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .doing("storing past days' samples")?
+                .rows_affected();
+        }
+        tx.commit().await.doing("committing past days' samples")?;
+        Ok(written)
+    }
+
+    pub async fn sample_days(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT day FROM metric_samples WHERE day >= ? AND day <= ? ORDER BY day")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading which days hold samples")
+    }
+
+    pub async fn data_start(&self) -> Result<Option<Epoch>> {
+        sqlx::query_scalar(
+            "SELECT min(t) FROM (
+               SELECT min(received_at) AS t FROM dossiers WHERE deleted = 0 AND received_at IS NOT NULL
+               UNION ALL SELECT min(arrived_at) FROM documents WHERE deleted = 0
+               UNION ALL SELECT min(issued_at) FROM documents WHERE deleted = 0)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("reading when the stored data begins")
     }
 }
 
