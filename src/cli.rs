@@ -616,9 +616,13 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Res
     let evaluations = metrics::run_once(&app, now).await?;
     // History from the first day: the past days still missing (all of them after a first sync).
     let mut progress = backfill_progress();
-    let history =
-        metrics::backfill::run(&app, now, metrics::backfill::Options::default(), &mut progress)
-            .await?;
+    let history = metrics::backfill::run(
+        &app,
+        now,
+        metrics::backfill::Options::default(),
+        &mut progress,
+    )
+    .await?;
     if history.computed > 0 {
         let _ = writeln!(out, "{}", backfill_summary(&history));
     }

@@ -932,12 +932,14 @@ impl SqliteStore {
     }
 
     pub async fn sample_days(&self, from: &str, to: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT day FROM metric_samples WHERE day >= ? AND day <= ? ORDER BY day")
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await
-            .doing("reading which days hold samples")
+        sqlx::query_scalar(
+            "SELECT DISTINCT day FROM metric_samples WHERE day >= ? AND day <= ? ORDER BY day",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading which days hold samples")
     }
 
     pub async fn data_start(&self) -> Result<Option<Epoch>> {
