@@ -176,7 +176,14 @@ pub async fn run_job(
             let evaluations = crate::metrics::run_once(app, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            // Past days still missing (all of them after a first sync; none on most runs).
+            alerts::evaluate::run_once(app, &evaluations, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Ok(mut latest) = counters.latest.lock() {
+                *latest = Some(Arc::new(evaluations));
+            }
+            // Past days still missing (all of them after a first sync; none on most runs), after
+            // today's numbers and alerts are out.
             crate::metrics::backfill::run(
                 app,
                 now,
@@ -185,12 +192,6 @@ pub async fn run_job(
             )
             .await
             .map_err(|e| format!("backfilling past days: {e}"))?;
-            alerts::evaluate::run_once(app, &evaluations, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Ok(mut latest) = counters.latest.lock() {
-                *latest = Some(Arc::new(evaluations));
-            }
             let failures = report.failures();
             if failures.is_empty() {
                 Ok(())

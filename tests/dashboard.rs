@@ -322,6 +322,33 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The first sync's backfill of the past year ends after the first numbers are out: wait
+    // for the unit page's year charts to hold the year.
+    let days_drawn = |html: &str| -> usize {
+        html.split("data-days=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next()?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    loop {
+        let html = rt.block_on(async {
+            reqwest::get(format!("{base}/units/PHUONG_1?period=quarter"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        });
+        if html.as_deref().is_some_and(|h| days_drawn(h) >= 300) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(120),
+            "the unit page never drew a year of days"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
     for (page, must) in [
@@ -333,6 +360,8 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
                 "data-state=\"breach\"",
                 "<svg",
                 "Hồ sơ trễ hạn",
+                "class=\"ranking\"",
+                "Xếp hạng đơn vị",
             ],
         ),
         (
@@ -342,6 +371,10 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
                 "class=\"chart\"",
                 "class=\"target\"",
                 "chỉ tiêu",
+                "class=\"year\"",
+                "class=\"boundary\"",
+                "class=\"daily\"",
+                "12 tháng qua",
             ],
         ),
     ] {
@@ -350,6 +383,16 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
         for m in must {
             assert!(dom.contains(m), "{page}: the rendered DOM lacks {m}");
         }
+        if page != "/" {
+            assert!(
+                days_drawn(&dom) >= 300,
+                "{page}: the browser drew {} days",
+                days_drawn(&dom)
+            );
+            // Each quarter of the year is its own line, between dashed boundaries.
+            assert!(dom.matches("class=\"boundary\"").count() >= 4 * 9);
+            assert!(dom.matches("class=\"daily\"").count() >= 4 * 9);
+        }
         let file = shots.join(format!(
             "{}.png",
             if page == "/" { "overview" } else { "unit" }
@@ -357,7 +400,11 @@ fn a_real_browser_renders_the_overview_and_a_unit_page() {
         let out = headless(
             &browser,
             &[
-                "--window-size=1400,1000",
+                if page == "/" {
+                    "--window-size=1400,1800"
+                } else {
+                    "--window-size=1400,4200"
+                },
                 &format!("--screenshot={}", file.display()),
                 &format!("{base}{page}"),
             ],

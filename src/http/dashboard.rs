@@ -3,10 +3,13 @@
 //! state is shown by colour *and* by an icon and a word).
 //!
 //! - `/`: units (as a tree) × criteria: value, target, state, a sparkline of the last 90 days and a
-//!   trend arrow; `?period=month|quarter|year`; the last sync and any stale source on top;
+//!   trend arrow; `?period=month|quarter|year`; the last sync and any stale source on top; then a
+//!   small chart per criterion ranking the units (best first, by state, with the target line);
 //! - `/units/{code}`: one chart per criterion over the period and the previous one, with the target
-//!   line and the projection to the period's end, the numbers beneath; the unit's open alerts and
-//!   action lists (dossier codes only);
+//!   line and the projection to the period's end (from the recent pace, with its range), then the
+//!   rate's daily series across the last year with the target line and the period boundaries
+//!   (history from the first day: the backfill fills the past), the numbers beneath; the unit's
+//!   open alerts and action lists (dossier codes only);
 //! - `/quality`: data-quality counts; `/alerts`: current alerts and the outbox.
 //!
 //! Read-only, from the stored time series (the same numbers as `/metrics` and `dondoc history`);
@@ -100,7 +103,7 @@ async fn series(
         let Ok(p) = s.period.parse::<Period>() else {
             continue;
         };
-        if p.kind != kind || Period::containing(kind, s.as_of) != p {
+        if p.kind != kind || Period::containing(kind, sample_day(&s)) != p {
             continue;
         }
         out.entry((s.unit, s.metric, s.scope)).or_default().push((
@@ -111,6 +114,163 @@ async fn series(
         ));
     }
     Ok(out)
+}
+
+/// The local midnight starting a sample's day (a past day's sample is taken as of the midnight
+/// that ends it, which already belongs to the next day).
+fn sample_day(s: &Sample) -> Epoch {
+    chrono::NaiveDate::parse_from_str(&s.day, "%Y-%m-%d")
+        .map(crate::metrics::backfill::day_start)
+        .unwrap_or(s.as_of)
+}
+
+/// Days shown by the year charts of a unit page.
+const YEAR_DAYS: i64 = 365;
+
+/// One rate's daily series over the last year for periods of `kind`: (instant, numerator,
+/// denominator, period id), oldest first; each day's sample of the period containing that day.
+async fn year_series(
+    daemon: &Daemon,
+    unit: &str,
+    metric: Metric,
+    scope: &Option<String>,
+    kind: PeriodKind,
+    now: Epoch,
+) -> Vec<(Epoch, i64, i64, String)> {
+    let from = now - YEAR_DAYS * 86_400;
+    daemon
+        .app()
+        .store
+        .samples(unit, metric.as_str(), scope.as_deref().unwrap_or(""))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.as_of >= from)
+        .filter(|s| {
+            s.period
+                .parse::<Period>()
+                .is_ok_and(|p| p.kind == kind && Period::containing(kind, sample_day(s)) == p)
+        })
+        .map(|s| (s.as_of, s.numerator, s.denominator, s.period))
+        .collect()
+}
+
+/// The scale of a chart: 0–100 %, or for a `max` target (late_rate ≤ 1 %) up to three times the
+/// target or the highest value, whichever is larger.
+fn chart_top(target: Option<TargetView>, values: impl Iterator<Item = f64>) -> f64 {
+    match target {
+        Some(TargetView { max: Some(m), .. }) => {
+            let highest = values.fold(0.0, f64::max);
+            (3.0 * m / 100.0).max(highest * 1.1).clamp(0.01, 1.0)
+        }
+        _ => 1.0,
+    }
+}
+
+/// A short label of a period for a chart's axis: "T5/24", "Q2/24", "2024".
+fn short_label(p: Period) -> String {
+    match p.kind {
+        PeriodKind::Month => format!("T{}/{:02}", p.index, p.year % 100),
+        PeriodKind::Quarter => format!("Q{}/{:02}", p.index, p.year % 100),
+        PeriodKind::Year => p.year.to_string(),
+    }
+}
+
+/// An SVG chart of one rate's daily series across the last year: one line per period (each
+/// period's rate starts afresh at its boundary, drawn as a dashed vertical line with the period's
+/// name), and the target line.
+fn year_chart(
+    kind: PeriodKind,
+    points: &[(Epoch, i64, i64, String)],
+    target: Option<TargetView>,
+    now: Epoch,
+) -> Markup {
+    let (w, h, pad) = (600.0, 170.0, 30.0);
+    let from = now - YEAR_DAYS * 86_400;
+    let vals: Vec<(Epoch, f64, &str)> = points
+        .iter()
+        .filter(|p| p.2 > 0)
+        .map(|p| (p.0, p.1 as f64 / p.2 as f64, p.3.as_str()))
+        .collect();
+    let top = chart_top(target, vals.iter().map(|v| v.1));
+    let x = |t: Epoch| {
+        pad + (w - 2.0 * pad) * ((t - from) as f64 / (now - from) as f64).clamp(0.0, 1.0)
+    };
+    let y = |v: f64| h - pad + (2.0 * pad - h) * (v / top).clamp(0.0, 1.0);
+    let mut boundaries = Vec::new();
+    let mut p = Period::containing(kind, from);
+    while p.start() <= now {
+        boundaries.push(p);
+        p = Period::containing(kind, p.end());
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut last_period = "";
+    for (t, v, id) in &vals {
+        if *id != last_period || lines.is_empty() {
+            lines.push(String::new());
+            last_period = id;
+        }
+        if let Some(l) = lines.last_mut() {
+            let _ = write!(l, "{:.1},{:.1} ", x(*t), y(*v));
+        }
+    }
+    let target_v = target.and_then(|t| t.min.or(t.max)).map(|v| v / 100.0);
+    html! {
+        svg.year viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="diễn biến theo ngày trong năm" data-days=(points.len()) {
+            @for f in [0.0, 0.5, 1.0] {
+                @let v = f * top;
+                line x1=(pad) x2=(w - pad) y1=(y(v)) y2=(y(v)) stroke="#e3e6eb" {}
+                text x="2" y=(y(v) + 4.0) font-size="10" fill="#666" { (pct(v)) }
+            }
+            @for b in &boundaries {
+                @let bx = x(b.start().max(from));
+                line.boundary x1=(bx) x2=(bx) y1=(pad - 10.0) y2=(h - pad) stroke="#9aa5b1" stroke-dasharray="3 3" {}
+                text x=(bx + 3.0) y=(h - pad + 14.0) font-size="10" fill="#555" { (short_label(*b)) }
+            }
+            @if let Some(tv) = target_v {
+                line.target x1=(pad) x2=(w - pad) y1=(y(tv)) y2=(y(tv)) stroke="#b7791f" stroke-width="1.5" {}
+            }
+            @for l in &lines {
+                polyline.daily points=(l.trim_end()) fill="none" stroke="#123a6b" stroke-width="1.5" {}
+            }
+        }
+    }
+}
+
+/// A small chart ranking the units on one criterion: one bar per unit with data, the best
+/// first, coloured (and worded) by state, with the target line.
+fn ranking_chart(metric: Metric, rows: &[(String, Row)]) -> Markup {
+    let mut ranked: Vec<&(String, Row)> = rows.iter().filter(|r| r.1.value.is_some()).collect();
+    ranked.sort_by(|a, b| {
+        let (va, vb) = (a.1.value.unwrap_or(0.0), b.1.value.unwrap_or(0.0));
+        let o = va.partial_cmp(&vb).unwrap_or(std::cmp::Ordering::Equal);
+        if metric.lower_is_better() {
+            o
+        } else {
+            o.reverse()
+        }
+    });
+    let target = rows.first().and_then(|r| r.1.target);
+    let top = chart_top(target, ranked.iter().filter_map(|r| r.1.value));
+    let (w, bar, label_w) = (300.0, 14.0, 120.0);
+    let h = bar * ranked.len().max(1) as f64 + 6.0;
+    let x = |v: f64| label_w + (w - label_w - 45.0) * (v / top).clamp(0.0, 1.0);
+    let target_v = target.and_then(|t| t.min.or(t.max)).map(|v| v / 100.0);
+    html! {
+        svg.ranking viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label=(format!("xếp hạng đơn vị: {}", metric.label_vi())) {
+            @for (i, (name, row)) in ranked.iter().map(|r| (&r.0, &r.1)).enumerate() {
+                @let yy = 3.0 + bar * i as f64;
+                @let (class, icon, _) = state_look(row.state);
+                @let fill = match class { "ok" => "#3c8d5a", "breach" => "#c0392b", _ => "#9aa5b1" };
+                text x="0" y=(yy + 10.0) font-size="9" fill="#333" { (name.chars().take(24).collect::<String>()) }
+                rect class=(class) x=(label_w) y=(yy + 1.0) width=(format!("{:.1}", x(row.value.unwrap_or(0.0)) - label_w)) height=(bar - 3.0) fill=(fill) {}
+                text x=(x(row.value.unwrap_or(0.0)) + 2.0) y=(yy + 10.0) font-size="9" fill="#333" { (icon) " " (pct(row.value.unwrap_or(0.0))) }
+            }
+            @if let Some(tv) = target_v {
+                line.target x1=(x(tv)) x2=(x(tv)) y1="0" y2=(h) stroke="#b7791f" stroke-width="1.5" {}
+            }
+        }
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -217,6 +377,7 @@ th{background:#eef1f5;position:sticky;top:0}td.unit{white-space:nowrap;font-weig
 .warn{background:#fff4d6;border:1px solid #e6c15a;padding:.5rem;margin:.5rem 0}
 .meta{color:#cfd9e8;font-size:.85rem}.chart{background:#fff;border:1px solid #d5d9e0;margin:.5rem 0;padding:.4rem;max-width:640px}
 nav.periods a{margin-right:.6rem}code{font-size:.85rem}
+.rankings{display:flex;flex-wrap:wrap;gap:.5rem}.rank{background:#fff;border:1px solid #d5d9e0;padding:.3rem;width:310px}.rank h3{font-size:.85rem;margin:.1rem 0}
 td.depth0{padding-left:.4rem}td.depth1{padding-left:1.6rem}td.depth2{padding-left:2.8rem}td.depth3{padding-left:4rem}td.depth4{padding-left:5.2rem}td.depth5{padding-left:6.4rem}td.depth6{padding-left:7.6rem}
 @media print{header{background:none;color:#000}header a{color:#000}}
 ";
@@ -396,6 +557,19 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
             }
         }
         p { small { "✓ Đạt · ✗ Chưa đạt · … Ít mẫu (dưới mức tối thiểu, không cảnh báo) · – Chưa có số liệu. Mũi tên: diễn biến " (trend_days) " ngày, màu xanh là tốt lên." } }
+        h2 { "Xếp hạng đơn vị theo từng chỉ tiêu — " (label) }
+        div.rankings {
+            @for (m, scope) in &crit {
+                @let rows: Vec<(String, Row)> = tree.units.iter().map(|u| {
+                    let key = (u.code.clone(), m.as_str().to_string(), scope.clone().unwrap_or_default());
+                    (u.name.clone(), current_row(s, &u.code, *m, scope, series.get(&key), period))
+                }).collect();
+                div.rank data-metric=(m.as_str()) {
+                    h3 { (m.label_vi()) @if let Some(sc) = scope { " (" (s.scope_name(sc)) ")" } " · " (target_text(rows.first().and_then(|r| r.1.target))) }
+                    (ranking_chart(*m, &rows))
+                }
+            }
+        }
     };
     Html(page("Tổng quan", &daemon, now, body, &stale, last_sync).into_string()).into_response()
 }
@@ -418,18 +592,14 @@ fn chart(
     };
     // A `max` target (late_rate ≤ 1 %) is read on a scale that shows it: up to three times the
     // target or the highest value, whichever is larger; other rates on 0–100 %.
-    let top = match target {
-        Some(TargetView { max: Some(m), .. }) => {
-            let highest = current
-                .iter()
-                .chain(previous)
-                .map(|p| p.1)
-                .chain(projection)
-                .fold(0.0, f64::max);
-            (3.0 * m / 100.0).max(highest * 1.1).clamp(0.01, 1.0)
-        }
-        _ => 1.0,
-    };
+    let top = chart_top(
+        target,
+        current
+            .iter()
+            .chain(previous)
+            .map(|p| p.1)
+            .chain(projection),
+    );
     let y = |v: f64| h - pad + (2.0 * pad - h) * (v / top).clamp(0.0, 1.0);
     let line = |pts: &[(Epoch, f64)], start: Epoch, span: f64| -> String {
         pts.iter()
@@ -502,6 +672,11 @@ pub async fn unit(
         .unwrap_or_default();
     let cur_id = period.to_string();
     let prev_id = period.previous().to_string();
+    let mut years = HashMap::new();
+    for (m, scope) in criteria(s) {
+        let pts = year_series(&daemon, &code, m, &scope, kind, now).await;
+        years.insert((m, scope), pts);
+    }
     let body = html! {
         h2 { (unit.name) " — " (period.label_vi()) }
         nav.periods {
@@ -521,15 +696,21 @@ pub async fn unit(
             @let cur: Vec<(Epoch, f64)> = pts.map(|p| p.iter().filter(|x| x.3 == cur_id && x.2 > 0).map(|x| (x.0, x.1 as f64 / x.2 as f64)).collect()).unwrap_or_default();
             @let prev: Vec<(Epoch, f64)> = pts.map(|p| p.iter().filter(|x| x.3 == prev_id && x.2 > 0).map(|x| (x.0, x.1 as f64 / x.2 as f64)).collect()).unwrap_or_default();
             @let base = pts.and_then(|p| p.iter().find(|x| x.3 == cur_id && x.0 >= now - i64::from(s.alerts.trend_days) * 86_400 && x.0 < now - 86_400)).map(|x| (x.0, x.1, x.2));
-            @let proj = (row.denominator > 0).then(|| project(&row, &period, base, now)).and_then(|p| p.at_end);
+            @let projection = (row.denominator > 0).then(|| project(&row, &period, base, now));
+            @let proj = projection.and_then(|p| p.at_end);
+            @let range = projection.and_then(|p| p.range).filter(|(lo, hi)| hi - lo >= 0.001);
             section.chart data-metric=(m.as_str()) {
                 h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (s.scope_name(sc)) ")" } }
                 p class=(class) {
                     b { @match row.value { Some(v) => (pct(v)), None => "—" } } " · " (icon) " " (word) " · chỉ tiêu " (target_text(row.target))
                     " · " (row.numerator) "/" (row.denominator)
-                    @if let Some(p) = proj { " · dự báo cuối kỳ " (pct(p)) }
+                    @if let Some(p) = proj { " · dự báo cuối kỳ theo tốc độ " (s.alerts.trend_days) " ngày qua " (pct(p)) @if let Some((lo, hi)) = range { " (khoảng " (pct(lo)) " – " (pct(hi)) ")" } }
                 }
                 (chart(period, &cur, &prev, row.target, proj))
+                @if let Some(year) = years.get(&(m, scope.clone())).filter(|y| y.len() > 1) {
+                    h3 { "Theo ngày, 12 tháng qua (mỗi " (match kind { PeriodKind::Month => "tháng", PeriodKind::Quarter => "quý", PeriodKind::Year => "năm" }) " tính lại từ đầu kỳ)" }
+                    (year_chart(kind, year, row.target, now))
+                }
                 @if let Some(p) = pts {
                     details { summary { "Số liệu theo ngày" }
                         table { tr { th { "Ngày" } th { "Kỳ" } th { "Tử số" } th { "Mẫu số" } th { "Tỷ lệ" } }
