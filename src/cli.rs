@@ -614,17 +614,20 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Res
         return sync_result(&report);
     }
     let evaluations = metrics::run_once(&app, now).await?;
-    // History from the first day: the past days still missing (all of them after a first sync).
-    let mut progress = backfill_progress();
-    let history = metrics::backfill::run(
-        &app,
-        now,
-        metrics::backfill::Options::default(),
-        &mut progress,
-    )
-    .await?;
-    if history.computed > 0 {
-        let _ = writeln!(out, "{}", backfill_summary(&history));
+    // History from the first day: the past days still missing (all of them after a first
+    // sync), only from a complete sync (a day computed from half the records would stand).
+    if report.failures().is_empty() {
+        let mut progress = backfill_progress();
+        let history = metrics::backfill::run(
+            &app,
+            now,
+            metrics::backfill::Options::default(),
+            &mut progress,
+        )
+        .await?;
+        if history.computed > 0 {
+            let _ = writeln!(out, "{}", backfill_summary(&history));
+        }
     }
     let mailer = mailer_of(&app.settings)?;
     let alerts = crate::alerts::run_once(&app, &evaluations, mailer.as_ref(), now).await?;

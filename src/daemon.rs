@@ -182,17 +182,20 @@ pub async fn run_job(
             if let Ok(mut latest) = counters.latest.lock() {
                 *latest = Some(Arc::new(evaluations));
             }
-            // Past days still missing (all of them after a first sync; none on most runs), after
-            // today's numbers and alerts are out.
-            crate::metrics::backfill::run(
-                app,
-                now,
-                crate::metrics::backfill::Options::default(),
-                &mut |_, _, _| {},
-            )
-            .await
-            .map_err(|e| format!("backfilling past days: {e}"))?;
             let failures = report.failures();
+            // Past days still missing (all of them after a first sync; none on most runs), after
+            // today's numbers and alerts are out; only from a complete sync (a day computed from
+            // half the records would stand as known).
+            if failures.is_empty() {
+                crate::metrics::backfill::run(
+                    app,
+                    now,
+                    crate::metrics::backfill::Options::default(),
+                    &mut |_, _, _| {},
+                )
+                .await
+                .map_err(|e| format!("backfilling past days: {e}"))?;
+            }
             if failures.is_empty() {
                 Ok(())
             } else {
