@@ -842,3 +842,94 @@ pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
     };
     Html(page("Cảnh báo", &daemon, now, body, &stale, last_sync).into_string()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        unit: &str,
+        metric: Metric,
+        n: i64,
+        d: i64,
+        target: Option<TargetView>,
+    ) -> (String, Row) {
+        (
+            unit.to_string(),
+            Row {
+                unit: unit.to_string(),
+                unit_name: unit.to_string(),
+                depth: 0,
+                metric,
+                scope: None,
+                period: "2024-Q2".parse().unwrap(),
+                numerator: n,
+                denominator: d,
+                value: (d > 0).then(|| n as f64 / d as f64),
+                target,
+                state: judge(n, d, target),
+            },
+        )
+    }
+
+    #[test]
+    fn the_ranking_puts_the_best_unit_first_for_either_direction() {
+        let late = Some(TargetView {
+            min: None,
+            max: Some(1.0),
+            min_sample: 1,
+        });
+        let rows = vec![
+            row("MID", Metric::LateRate, 2, 100, late),
+            row("WORST", Metric::LateRate, 9, 100, late),
+            row("BEST", Metric::LateRate, 0, 100, late),
+            row("EMPTY", Metric::LateRate, 0, 0, late),
+        ];
+        let svg = ranking_chart(Metric::LateRate, &rows).into_string();
+        let (b, m, w) = (
+            svg.find(">BEST<").unwrap(),
+            svg.find(">MID<").unwrap(),
+            svg.find(">WORST<").unwrap(),
+        );
+        assert!(b < m && m < w, "lower is better: {svg}");
+        assert!(
+            !svg.contains(">EMPTY<"),
+            "a unit without data is not ranked"
+        );
+        assert!(svg.contains("class=\"breach\"") && svg.contains("class=\"target\""));
+        let online = Some(TargetView {
+            min: Some(70.0),
+            max: None,
+            min_sample: 1,
+        });
+        let rows = vec![
+            row("LOW", Metric::OnlineRate, 10, 100, online),
+            row("HIGH", Metric::OnlineRate, 90, 100, online),
+        ];
+        let svg = ranking_chart(Metric::OnlineRate, &rows).into_string();
+        assert!(svg.find(">HIGH<").unwrap() < svg.find(">LOW<").unwrap());
+    }
+
+    #[test]
+    fn the_year_chart_draws_one_line_per_period_between_boundaries() {
+        let now = "2024-06-20"
+            .parse::<chrono::NaiveDate>()
+            .map(crate::metrics::backfill::day_end)
+            .unwrap();
+        let day = 86_400;
+        let pts: Vec<(Epoch, i64, i64, String)> = (0..300)
+            .map(|k| {
+                let t = now - (300 - k) * day;
+                let p = Period::containing(PeriodKind::Quarter, t - 1);
+                (t, 1, 10, p.to_string())
+            })
+            .collect();
+        let svg = year_chart(PeriodKind::Quarter, &pts, None, now).into_string();
+        assert!(svg.contains("data-days=\"300\""));
+        // The points (300 days back from 20 June 2024) lie in four quarters, 2023-Q3 to 2024-Q2:
+        // four lines; the axis (365 days) starts in 2023-Q2: five period marks.
+        assert_eq!(svg.matches("class=\"daily\"").count(), 4, "{svg}");
+        assert_eq!(svg.matches("class=\"boundary\"").count(), 5, "{svg}");
+        assert!(svg.contains("Q1/24"));
+    }
+}
