@@ -380,3 +380,96 @@ async fn a_killed_backfill_resumes_does_nothing_twice_and_keeps_revisions(b: Bac
     );
     app.store.close().await;
 }
+
+/// With the past days backfilled, the projection of a rate whose last weeks ran at another pace
+/// than the period so far differs from its current value, in the direction of the recent pace;
+/// without history every projection is the current value (what the letters said before).
+#[tokio::test]
+async fn projections_follow_the_recent_pace_once_the_past_is_backfilled() {
+    // Half way through Q2 2024: half the quarter is still to come.
+    let clock = clock();
+    clock.set(
+        chrono::DateTime::parse_from_rfc3339("2024-05-16T10:00:00+07:00")
+            .unwrap()
+            .to_utc(),
+    );
+    let sim = start_sim(sim_options(3000, 300), clock.clone()).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = db.app(sim.addr, clock.clone()).await;
+    let now = now(clock.as_ref());
+    assert!(
+        dondoc::sync::run_once(&app, now)
+            .await
+            .failures()
+            .is_empty()
+    );
+    let q2 = Period::containing(PeriodKind::Quarter, now);
+    let rows = dondoc::metrics::evaluate(&app.store, &app.settings, q2, now)
+        .await
+        .unwrap()
+        .rows;
+    let project = |base: &dondoc::alerts::evaluate::Baselines| {
+        rows.iter()
+            .filter(|r| r.denominator >= 20)
+            .map(|r| {
+                let key = (
+                    r.unit.clone(),
+                    r.metric.as_str().to_string(),
+                    r.scope.clone().unwrap_or_default(),
+                    q2.to_string(),
+                );
+                let b = base
+                    .get(&key)
+                    .map(|s| (s.as_of, s.numerator, s.denominator));
+                (r, b, dondoc::alerts::digest::project(r, &q2, b, now))
+            })
+            .collect::<Vec<_>>()
+    };
+    // No history yet: the pace is the period's own; every projection is today's value.
+    let none = dondoc::alerts::evaluate::baselines(&app, now)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    for (r, _, p) in project(&none) {
+        let v = r.value.unwrap();
+        assert!((p.at_end.unwrap() - v).abs() < 1e-9, "{r:?} {p:?}");
+    }
+    backfill::run(&app, now, Options::default(), &mut |_, _, _| {})
+        .await
+        .unwrap();
+    let base = dondoc::alerts::evaluate::baselines(&app, now)
+        .await
+        .unwrap();
+    let mut moved = 0;
+    for (r, b, p) in project(&base) {
+        let (t0, n0, d0) = b.expect("a sample two weeks back");
+        assert!(
+            now - t0 >= 13 * 86_400,
+            "the oldest sample of the trend window"
+        );
+        let v = r.value.unwrap();
+        let at_end = p.at_end.unwrap();
+        let (dn, dd) = (r.numerator - n0, r.denominator - d0);
+        if dd < 20 {
+            continue;
+        }
+        let recent = dn as f64 / dd as f64;
+        // Between today's value and the recent share, on the recent share's side.
+        assert!(
+            (at_end - v) * (recent - v) >= -1e-12,
+            "{} {}: {v} now, {recent} recently, {at_end} projected",
+            r.unit,
+            r.metric.as_str()
+        );
+        let (lo, hi) = p.range.unwrap();
+        assert!(lo <= at_end + 1e-12 && at_end <= hi + 1e-12);
+        if (at_end - v).abs() > 0.001 {
+            moved += 1;
+        }
+    }
+    assert!(
+        moved > 0,
+        "some rate's recent pace differs from its quarter so far"
+    );
+    app.store.close().await;
+}
