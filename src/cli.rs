@@ -1278,7 +1278,7 @@ fn backfill_progress() -> impl FnMut(usize, usize, chrono::NaiveDate) + Send {
     move |done, total, day| {
         if tty {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\rbackfill: {done}/{total} days (to {day})   ");
+            let _ = write!(err, "\rbackfill: {done}/{total} days (back to {day})   ");
             if done == total {
                 let _ = writeln!(err);
             }
@@ -1317,6 +1317,7 @@ async fn backfill(
         from: a.from,
         to: a.to,
         recompute: a.recompute,
+        budget: None,
     };
     let mut progress = backfill_progress();
     let report = metrics::backfill::run(&app, epoch(clock.now()), opts, &mut progress).await;

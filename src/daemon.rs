@@ -190,7 +190,10 @@ pub async fn run_job(
                 crate::metrics::backfill::run(
                     app,
                     now,
-                    crate::metrics::backfill::Options::default(),
+                    crate::metrics::backfill::Options {
+                        budget: Some(crate::metrics::backfill::DAEMON_BUDGET),
+                        ..Default::default()
+                    },
                     &mut |_, _, _| {},
                 )
                 .await

@@ -207,6 +207,31 @@ async fn a_killed_backfill_resumes_does_nothing_twice_and_keeps_revisions(b: Bac
     let report = dondoc::sync::run_once(&app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
 
+    // A time budget (the daemon's way): one batch, the newest days first, the rest left.
+    let first = backfill::run(
+        &app,
+        now,
+        Options {
+            budget: Some(std::time::Duration::ZERO),
+            ..Options::default()
+        },
+        &mut |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.computed, backfill::BATCH_DAYS, "{first:?}");
+    assert_eq!(first.left, first.days - backfill::BATCH_DAYS);
+    let newest = strings(
+        &db.url,
+        "SELECT DISTINCT day FROM metric_samples ORDER BY day",
+    )
+    .await;
+    assert_eq!(newest.len(), backfill::BATCH_DAYS);
+    assert_eq!(
+        Some(newest[newest.len() - 1].as_str()),
+        first.last_day.as_deref()
+    );
+
     // A kill in the middle: the run is dropped (its open transaction with it) after 5 batches.
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let s2 = stop.clone();

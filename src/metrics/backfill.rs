@@ -7,10 +7,12 @@
 //!   that midnight.
 //! - Days run from the local day of the earliest stored record (or `--from`) to yesterday (or
 //!   `--to`, never later than yesterday: today belongs to the live evaluation).
-//! - **Idempotent and resumable.** Days are computed in batches of [`BATCH_DAYS`], each stored in
-//!   one transaction: a kill loses at most the batch in flight. By default a day that already
-//!   holds samples (stored by the daily evaluation, or by an earlier backfill) is skipped, so a
-//!   second run does nothing and a killed run continues where it stopped.
+//! - **Idempotent and resumable.** Days are computed newest first in batches of [`BATCH_DAYS`],
+//!   each stored in one transaction: a kill loses at most the batch in flight. By default a day
+//!   that already holds samples (stored by the daily evaluation, or by an earlier backfill) is
+//!   skipped, so a second run does nothing and a killed run continues where it stopped. A run
+//!   may be given a time budget ([`Options::budget`]; the daemon's sync job uses
+//!   [`DAEMON_BUDGET`]): it stops after the batch that passes it, and the next run goes on.
 //! - **Revisions.** With `recompute`, days already stored are computed again; a sample whose
 //!   counts differ (a dossier updated after the fact) takes the new counts and is marked revised,
 //!   keeping the counts first stored and when ([`crate::store::Sample::revision`]): the history
@@ -40,7 +42,13 @@ pub struct Options {
     pub to: Option<NaiveDate>,
     /// Compute again the days that already hold samples, marking changed ones as revised.
     pub recompute: bool,
+    /// Stop after the batch that passes this much time (the rest is done by the next run): the
+    /// daemon's sync job keeps its cadence however long the whole history takes.
+    pub budget: Option<std::time::Duration>,
 }
+
+/// The daemon's budget per sync job (see [`Options::budget`]).
+pub const DAEMON_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What a backfill did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -56,6 +64,8 @@ pub struct Report {
     pub skipped: usize,
     /// Samples written: new days, and stored days whose counts changed (revised).
     pub written: u64,
+    /// Days left for a later run because the budget ran out.
+    pub left: usize,
     pub elapsed_ms: u64,
 }
 
@@ -150,8 +160,10 @@ pub async fn run(
             .into_iter()
             .collect()
     };
+    // Newest first: the recent weeks (trends, projections) are there soonest.
     let todo: Vec<NaiveDate> = all
         .into_iter()
+        .rev()
         .filter(|d| !stored.contains(&d.format("%Y-%m-%d").to_string()))
         .collect();
     report.skipped = report.days - todo.len();
@@ -163,6 +175,10 @@ pub async fn run(
         if let Some(day) = batch.last() {
             progress(report.computed, todo.len(), *day);
         }
+        if opts.budget.is_some_and(|b| started.elapsed() >= b) {
+            report.left = todo.len() - report.computed;
+            break;
+        }
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     if report.computed > 0 {
@@ -170,6 +186,7 @@ pub async fn run(
             days = report.computed,
             skipped = report.skipped,
             written = report.written,
+            left = report.left,
             elapsed_ms = report.elapsed_ms,
             "past days backfilled"
         );
