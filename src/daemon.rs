@@ -2,7 +2,9 @@
 //!
 //! - Jobs are `run_once` functions ([`Job::Sync`]: pull, store, evaluate, update alerts;
 //!   [`Job::AlertsDigest`]: compose and queue the digests; [`Job::Deliver`]: send queued mail;
-//!   [`Job::Reports`]: build and queue the commitment report, `reports.schedule`).
+//!   [`Job::Reports`]: build and queue the commitment report, `reports.schedule`;
+//!   [`Job::Letter`]: the commitment letter's forms and reminders, `letter.schedule`, scheduled
+//!   only when `[[commitments]]` holds criteria).
 //!   The schedule only decides *when*: [`Daemon::tick`] runs what is due at an instant, and the
 //!   loop in [`Daemon::run`] sleeps until the next fire computed from the injected clock. Tests
 //!   call `tick` with a manual clock and never wait for time to pass.
@@ -80,10 +82,17 @@ pub enum Job {
     AlertsDigest,
     Deliver,
     Reports,
+    Letter,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [Job::Sync, Job::AlertsDigest, Job::Deliver, Job::Reports];
+    pub const ALL: [Job; 5] = [
+        Job::Sync,
+        Job::AlertsDigest,
+        Job::Deliver,
+        Job::Reports,
+        Job::Letter,
+    ];
 
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
     /// that the two never serve one fire twice).
@@ -93,6 +102,7 @@ impl Job {
             Job::AlertsDigest => alerts::DIGEST_JOB,
             Job::Deliver => "deliver",
             Job::Reports => crate::report::scheduled::JOB,
+            Job::Letter => crate::letter::job::JOB,
         }
     }
 
@@ -110,6 +120,7 @@ impl Job {
             Job::AlertsDigest => &s.schedule.alerts,
             Job::Deliver => &s.schedule.deliver,
             Job::Reports => &s.reports.schedule,
+            Job::Letter => &s.letter.schedule,
         }
     }
 }
@@ -209,6 +220,12 @@ pub async fn run_job(
                 .map_err(|e| e.to_string())?;
             deliver(app, now).await
         }
+        Job::Letter => {
+            crate::letter::job::run_once(app, fire, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            deliver(app, now).await
+        }
     }
 }
 
@@ -235,6 +252,8 @@ impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
         let schedules = Job::ALL
             .iter()
+            // The letter's job exists only for a configuration with a register of criteria.
+            .filter(|j| **j != Job::Letter || !s.commitments.is_empty())
             .map(|j| Ok((*j, Schedule::parse(j.expr(s))?)))
             .collect::<Result<_, ScheduleError>>()?;
         Ok(Scheduler {

@@ -44,6 +44,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod letter;
 pub mod metrics;
 pub mod report;
 pub mod schedule;

@@ -150,6 +150,31 @@ pub const TABLES: &[Table] = &[
         key: "source, endpoint, key",
     },
     Table {
+        name: "letter_submissions",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("seq", Int),
+            ("file_name", Text),
+            ("sha256", Text),
+            ("imported_at", Int),
+        ],
+        key: "unit, period, seq",
+    },
+    Table {
+        name: "letter_values",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("seq", Int),
+            ("criterion", Text),
+            ("value", Text),
+            ("evidence", Text),
+            ("note", Text),
+        ],
+        key: "unit, period, seq, criterion",
+    },
+    Table {
         name: "metric_samples",
         columns: &[
             ("unit", Text),

@@ -260,6 +260,32 @@ pub struct ClaimedMail {
     pub mail: OutgoingMail,
 }
 
+/// One returned form of the commitment letter (issue 20): a unit's manual values for a period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LetterSubmission {
+    pub unit: String,
+    /// `2026-Q4` or `2026`.
+    pub period: String,
+    /// 1, 2, … in import order (assigned by the store).
+    pub seq: i64,
+    /// Who: the returned file's name.
+    pub file_name: String,
+    pub sha256: String,
+    /// When: the import time.
+    pub imported_at: Epoch,
+    pub values: Vec<LetterValue>,
+}
+
+/// One manual criterion's answer in a returned form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LetterValue {
+    pub criterion: String,
+    /// Canonical text (`92.5`, `3`, `done`, `not_done`, `2026-11-30`); `None`: left blank.
+    pub value: Option<String>,
+    pub evidence: String,
+    pub note: String,
+}
+
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -632,5 +658,16 @@ impl Store {
     /// The stored series of one rate (every period), oldest first.
     pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
         dispatch!(self, s => s.samples(unit, metric, scope).await)
+    }
+
+    /// Records a returned form as the newest submission of its unit and period (one
+    /// transaction: the header and every value, or nothing); returns its `seq`.
+    pub async fn record_letter_submission(&self, sub: &LetterSubmission) -> Result<i64> {
+        dispatch!(self, s => s.record_letter_submission(sub).await)
+    }
+
+    /// Every submission of `period` (all units, history included), by unit then seq.
+    pub async fn letter_submissions(&self, period: &str) -> Result<Vec<LetterSubmission>> {
+        dispatch!(self, s => s.letter_submissions(period).await)
     }
 }

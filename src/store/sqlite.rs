@@ -753,6 +753,92 @@ impl SqliteStore {
         tx.commit().await.doing("setting the sync mark")
     }
 
+    pub async fn record_letter_submission(&self, sub: &super::LetterSubmission) -> Result<i64> {
+        let what = "recording a returned letter form";
+        let mut tx = self.write().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM letter_submissions WHERE unit = ? AND period = ?",
+        )
+        .bind(&sub.unit)
+        .bind(&sub.period)
+        .fetch_one(&mut *tx)
+        .await
+        .doing(what)?;
+        sqlx::query(
+            "INSERT INTO letter_submissions (unit, period, seq, file_name, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&sub.unit)
+        .bind(&sub.period)
+        .bind(seq)
+        .bind(&sub.file_name)
+        .bind(&sub.sha256)
+        .bind(sub.imported_at)
+        .execute(&mut *tx)
+        .await
+        .doing(what)?;
+        for v in &sub.values {
+            sqlx::query(
+                "INSERT INTO letter_values (unit, period, seq, criterion, value, evidence, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&sub.unit)
+            .bind(&sub.period)
+            .bind(seq)
+            .bind(&v.criterion)
+            .bind(&v.value)
+            .bind(&v.evidence)
+            .bind(&v.note)
+            .execute(&mut *tx)
+            .await
+            .doing(what)?;
+        }
+        tx.commit().await.doing(what)?;
+        Ok(seq)
+    }
+
+    pub async fn letter_submissions(&self, period: &str) -> Result<Vec<super::LetterSubmission>> {
+        let what = "reading returned letter forms";
+        let heads = sqlx::query(
+            "SELECT unit, seq, file_name, sha256, imported_at FROM letter_submissions WHERE period = ? ORDER BY unit, seq",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await
+        .doing(what)?;
+        let values = sqlx::query(
+            "SELECT unit, seq, criterion, value, evidence, note FROM letter_values WHERE period = ? ORDER BY unit, seq, criterion",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await
+        .doing(what)?;
+        let mut out = Vec::with_capacity(heads.len());
+        for r in &heads {
+            out.push(super::LetterSubmission {
+                unit: r.try_get("unit").doing(what)?,
+                period: period.to_string(),
+                seq: r.try_get("seq").doing(what)?,
+                file_name: r.try_get("file_name").doing(what)?,
+                sha256: r.try_get("sha256").doing(what)?,
+                imported_at: r.try_get("imported_at").doing(what)?,
+                values: Vec::new(),
+            });
+        }
+        for r in &values {
+            let unit: String = r.try_get("unit").doing(what)?;
+            let seq: i64 = r.try_get("seq").doing(what)?;
+            let v = super::LetterValue {
+                criterion: r.try_get("criterion").doing(what)?,
+                value: r.try_get("value").doing(what)?,
+                evidence: r.try_get("evidence").doing(what)?,
+                note: r.try_get("note").doing(what)?,
+            };
+            if let Some(sub) = out.iter_mut().find(|s| s.unit == unit && s.seq == seq) {
+                sub.values.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn note_future_updates(
         &self,
         source: &str,
