@@ -401,11 +401,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         "units      {} ({root} and {wards} below it)",
         tree.units.len()
     );
-    for (key, expr) in [
+    let mut schedules = vec![
         ("sync", &s.schedule.sync),
         ("alerts", &s.schedule.alerts),
         ("reports", &s.reports.schedule),
-    ] {
+    ];
+    if !s.commitments.is_empty() {
+        schedules.push(("letter", &s.letter.schedule));
+    }
+    for (key, expr) in schedules {
         let next = crate::schedule::Schedule::parse(expr)
             .ok()
             .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
@@ -477,6 +481,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         let _ = writeln!(out, "           {overrides} unit(s) override some targets");
     }
     let _ = writeln!(out, "min sample {}", s.alerts.min_sample);
+    if !s.commitments.is_empty() {
+        let auto = s.commitments.iter().filter(|c| c.is_automatic()).count();
+        let _ = writeln!(
+            out,
+            "letter     {} criteria ({auto} measured by rates, {} reported on the units' forms)",
+            s.commitments.len(),
+            s.commitments.len() - auto
+        );
+    }
     for w in &loaded.warnings {
         let _ = writeln!(out, "warning    {w}");
     }

@@ -174,7 +174,7 @@ pub fn workbook(s: &Settings, c: &Consolidation, unit: &str) -> Result<Vec<u8>, 
         ws.write_string_with_format(r, COL_EVIDENCE, &row.evidence, &open)?;
         ws.write_string_with_format(r, COL_NOTE, &row.note, &open)?;
         let hint = match row.kind {
-            CommitmentKind::Percent => "Đơn vị báo cáo: số phần trăm 0–100, ví dụ 92,5",
+            CommitmentKind::Percent => "Đơn vị báo cáo: số phần trăm, ví dụ 92,5",
             CommitmentKind::Count => "Đơn vị báo cáo: số nguyên, ví dụ 2",
             CommitmentKind::Done => "Đơn vị báo cáo: Đã hoàn thành / Chưa hoàn thành",
             CommitmentKind::Date => "Đơn vị báo cáo: ngày dd/mm/yyyy",

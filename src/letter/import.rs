@@ -3,7 +3,7 @@
 //! transaction). Who = the file's name, when = the import time; earlier submissions of the same
 //! unit and period stay as history. The same bytes imported twice in a row are recorded once.
 //!
-//! Accepted values: percent, a number 0–100 (`92.5`, `92,5`, `92,5%`); count, a whole number ≥ 0;
+//! Accepted values: percent, a number 0–1000 (`92.5`, `92,5`, `92,5%`; a share of a plan may pass 100); count, a whole number ≥ 0;
 //! done, `Đã hoàn thành` / `Chưa hoàn thành` (also `Hoàn thành`, `Chưa`, `x`, `có`, `không`,
 //! `done`, `not done`, TRUE/FALSE); date, a date cell or `dd/mm/yyyy` / `yyyy-mm-dd`. A blank
 //! value is recorded as blank (the criterion stays pending, then missing).
@@ -25,6 +25,9 @@ use std::path::Path;
 
 /// The largest returned form read (a form is a few kilobytes).
 pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// The largest percentage accepted (of a plan: it may exceed 100).
+pub const MAX_PERCENT: f64 = 1000.0;
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,13 +86,16 @@ pub fn parse_value(kind: CommitmentKind, d: &Data) -> Result<Option<String>, Str
     }
     match kind {
         CommitmentKind::Percent => match parse_number(d) {
-            Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(Some(register::num(v))),
+            // A share of a plan may exceed 100 (revenue at 104 % of the estimate).
+            Ok(v) if v.is_finite() && (0.0..=MAX_PERCENT).contains(&v) => {
+                Ok(Some(register::num(v)))
+            }
             Ok(v) => Err(format!(
-                "{} is not a percentage: write a number from 0 to 100",
+                "{} is not a percentage: write a number from 0 to {MAX_PERCENT}",
                 register::num(v)
             )),
             Err(()) => Err(format!(
-                "'{}' is not a percentage: write a number from 0 to 100, e.g. 92,5",
+                "'{}' is not a percentage: write a number such as 92,5 (no words)",
                 text(Some(d))
             )),
         },
@@ -361,7 +367,8 @@ mod tests {
             p(CommitmentKind::Percent, Data::String("92,5%".into())),
             Ok(Some("92.5".into()))
         );
-        assert!(p(CommitmentKind::Percent, Data::Float(120.0)).is_err());
+        assert!(p(CommitmentKind::Percent, Data::Float(1200.0)).is_err());
+        assert!(p(CommitmentKind::Percent, Data::Float(-1.0)).is_err());
         assert!(p(CommitmentKind::Count, Data::Float(2.5)).is_err());
         assert_eq!(
             p(CommitmentKind::Done, Data::String(" Đã hoàn thành ".into())),
