@@ -508,6 +508,74 @@ async fn demo_forms_are_filled_imported_and_consolidated(b: Backend) {
         1,
         "the first submission's values are kept"
     );
+
+    // The quarterly report carries the consolidated appendix Home Affairs sends up.
+    let rpt = dir.path().join("report.xlsx");
+    ok(dondoc(&config)
+        .args([
+            "report",
+            "--period",
+            "2026-Q4",
+            "--as-of",
+            "2026-12-05T10:00:00+07:00",
+            "--out",
+        ])
+        .arg(&rpt)
+        .output()
+        .unwrap());
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(std::fs::read(&rpt).unwrap())).unwrap();
+    assert!(
+        wb.sheet_names()
+            .contains(&dondoc::report::xlsx::APPENDIX_SHEET.to_string())
+    );
+    let ap = wb
+        .worksheet_range(dondoc::report::xlsx::APPENDIX_SHEET)
+        .unwrap();
+    let last = ap.end().unwrap().0;
+    let row = (0..=last)
+        .find(|r| cell(&ap, *r, 0) == "TCKH_GIAI_NGAN")
+        .expect("the criterion's line");
+    assert_eq!(cell(&ap, row, 2), "Phòng Tài chính - Kế hoạch");
+    assert_eq!(cell(&ap, row, 3), "91 %");
+    assert_eq!(cell(&ap, row, 5), "Đạt");
+    assert_eq!(cell(&ap, row, 6), "Báo cáo 131/BC-TCKH");
+    assert!(
+        (0..=last).any(|r| cell(&ap, r, 0).contains("Đơn vị chưa gửi báo cáo (19)")),
+        "the units still silent are named"
+    );
+
+    // And the dashboard has a page for it.
+    clock.set(rfc("2026-12-05T10:00:00+07:00"));
+    let daemon = Daemon::new(app.clone(), None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
+        let _ = stopped.await;
+    }));
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (code, html) = get("/letter?period=2026-Q4").await;
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("Kết quả thực hiện cam kết — Quý 4/2026"),
+        "{html}"
+    );
+    assert!(
+        html.contains("TCKH_GIAI_NGAN") && html.contains("91 %"),
+        "{html}"
+    );
+    assert!(html.contains("chưa gửi: 19 đơn vị"), "{html}");
+    let (_, home) = get("/").await;
+    assert!(home.contains("href=\"/letter\""), "the page is in the menu");
+    let (_, month) = get("/letter?period=2026-05").await;
+    assert!(month.contains("is a month"), "{month}");
+    let _ = stop.send(());
     app.store.close().await;
 }
 

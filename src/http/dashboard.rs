@@ -247,7 +247,6 @@ fn page(
     stale: &[String],
     last_sync: Option<Epoch>,
 ) -> Markup {
-    let _ = daemon;
     html! {
         (DOCTYPE)
         html lang="vi" {
@@ -260,7 +259,7 @@ fn page(
             body {
                 header {
                     h1 { "Theo dõi chỉ tiêu cải cách hành chính" }
-                    nav { a href="/" { "Tổng quan" } a href="/quality" { "Chất lượng dữ liệu" } a href="/alerts" { "Cảnh báo" } }
+                    nav { a href="/" { "Tổng quan" } a href="/quality" { "Chất lượng dữ liệu" } a href="/alerts" { "Cảnh báo" } @if !daemon.app().settings.commitments.is_empty() { a href="/letter" { "Cam kết" } } }
                     div.meta {
                         "Cập nhật lúc " (to_local(now).format("%H:%M %d/%m/%Y"))
                         " · đồng bộ gần nhất: "
@@ -660,4 +659,47 @@ pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
         }
     };
     Html(page("Cảnh báo", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
+
+/// `GET /letter?period=2026-Q4`: the commitment letter's consolidation (docs/letter.md): every
+/// criterion × unit, and the units whose form is not back. Default: the current quarter.
+pub async fn letter(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQuery>) -> Response {
+    use crate::letter::{register, status};
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let period = match q.period.as_deref() {
+        None => Ok(Period::containing(PeriodKind::Quarter, now)),
+        Some(p) => register::parse_period(p),
+    };
+    let body = match period {
+        Err(e) => html! { p.warn { (e) } },
+        Ok(_) if app.settings.commitments.is_empty() => html! {
+            p.warn { "Cấu hình chưa có danh mục cam kết ([[commitments]])." }
+        },
+        Ok(p) => match status::build(&app.store, &app.settings, p, now).await {
+            Err(e) => html! { p.warn { "Không đọc được số liệu: " (e) } },
+            Ok(c) => html! {
+                h2 { "Kết quả thực hiện cam kết — " (c.label) }
+                p { "Hạn gửi báo cáo: " (register::deadline_date(p).format("%d/%m/%Y"))
+                    ". Đã gửi: " (c.returned.len()) " đơn vị; chưa gửi: " (c.not_returned.len()) " đơn vị." }
+                @if !c.not_returned.is_empty() {
+                    p.warn { "Chưa gửi báo cáo: " (c.not_returned.join(", ")) }
+                }
+                table.letter { tr { th { "Tiêu chí" } th { "Nội dung" } th { "Đơn vị" } th { "Kết quả" } th { "Chỉ tiêu" } th { "Đánh giá" } th { "Minh chứng" } }
+                    @for r in &c.rows {
+                        tr class=(match r.state {
+                            status::State::Met => "ok",
+                            status::State::Missed | status::State::Missing | status::State::Late => "breach",
+                            _ => "few",
+                        }) {
+                            td { code { (r.criterion) } } td { (r.text) } td { (r.unit_name) }
+                            td { (r.display) } td { (r.target) } td { (r.state.label_vi()) } td { (r.evidence) }
+                        }
+                    }
+                }
+            },
+        },
+    };
+    Html(page("Cam kết", &daemon, now, body, &stale, last_sync).into_string()).into_response()
 }

@@ -189,6 +189,9 @@ pub struct Report {
     /// The per-unit cap of the action lists.
     pub action_cap: usize,
     pub quality: Quality,
+    /// The commitment letter's consolidated appendix (every criterion × unit), for a quarter or
+    /// a year when `[[commitments]]` holds criteria (docs/letter.md).
+    pub appendix: Option<crate::letter::status::Consolidation>,
 }
 
 impl Report {
@@ -260,6 +263,12 @@ pub async fn build(
     )
     .await?;
     let horizon = period.horizon(as_of);
+    let appendix = if !s.commitments.is_empty() && period.period.kind != metrics::PeriodKind::Month
+    {
+        Some(crate::letter::status::build(store, s, period.period, as_of).await?)
+    } else {
+        None
+    };
     let tree = UnitTree::new(s);
     let cap = s.reports.action_list_cap;
     let mut actions = Vec::new();
@@ -316,6 +325,7 @@ pub async fn build(
         actions,
         action_cap: cap,
         quality: current.quality,
+        appendix,
     })
 }
 

@@ -35,6 +35,8 @@ pub const SUMMARY_SHEET: &str = "Tổng hợp";
 pub const ACTIONS_SHEET: &str = "Việc cần làm";
 /// The data-quality sheet's name.
 pub const QUALITY_SHEET: &str = "Chất lượng dữ liệu";
+/// The commitment letter's consolidated appendix (only with `[[commitments]]`).
+pub const APPENDIX_SHEET: &str = "Phụ lục cam kết";
 /// The single sheet of a unit's extract.
 pub const EXTRACT_SHEET: &str = "Kết quả đơn vị";
 
@@ -300,6 +302,7 @@ pub fn criterion_sheet_names(r: &Report) -> Vec<String> {
         SUMMARY_SHEET.to_string(),
         ACTIONS_SHEET.to_string(),
         QUALITY_SHEET.to_string(),
+        APPENDIX_SHEET.to_string(),
     ];
     let mut out = Vec::new();
     for c in &r.criteria {
@@ -344,6 +347,9 @@ pub fn workbook(r: &Report) -> Result<Vec<u8>, XlsxError> {
         wb.push_worksheet(criterion(r, c, name, &fm)?);
     }
     wb.push_worksheet(actions(r, &fm)?);
+    if let Some(c) = &r.appendix {
+        wb.push_worksheet(appendix(r, c, &fm)?);
+    }
     wb.push_worksheet(quality(r, &fm)?);
     wb.save_to_buffer()
 }
@@ -628,6 +634,78 @@ fn actions(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {
         row += 1;
     }
     sh.finish(r, &[7.0, 26.0, 40.0, 40.0, 28.0, 60.0, 17.0, 17.0], 0)
+}
+
+/// The letter's appendix as Home Affairs sends it up: every criterion × unit, its result, target
+/// and judgement, the evidence, and which units have not returned their form.
+fn appendix(
+    r: &Report,
+    c: &crate::letter::status::Consolidation,
+    fm: &Formats,
+) -> Result<Worksheet, XlsxError> {
+    let mut sh = Sheet::new(APPENDIX_SHEET)?;
+    let mut lines = header_lines(r);
+    lines[0] = format!(
+        "Phụ lục: tổng hợp kết quả thực hiện các nội dung đã cam kết — {}",
+        r.city
+    );
+    sh.header_lines(&lines, fm)?;
+    sh.columns(
+        &[
+            "Mã tiêu chí",
+            "Nội dung cam kết",
+            "Đơn vị",
+            "Kết quả",
+            "Chỉ tiêu",
+            "Đánh giá",
+            "Minh chứng",
+            "Ghi chú",
+        ],
+        fm,
+    )?;
+    let mut row = HEADER_ROW + 1;
+    for x in &c.rows {
+        sh.text(row, 0, &x.criterion, &fm.text)?;
+        sh.text(row, 1, &x.text, &fm.text)?;
+        sh.text(row, 2, &x.unit_name, &fm.text)?;
+        sh.text(row, 3, &x.display, &fm.text)?;
+        sh.text(row, 4, &x.target, &fm.text)?;
+        sh.text(row, 5, x.state.label_vi(), &fm.text)?;
+        sh.text(row, 6, &x.evidence, &fm.text)?;
+        sh.text(row, 7, &x.note, &fm.text)?;
+        row += 1;
+    }
+    row += 1;
+    let names = |codes: &[String]| -> String {
+        codes
+            .iter()
+            .map(|u| {
+                c.rows
+                    .iter()
+                    .find(|x| x.unit == *u)
+                    .map(|x| x.unit_name.clone())
+                    .unwrap_or_else(|| u.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let deadline = chrono::NaiveDate::parse_from_str(&c.deadline, "%Y-%m-%d")
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| c.deadline.clone());
+    sh.note(
+        row,
+        &if c.not_returned.is_empty() {
+            format!("Hạn gửi báo cáo: {deadline}. Mọi đơn vị đã gửi báo cáo.")
+        } else {
+            format!(
+                "Hạn gửi báo cáo: {deadline}. Đơn vị chưa gửi báo cáo ({}): {}.",
+                c.not_returned.len(),
+                names(&c.not_returned)
+            )
+        },
+        &fm.note,
+    )?;
+    sh.finish(r, &[22.0, 60.0, 30.0, 22.0, 20.0, 18.0, 36.0, 30.0], 0)
 }
 
 fn quality(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {
