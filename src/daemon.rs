@@ -94,6 +94,15 @@ impl Job {
         Job::Letter,
     ];
 
+    /// The jobs a configuration schedules: every job, but the letter's only with a register of
+    /// criteria (`[[commitments]]`).
+    pub fn scheduled(s: &Settings) -> Vec<Job> {
+        Job::ALL
+            .into_iter()
+            .filter(|j| *j != Job::Letter || !s.commitments.is_empty())
+            .collect()
+    }
+
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
     /// that the two never serve one fire twice).
     pub fn name(self) -> &'static str {
@@ -250,11 +259,9 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
-        let schedules = Job::ALL
-            .iter()
-            // The letter's job exists only for a configuration with a register of criteria.
-            .filter(|j| **j != Job::Letter || !s.commitments.is_empty())
-            .map(|j| Ok((*j, Schedule::parse(j.expr(s))?)))
+        let schedules = Job::scheduled(s)
+            .into_iter()
+            .map(|j| Ok((j, Schedule::parse(j.expr(s))?)))
             .collect::<Result<_, ScheduleError>>()?;
         Ok(Scheduler {
             schedules,

@@ -3,16 +3,16 @@
 //! appendix and the dashboard page all read this one model.
 //!
 //! States: `met`, `missed` (judged against the target), `missing` (no value and the deadline has
-//! passed, or a rate without data), `late` (the form came back after the deadline), `pending`
-//! (no value yet before the deadline, or a criterion due later not met yet), `not_judged` (a rate
-//! under its minimum sample or without a target).
+//! passed), `late` (the form came back after the deadline), `pending` (no value yet before the
+//! deadline, or a criterion due later not met yet), `not_judged` (a rate without data, under its
+//! minimum sample or without a target).
 
 use super::register::{self, criteria_of, criterion_deadline_end, deadline_end, form_units};
 use crate::config::{CommitmentKind, CommitmentSettings, Settings};
 use crate::metrics::{self, Metric, Period, RowState};
 use crate::report::period::ReportPeriod;
 use crate::store::{LetterSubmission, Store, StoreError};
-use crate::time::{Epoch, rfc3339, to_local};
+use crate::time::{Epoch, rfc3339};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -256,8 +256,10 @@ pub async fn build(
                     row.state = match r.state {
                         RowState::Ok => State::Met,
                         RowState::Breach => State::Missed,
-                        RowState::NoData => State::Missing,
-                        RowState::InsufficientSample | RowState::Untargeted => State::NotJudged,
+                        // Nothing to measure (no late dossier to apologise for) is no failure.
+                        RowState::NoData | RowState::InsufficientSample | RowState::Untargeted => {
+                            State::NotJudged
+                        }
                     };
                 }
                 let list = match metric {
@@ -332,62 +334,71 @@ fn codes_of(s: &Settings, unit: &str) -> Vec<String> {
 /// The consolidation as a table for a terminal.
 pub fn table(c: &Consolidation) -> String {
     use std::fmt::Write as _;
+    use unicode_width::UnicodeWidthStr;
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.width())));
+    let deadline = NaiveDate::parse_from_str(&c.deadline, "%Y-%m-%d")
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| c.deadline.clone());
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} ({}), hạn {} — as of {}",
-        c.label,
-        c.period,
-        to_local(
-            crate::time::local_to_epoch(
-                NaiveDate::parse_from_str(&c.deadline, "%Y-%m-%d")
-                    .unwrap_or(NaiveDate::MIN)
-                    .and_hms_opt(0, 0, 0)
-                    .unwrap_or_default()
-            )
-            .unwrap_or_default()
-        )
-        .format("%d/%m/%Y"),
-        c.as_of
+        "{} ({}), due {deadline}, as of {}",
+        c.label, c.period, c.as_of
     );
-    let _ = writeln!(
-        out,
-        "{:<26} {:<20} {:<22} {:<14} {}",
-        "criterion", "unit", "value", "target", "state"
-    );
-    for r in &c.rows {
-        let _ = writeln!(
-            out,
-            "{:<26} {:<20} {:<22} {:<14} {}",
-            r.criterion,
-            r.unit,
-            r.display,
-            r.target,
-            r.state.as_str()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "returned: {}",
-        if c.returned.is_empty() {
-            "none".to_string()
-        } else {
-            c.returned
+    let head = ["criterion", "unit", "value", "target", "state"];
+    let cells: Vec<[String; 5]> = c
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.criterion.clone(),
+                r.unit.clone(),
+                r.display.clone(),
+                r.target.clone(),
+                r.state.as_str().to_string(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            cells
                 .iter()
-                .map(|r| format!("{} ({})", r.unit, r.file_name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    let _ = writeln!(
-        out,
-        "not returned: {}",
-        if c.not_returned.is_empty() {
-            "none".to_string()
-        } else {
-            c.not_returned.join(", ")
-        }
-    );
+                .map(|r| r[i].width())
+                .chain([head[i].width()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |r: &[&str]| -> String {
+        r.iter()
+            .enumerate()
+            .map(|(i, s)| pad(s, widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let _ = writeln!(out, "{}", line(&head));
+    for r in &cells {
+        let refs: Vec<&str> = r.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&refs));
+    }
+    let returned = if c.returned.is_empty() {
+        "none".to_string()
+    } else {
+        c.returned
+            .iter()
+            .map(|r| format!("{} ({}, {})", r.unit, r.file_name, r.imported_at))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "returned: {returned}");
+    let not_returned = if c.not_returned.is_empty() {
+        "none".to_string()
+    } else {
+        c.not_returned.join(", ")
+    };
+    let _ = writeln!(out, "not returned: {not_returned}");
     out
 }
 
