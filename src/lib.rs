@@ -20,6 +20,8 @@
 //! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`);
 //! - [`report`]: the quarterly and annual commitment report (xlsx, csv, html), by hand or mailed
 //!   on its schedule;
+//! - [`letter`]: the commitment letter end to end: the register of criteria, each unit's
+//!   pre-filled form, returned forms, the consolidation and its scheduled job;
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,

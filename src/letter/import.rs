@@ -205,6 +205,12 @@ pub fn parse_form(
     let Some(period) = period else {
         return Err(invalid(problems));
     };
+    if criteria_of(s, &unit, period).is_empty() {
+        return Err(invalid(vec![format!(
+            "{}: {unit} answers for no criterion of [[commitments]] in {period}: this form was not made for it",
+            a1(ROW_UNIT_CODE, 1)
+        )]));
+    }
     let manual: Vec<_> = criteria_of(s, &unit, period)
         .into_iter()
         .filter(|c| !c.is_automatic())
