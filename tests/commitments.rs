@@ -293,6 +293,34 @@ async fn demo_forms_are_filled_imported_and_consolidated(b: Backend) {
         cell(&form, late, forms::COL_VALUE)
     );
     assert_eq!(cell(&form, late, forms::COL_TARGET), "≤ 1 %");
+    // The dossiers to act on, by code: those the store lists as not digitized.
+    let codes = &s
+        .units
+        .iter()
+        .find(|u| u.code == "PHONG_TCKH")
+        .unwrap()
+        .one_stop_codes;
+    let todo = app
+        .store
+        .not_digitized(codes, rp.start, rp.horizon(rfc(as_of).timestamp()), 30)
+        .await
+        .unwrap();
+    let source = cell(&form, row_of(&form, "SO_HOA"), forms::COL_SOURCE);
+    if todo.total > 0 {
+        assert!(
+            source.contains(&format!("{} hồ sơ cần xử lý", todo.total)),
+            "{source}"
+        );
+        for item in &todo.items {
+            assert!(
+                source.contains(&item.code),
+                "{} missing from {source}",
+                item.code
+            );
+        }
+    } else {
+        assert_eq!(source, "Tự động (dondoc)");
+    }
     for code in ["TCKH_THU_NSNN", "TCKH_GIAI_NGAN", "TCKH_DOI_THOAI_PCI"] {
         let r = row_of(&form, code);
         assert_eq!(
