@@ -39,10 +39,19 @@ pub enum Job {
     AlertsDigest,
     Deliver,
     Reports,
+    /// Issue 19: collect the portal's published Decision 766 figures (only with an enabled
+    /// `[portal]` section; `portal.schedule`, daily).
+    Portal,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [Job::Sync, Job::AlertsDigest, Job::Deliver, Job::Reports];
+    pub const ALL: [Job; 5] = [
+        Job::Sync,
+        Job::AlertsDigest,
+        Job::Deliver,
+        Job::Reports,
+        Job::Portal,
+    ];
 
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
     /// that the two never serve one fire twice).
@@ -52,6 +61,7 @@ impl Job {
             Job::AlertsDigest => alerts::DIGEST_JOB,
             Job::Deliver => "deliver",
             Job::Reports => crate::report::scheduled::JOB,
+            Job::Portal => crate::score::portal::JOB,
         }
     }
 
@@ -63,13 +73,16 @@ impl Job {
         }
     }
 
-    fn expr(self, s: &Settings) -> &str {
-        match self {
+    /// The job's schedule; `None` for a job that is not configured (the portal's collection
+    /// without an enabled `[portal]`).
+    fn expr(self, s: &Settings) -> Option<&str> {
+        Some(match self {
             Job::Sync => &s.schedule.sync,
             Job::AlertsDigest => &s.schedule.alerts,
             Job::Deliver => &s.schedule.deliver,
             Job::Reports => &s.reports.schedule,
-        }
+            Job::Portal => &s.portal.as_ref().filter(|p| p.enabled)?.schedule,
+        })
     }
 }
 
@@ -168,6 +181,10 @@ pub async fn run_job(
                 .map_err(|e| e.to_string())?;
             deliver(app, now).await
         }
+        Job::Portal => crate::score::portal::run_once(app, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -194,7 +211,8 @@ impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
         let schedules = Job::ALL
             .iter()
-            .map(|j| Ok((*j, Schedule::parse(j.expr(s))?)))
+            .filter_map(|j| j.expr(s).map(|e| (j, e)))
+            .map(|(j, e)| Ok((*j, Schedule::parse(e)?)))
             .collect::<Result<_, ScheduleError>>()?;
         Ok(Scheduler {
             schedules,
