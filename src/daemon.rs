@@ -111,6 +111,11 @@ pub struct SyncCounters {
     pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
     /// The evaluations of the last sync (month, quarter, year).
     pub latest: Mutex<Option<Arc<Vec<crate::metrics::Evaluation>>>>,
+    /// Issue 19: the dashboard's Decision 766 scores per period kind, with the instant of the
+    /// last successful sync they were computed after (recomputed after the next sync).
+    #[allow(clippy::type_complexity)]
+    pub scores:
+        Mutex<HashMap<crate::metrics::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
 }
 
 impl Runner for Jobs {

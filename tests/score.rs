@@ -329,6 +329,7 @@ code = "A"
 name = "Phường A"
 parent = "CITY"
 one_stop_codes = ["CODE_A"]
+emails = ["phuonga@city.example.gov.vn"]
 
 [[units]]
 code = "B"
@@ -615,12 +616,16 @@ mod portal {
         Unavailable,
     }
 
+    /// One request as the server saw it: when (on the shared clock), the report, the body, the
+    /// User-Agent.
+    pub type Hit = (chrono::DateTime<chrono::Utc>, String, Value, String);
+
     /// A server in the portal's shape: it records every request's instant on the shared manual
     /// clock, its body and User-Agent, and the most requests ever in flight at once.
     pub struct Portal {
         pub clock: Arc<ManualClock>,
         pub mode: Mutex<Mode>,
-        pub hits: Mutex<Vec<(chrono::DateTime<chrono::Utc>, String, Value, String)>>,
+        pub hits: Mutex<Vec<Hit>>,
         in_flight: AtomicUsize,
         pub max_in_flight: AtomicUsize,
         /// Units per page the server pages its answer by.
@@ -786,6 +791,7 @@ page_size = 2
 
 for_each_backend!(
     a_collection_stores_the_published_figures_beside_the_estimate,
+    the_dashboard_report_and_digest_show_the_points_in_vietnamese,
     the_circuit_opens_on_429_and_stays_open_until_reset,
     the_circuit_opens_on_an_html_page_and_stays_open,
     the_politeness_cap_holds_at_the_server,
@@ -1208,4 +1214,243 @@ fn on_the_demo_score_json_lists_every_unit_and_tdgq_is_20_times_one_minus_late_r
     let table = run(&["score", "--unit", "PHUONG_DONG_LE", "--as-of", &as_of]);
     assert!(table.contains("Tiến độ giải quyết"), "{table}");
     assert!(table.contains("uncertain rule"), "{table}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where officials read the points: the dashboard, the quarterly report, the alert digest
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn the_dashboard_report_and_digest_show_the_points_in_vietnamese(backend: Backend) {
+    let (db, store) = store_with(backend, &dataset()).await;
+    store.close().await;
+    // The portal is configured (never contacted here): figures for Q2 are stored as a
+    // collection would have stored them, to be shown beside the estimate.
+    let extra = portal::portal_section("http://127.0.0.1:9")
+        + "\n[alerts]\nmin_sample = 1\npending_evaluations = 1\n";
+    let s = settings(&db.url, &extra);
+    let clock = Arc::new(ManualClock::new(
+        chrono::DateTime::from_timestamp(as_of(), 0).unwrap(),
+    ));
+    let app = App::build(s, clock.clone()).await.unwrap();
+    let fig =
+        |unit: &str, group: &str, score: f64, received: Option<i64>| dondoc::store::PortalFigure {
+            unit: unit.into(),
+            period: "2024-Q2".into(),
+            group: group.into(),
+            day: "2024-05-31".into(),
+            department: format!("PORTAL_{unit}"),
+            score: Some(score),
+            max_score: None,
+            received,
+            detail: "{}".into(),
+            fetched_at: as_of() - 3600,
+        };
+    app.store
+        .save_portal_figures(&[fig("A", "TDGQ", 12.5, Some(6)), fig("A", "TTTT", 4.0, None)])
+        .await
+        .unwrap();
+
+    // The dashboard over a real socket.
+    let evs = dondoc::metrics::run_once(&app, as_of()).await.unwrap();
+    dondoc::alerts::evaluate::run_once(&app, &evs, as_of())
+        .await
+        .unwrap();
+    let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
+        let _ = rx.await;
+    }));
+    let (code, overview) = get(&format!("{base}/?period=quarter")).await;
+    assert_eq!(code, 200);
+    assert!(
+        overview.contains("Điểm 766 (ước tính)"),
+        "the points column"
+    );
+    let cell = overview
+        .split("td class=\"cell points\" data-unit=\"A\"")
+        .nth(1)
+        .expect("A's points cell")
+        .split("</td>")
+        .next()
+        .unwrap();
+    assert!(
+        cell.contains("32,00") && cell.contains("46,00") && cell.contains("mất 14,00"),
+        "{cell}"
+    );
+    assert!(
+        cell.contains("Cổng: 16,50"),
+        "the portal beside the estimate: {cell}"
+    );
+    let (code, page) = get(&format!("{base}/units/A?period=quarter")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("Chỉ số Quyết định 766"), "the unit's section");
+    assert!(page.contains("data-indicator=\"procedures_paid_online\""));
+    assert!(page.contains("TTHC có giao dịch thanh toán trực tuyến"));
+    assert!(
+        page.contains("cách tính điểm chưa được xác nhận"),
+        "CLGQ labelled uncertain"
+    );
+    assert!(
+        page.contains("không ước tính"),
+        "CKMB shown as not estimated"
+    );
+    assert!(
+        page.contains("Bổ sung tệp kết quả điện tử cho 1 hồ sơ")
+            && page.contains("<code>A9</code>")
+    );
+    assert!(page.contains("12,50"), "the portal's TDGQ beside dondoc's");
+    let (code, quality) = get(&format!("{base}/quality")).await;
+    assert_eq!(code, 200);
+    assert!(
+        quality.contains("Cổng công bố 6 hồ sơ, dondoc đếm 10 hồ sơ"),
+        "the sync gap on the data-quality page"
+    );
+    let _ = tx.send(());
+
+    // The quarterly report: a sheet "Điểm 766".
+    let rp = dondoc::report::ReportPeriod::new(q2(), dondoc::report::Basis::Calendar);
+    let r = dondoc::report::build(&app.store, &app.settings, rp, as_of(), as_of())
+        .await
+        .unwrap();
+    let bytes = dondoc::report::xlsx::workbook(&r).unwrap();
+    use calamine::{Data, Reader};
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let names = wb.sheet_names();
+    assert!(names.contains(&"Điểm 766".to_string()), "{names:?}");
+    let sheet = wb.worksheet_range("Điểm 766").unwrap();
+    let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
+    let a = rows
+        .iter()
+        .find(|r| r.get(1) == Some(&Data::String("A".into())))
+        .expect("A's line");
+    assert_eq!(a[3], Data::Float(32.0), "estimated");
+    assert_eq!(a[4], Data::Float(46.0), "estimable");
+    assert_eq!(a[5], Data::Float(14.0), "lost");
+    assert_eq!(a[6], Data::Float(16.0), "TDGQ");
+    assert_eq!(a[11], Data::Float(16.5), "the portal's total");
+    let text: String = rows
+        .iter()
+        .flatten()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("Công khai, minh bạch (CKMB), tối đa 18,00 điểm"),
+        "not estimated, with its max"
+    );
+    assert!(text.contains("Cách chia điểm chưa được xác nhận"));
+    assert!(text.contains("TTHC có giao dịch thanh toán trực tuyến"));
+
+    // The alert digest: the points lost this period, with what wins them back.
+    let g = dondoc::alerts::digest::gather(&app, as_of(), None)
+        .await
+        .unwrap();
+    let mails = dondoc::alerts::digest::compose(&app, &g, as_of(), as_of())
+        .await
+        .unwrap();
+    let (_, mail) = mails
+        .iter()
+        .find(|(_, m)| m.to.contains(&"phuonga@city.example.gov.vn".to_string()))
+        .expect("A's digest");
+    assert!(
+        mail.text
+            .contains("Điểm Chỉ số Quyết định 766 ước tính (Quý 2/2024): 32,00 / 46,00 điểm dondoc tính được — mất 14,00."),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.text
+            .contains("Tiến độ giải quyết (TDGQ): 16,00 / 20,00 (mất 4,00)"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.text.contains("Hồ sơ (1): A9"), "{}", mail.text);
+    let footer = mail.text.rfind("\n--\n").unwrap();
+    assert!(
+        mail.text.find("Điểm Chỉ số").unwrap() < footer,
+        "before the footer"
+    );
+    assert!(
+        mail.html
+            .as_deref()
+            .unwrap()
+            .contains("<h3>Điểm Chỉ số Quyết định 766")
+    );
+    let preview = dondoc::alerts::digest::preview(&app, "A", as_of())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(preview.text.contains("mất 14,00"), "{}", preview.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// [portal] in the configuration
+
+#[test]
+fn the_example_portal_section_is_valid_once_uncommented_and_bad_keys_are_named() {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dondoc.example.toml"),
+    )
+    .unwrap();
+    let start = example
+        .find("# [portal]\n")
+        .expect("a commented [portal] section");
+    let end = start + example[start..].find("\n\n").unwrap();
+    let block: String = example[start..end]
+        .lines()
+        .filter(|l| {
+            l.starts_with("# [")
+                || l.split('=')
+                    .next()
+                    .is_some_and(|k| k.len() > 2 && !k[2..].trim().contains(' '))
+        })
+        .map(|l| l.trim_start_matches("# ").to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.contains("root_department_id"), "{block}");
+    let text = example.replacen(&example[start..end], &block, 1);
+    let s = load_from_str(&text, &HashMap::new(), Path::new("."))
+        .unwrap_or_else(|p| panic!("the uncommented example is valid: {p:?}\n{block}"));
+    let p = s.portal.expect("[portal] read");
+    assert!(p.enabled);
+    assert_eq!(p.min_interval_ms, 1000);
+    assert_eq!(p.departments["PHUONG_1"], "000.01.23.H50");
+
+    // A short section gets every default; wrong keys are named with their paths.
+    let short = settings(
+        "sqlite://x.db",
+        "[portal]\nbase_url = \"https://portal.example\"\nroot_department_id = \"R\"\ncontact = \"a@b.example\"\n",
+    );
+    let p = short.portal.unwrap();
+    assert_eq!(
+        (p.schedule.as_str(), p.jitter_ms, p.max_attempts),
+        ("0 30 6 * * *", 500, 3)
+    );
+    let text = format!(
+        "[database]\nurl = \"sqlite://x.db\"\n{UNITS}\n[portal]\nbase_url = \"ftp://x\"\nroot_department_id = \"\"\ncontact = \"\"\nmin_interval_ms = 100\nschedule = \"0 8 * * *\"\ndepartments = {{ NOPE = \"X\" }}\nretries = 2\n"
+    );
+    let problems = load_from_str(&text, &HashMap::new(), Path::new(".")).unwrap_err();
+    let paths: BTreeSet<String> = problems.iter().map(|p| p.path.clone()).collect();
+    for k in [
+        "portal.base_url",
+        "portal.root_department_id",
+        "portal.contact",
+        "portal.min_interval_ms",
+        "portal.schedule",
+        "portal.departments.NOPE",
+        "portal.retries",
+    ] {
+        assert!(paths.contains(k), "{k} not named: {problems:?}");
+    }
 }

@@ -813,6 +813,22 @@ pub async fn compose(
             per_unit.entry(idx).or_default().push(e.clone());
         }
     }
+    // ---- issue 19: the Decision 766 points lost this period (crate::score) ----
+    let score = crate::score::compute(
+        &app.store,
+        s,
+        period,
+        period.start(),
+        period.end(),
+        now,
+        crate::score::Options { codes_cap: 5 },
+    )
+    .await?;
+    let with_points = |code: &str, text: String, html: String| match score.unit(code) {
+        Some(u) => crate::score::with_points_lost(text, html, u, &period, lang == Language::Vi),
+        None => (text, html),
+    };
+    // ---- end issue 19 ----
     let mut mails = Vec::new();
     for (idx, entries) in &per_unit {
         if *idx == 0 {
@@ -827,6 +843,7 @@ pub async fn compose(
         }
         let acts = actions(app, *idx, &tree, now).await?;
         let (text, html) = unit_body(lang, s, &unit.name, entries, &acts, now);
+        let (text, html) = with_points(&unit.code, text, html); // issue 19
         mails.push((
             "alert_digest".to_string(),
             OutgoingMail {
@@ -846,6 +863,7 @@ pub async fn compose(
     {
         let all: Vec<Entry> = per_unit.values().flatten().cloned().collect();
         let (text, html) = summary_body(lang, s, &tree, &per_unit, now);
+        let (text, html) = with_points(&root.code, text, html); // issue 19
         mails.push((
             "city_summary".to_string(),
             OutgoingMail {
@@ -949,6 +967,28 @@ pub async fn preview(
     let name = &tree.units[idx].name;
     let (text, html) = unit_body(s.alerts.language, s, name, &entries, &acts, now);
     let period = subject_period(s, now);
+    // ---- issue 19: the Decision 766 points lost this period, as in the digest ----
+    let score = crate::score::compute(
+        &app.store,
+        s,
+        period,
+        period.start(),
+        period.end(),
+        now,
+        crate::score::Options { codes_cap: 5 },
+    )
+    .await?;
+    let (text, html) = match score.unit(unit) {
+        Some(u) => crate::score::with_points_lost(
+            text,
+            html,
+            u,
+            &period,
+            s.alerts.language == Language::Vi,
+        ),
+        None => (text, html),
+    };
+    // ---- end issue 19 ----
     Ok(Some(OutgoingMail {
         message_id: message_id("preview", unit, now, s),
         to: cfg.map(|c| c.emails.clone()).unwrap_or_default(),

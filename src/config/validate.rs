@@ -487,7 +487,8 @@ fn portal(s: &Settings, p: &mut Vec<Problem>) {
     if c.timeout_secs == 0 {
         p.push(Problem::new("portal.timeout_secs", "must be at least 1"));
     }
-    if !(c.tolerance_points >= 0.0) || !(c.tolerance_count_pct >= 0.0) {
+    let bad = |v: f64| v.is_nan() || v < 0.0;
+    if bad(c.tolerance_points) || bad(c.tolerance_count_pct) {
         p.push(Problem::new(
             "portal.tolerance_points",
             "tolerances must be numbers of 0 or more",
