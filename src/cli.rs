@@ -1433,7 +1433,7 @@ async fn score(settings: Settings, clock: Arc<dyn Clock>, a: &ScoreArgs) -> Resu
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} ({}, {}), {} → {} — as of {}\nEstimated Decision 766 points (docs/score.md): of the {} points dondoc can see; {} need data dondoc does not have.\n",
+        "{} ({}, {}), {} → {} — as of {}\nEstimated Decision 766 points out of the {} that dondoc can see; {} more need data dondoc does not have (docs/score.md).\n",
         set.period.label_vi(),
         set.period,
         a.basis.as_str(),

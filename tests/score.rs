@@ -1454,3 +1454,31 @@ fn the_example_portal_section_is_valid_once_uncommented_and_bad_keys_are_named()
         assert!(paths.contains(k), "{k} not named: {problems:?}");
     }
 }
+
+#[test]
+fn the_daemon_schedules_the_portal_job_only_with_an_enabled_portal_section() {
+    use dondoc::daemon::{Job, Scheduler};
+    let now = at("20241115000000");
+    let without = settings("sqlite://x.db", "");
+    let s = Scheduler::new(&without, now).unwrap();
+    assert_eq!(s.interval(Job::Portal, now), None, "no [portal]: no job");
+    assert!(s.interval(Job::Sync, now).is_some());
+    let with = settings(
+        "sqlite://x.db",
+        &portal::portal_section("https://portal.example"),
+    );
+    let s = Scheduler::new(&with, now).unwrap();
+    assert_eq!(s.interval(Job::Portal, now), Some(86_400), "daily");
+    assert_eq!(Job::Portal.name(), "portal");
+    let off = settings(
+        "sqlite://x.db",
+        &portal::portal_section("https://portal.example")
+            .replace("[portal]", "[portal]\nenabled = false"),
+    );
+    assert_eq!(
+        Scheduler::new(&off, now)
+            .unwrap()
+            .interval(Job::Portal, now),
+        None
+    );
+}
