@@ -1482,3 +1482,58 @@ fn the_daemon_schedules_the_portal_job_only_with_an_enabled_portal_section() {
         None
     );
 }
+
+#[test]
+fn the_score_command_says_what_is_wrong_and_manages_the_circuit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("d.db").display());
+    let config = tmp.path().join("dondoc.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{db}\"\n{UNITS}")).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dondoc"))
+            .current_dir(tmp.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["score", "portal-collect"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no enabled [portal] section"));
+    let o = run(&["score", "--unit", "NOPE"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("'NOPE' is not a configured unit"));
+    let o = run(&["score", "portal-reset"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("closed already"));
+    // An open circuit, as a refusal leaves it, is closed by portal-reset.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&db, 1).await.unwrap();
+        store
+            .set_portal_circuit(&dondoc::store::PortalCircuit {
+                open: true,
+                reason: Some("HTTP 429".into()),
+                opened_at: Some(at("20241115063000")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let o = run(&["score", "portal-reset"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("was open since 2024-11-15T06:30:00+07:00 (HTTP 429)"),
+        "{out}"
+    );
+    rt.block_on(async {
+        let store = Store::open(&db, 1).await.unwrap();
+        assert!(!store.portal_circuit().await.unwrap().open);
+        store.close().await;
+    });
+    let o = run(&["score", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(2));
+}
