@@ -687,9 +687,10 @@ impl Column {
         }
     }
 
-    fn label(&self) -> String {
+    /// "Mức độ hài lòng (đất đai, xây dựng, đầu tư)": a scope by its display name.
+    fn label(&self, s: &Settings) -> String {
         match &self.scope {
-            Some(sc) => format!("{} ({sc})", self.metric.label_vi()),
+            Some(sc) => format!("{} ({})", self.metric.label_vi(), s.scope_name(sc)),
             None => self.metric.label_vi().to_string(),
         }
     }
@@ -944,7 +945,7 @@ pub fn summary_body(
     }
     let _ = writeln!(text);
     for (i, c) in columns.iter().enumerate() {
-        let _ = writeln!(text, "({}) {}", i + 1, c.label());
+        let _ = writeln!(text, "({}) {}", i + 1, c.label(s));
     }
     let _ = writeln!(text, "{}\n{}", w.head_note, w.legend);
     if let Some(url) = &dashboard {
@@ -975,7 +976,7 @@ pub fn summary_body(
         w.unit_col
     );
     for c in &columns {
-        let _ = write!(html, "<th {th}>{}</th>", html_escape(&c.label()));
+        let _ = write!(html, "<th {th}>{}</th>", html_escape(&c.label(s)));
     }
     let _ = write!(
         html,
