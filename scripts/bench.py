@@ -39,9 +39,9 @@ def config(path, sim_port, http_port, db_url, units, page_size):
     lines = [
         "[database]", f'url = "{db_url}"', "",
         "[sources.motcua]", 'kind = "one_stop"', f'base_url = "http://127.0.0.1:{sim_port}"', f"page_size = {page_size}",
-        "timeout_secs = 120", "",
+        "timeout_secs = 120", "max_requests_per_sec = 0", "max_page_mib = 256", "",
         "[sources.qlvb]", 'kind = "documents"', f'base_url = "http://127.0.0.1:{sim_port}"', f"page_size = {page_size}",
-        "timeout_secs = 120", "",
+        "timeout_secs = 120", "max_requests_per_sec = 0", "max_page_mib = 256", "",
         "[http]", f'listen = "127.0.0.1:{http_port}"', "",
         "[schedule]", 'sync = "0 0 3 * * *"', 'alerts = "0 0 8 * * Mon-Fri"', "",
         "[field_groups]", 'land_construction_investment = ["G09-DD", "G09-XD", "G09-DT"]', "",

@@ -18,6 +18,9 @@ pub struct App {
     /// Set when the process is stopping: long jobs end at their next safe point (a sync between
     /// two pages).
     pub stopping: Arc<AtomicBool>,
+    /// Each source's politeness gate (request rate and requests in flight), for the life of the
+    /// process.
+    pub gates: Arc<crate::upstream::client::Gates>,
 }
 
 impl App {
@@ -29,6 +32,7 @@ impl App {
             store,
             clock,
             stopping: Arc::new(AtomicBool::new(false)),
+            gates: Arc::default(),
         })
     }
 

@@ -22,7 +22,7 @@ use unicode_width::UnicodeWidthStr;
 #[derive(Debug, Parser)]
 #[command(
     name = "dondoc",
-    version,
+    version = crate::VERSION_LONG,
     about = "Watches a city's one-stop and document systems and reports each unit's PAR/SIPAS rates against its targets.",
     long_about = None
 )]
@@ -72,6 +72,13 @@ pub enum Command {
         /// An empty database to copy into, e.g. postgres://dondoc@db.example/dondoc
         #[arg(long)]
         to: String,
+    },
+    /// Copy the SQLite database into a new file while dondoc runs (a consistent snapshot,
+    /// checked before it is named). PostgreSQL: use pg_dump (exit 2).
+    Backup {
+        /// The file to create (it must not exist), e.g. /backup/dondoc-2024-06-20.db
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Current alerts and the outbox; preview a unit's mail; test the SMTP settings.
     #[command(subcommand)]
@@ -145,7 +152,9 @@ pub enum AlertsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Print the mail a unit would receive now (nothing is sent or marked).
+    /// Print the letters a unit would receive if a digest were composed now, exactly as they
+    /// would be queued (nothing is sent or marked); the root unit's summary and its own action
+    /// list are two letters, separated by a line of `=`.
     Preview {
         #[arg(long)]
         unit: String,
@@ -196,6 +205,14 @@ pub struct SyncArgs {
     /// Fetch, parse and validate every page, and store nothing (a check of the sources).
     #[arg(long)]
     pub dry_run: bool,
+    /// Sync this source only (its circuit, if open, is ignored: it is tried now).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// With --source: first set the source's mark back (or forward) to DATE, so that the pass
+    /// reads again what changed since then. DATE is YYYY-MM-DD (local midnight, UTC+7) or an
+    /// RFC 3339 instant.
+    #[arg(long, value_name = "DATE", requires = "source")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -344,7 +361,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     );
     match &cli.command {
         Command::Run => run_daemon(loaded, clock).await,
-        Command::Sync(a) => sync(loaded.settings, clock, a.dry_run).await,
+        Command::Sync(a) => sync(loaded.settings, clock, a).await,
         Command::CheckSource(a) => check_source(&loaded.settings, clock, a).await,
         Command::Import(a) => import(loaded.settings, clock, a).await,
         Command::Evaluate => evaluate_now(loaded.settings, clock).await,
@@ -354,6 +371,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
         Command::Score(a) => score::score(loaded.settings, clock, a).await,
+        Command::Backup { out } => backup(&loaded.settings, out).await,
         Command::CheckConfig | Command::MigrateStore { .. } => Ok(()),
     }
 }
@@ -398,7 +416,7 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        let _ = writeln!(out, "schedule   {key:<7}{expr:<22} next {next}");
+        let _ = writeln!(out, "schedule   {key:<8}{expr:<22} next {next}");
     }
     match &s.smtp {
         Some(m) if m.transport == crate::config::MailTransport::File => {
@@ -412,8 +430,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         Some(m) => {
             let _ = writeln!(
                 out,
-                "smtp       {}:{} ({:?}) from {}",
-                m.host, m.port, m.tls, m.from
+                "smtp       {}:{} ({}) from {}",
+                m.host,
+                m.port,
+                match m.tls {
+                    crate::config::TlsMode::Starttls => "starttls",
+                    crate::config::TlsMode::Tls => "tls",
+                    crate::config::TlsMode::None => "no TLS",
+                },
+                m.from
             );
         }
         None => {
@@ -451,13 +476,26 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             .map(|v| format!("≥ {v}%"))
             .or(st.max.map(|v| format!("≤ {v}%")))
             .unwrap_or_default();
-        let _ = writeln!(out, "           {} on {} {bound}", st.metric, st.scope);
+        let name = s.scope_name(&st.scope);
+        let named = if name == st.scope {
+            String::new()
+        } else {
+            format!(" ({name})")
+        };
+        let _ = writeln!(
+            out,
+            "           {} on {}{named} {bound}",
+            st.metric, st.scope
+        );
     }
     let overrides = s.units.iter().filter(|u| !u.targets.is_empty()).count();
     if overrides > 0 {
         let _ = writeln!(out, "           {overrides} unit(s) override some targets");
     }
     let _ = writeln!(out, "min sample {}", s.alerts.min_sample);
+    for w in &loaded.warnings {
+        let _ = writeln!(out, "warning    {w}");
+    }
     print!("{out}");
     Ok(())
 }
@@ -506,7 +544,40 @@ pub async fn start_simulator(
     Ok((addr, sim, tx))
 }
 
-async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Result<(), Failure> {
+/// `--from`: YYYY-MM-DD (local midnight in Asia/Ho_Chi_Minh) or an RFC 3339 instant.
+fn parse_from(s: &str) -> Result<Epoch, Failure> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.timestamp());
+    }
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(chrono_tz::Asia::Ho_Chi_Minh).single())
+        .map(|t| t.timestamp())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--from '{s}' is neither a date YYYY-MM-DD nor an RFC 3339 instant such as 2024-06-01T00:00:00+07:00"
+            ))
+        })
+}
+
+async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Result<(), Failure> {
+    let dry_run = args.dry_run;
+    if let Some(name) = &args.source
+        && !settings.sources.contains_key(name)
+    {
+        let names: Vec<&str> = settings.sources.keys().map(String::as_str).collect();
+        return Err(Failure::usage(format!(
+            "--source '{name}' is not a configured source; the sources are {}",
+            names.join(", ")
+        )));
+    }
+    let from = args.from.as_deref().map(parse_from).transpose()?;
+    if from.is_some() && dry_run {
+        return Err(Failure::usage(
+            "--from changes the stored mark: it cannot go with --dry-run",
+        ));
+    }
     let _sim = if settings.simulator.enabled {
         let (addr, _, stop) = start_simulator(
             sim_options(&settings),
@@ -526,7 +597,20 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
     } else {
         crate::sync::Mode::Store
     };
-    let report = crate::sync::run(&app, now, mode).await;
+    if let (Some(name), Some(from)) = (&args.source, from) {
+        let changes = crate::sync::set_marks(&app, name, from)
+            .await
+            .map_err(Failure::usage)?;
+        for c in changes {
+            println!(
+                "{name}/{}: mark set from {} to {}; this pass reads what changed since then",
+                c.endpoint,
+                c.before.map(rfc3339).unwrap_or_else(|| "none".into()),
+                rfc3339(c.after)
+            );
+        }
+    }
+    let report = crate::sync::run_with(&app, now, mode, args.source.as_deref()).await;
     let mut out = std::io::stdout().lock();
     if dry_run {
         let _ = writeln!(
@@ -609,6 +693,9 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, dry_run: bool) -> Resul
 }
 
 async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), Failure> {
+    for w in &loaded.warnings {
+        tracing::warn!("configuration: {w}");
+    }
     let settings = loaded.settings;
     let _sim = if settings.simulator.enabled {
         let (addr, _, stop) = start_simulator(
@@ -623,31 +710,36 @@ async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> Result<(), F
         None
     };
     let listen = settings.http.listen.clone();
-    let app = App::build(settings, clock).await?;
-    let daemon = crate::daemon::Daemon::new(app.clone(), Some(loaded.file.clone()))
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|source| {
-            Failure::work(
-                crate::daemon::DaemonError::Listen {
-                    addr: listen.clone(),
-                    source,
-                }
-                .to_string(),
-            )
-        })?;
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::http::serve(listener, daemon.clone(), async move {
-        let _ = http_stopped.await;
-    }));
-    tracing::info!(%listen, config = %loaded.file.display(), "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
-    let result = daemon.run(crate::daemon::termination()).await;
-    let _ = stop_http.send(());
-    let _ = server.await;
-    app.store.close().await;
+    let application =
+        crate::application::Application::build(settings, clock, Some(loaded.file.clone()))
+            .await
+            .map_err(|e| match e {
+                crate::daemon::DaemonError::Schedule(_) => Failure::usage(e.to_string()),
+                _ => Failure::work(e.to_string()),
+            })?;
+    tracing::info!(%listen, config = %loaded.file.display(), version = crate::VERSION_LONG, "dondoc running: /healthz and /metrics served; SIGHUP reloads the configuration");
+    let result = application
+        .run_until_stopped(crate::daemon::termination())
+        .await;
     tracing::info!("dondoc stopped");
     result.map_err(|e| Failure::work(e.to_string()))
+}
+
+async fn backup(s: &Settings, out: &std::path::Path) -> Result<(), Failure> {
+    use crate::store::backup::BackupError;
+    match crate::store::backup::backup(&s.database.url, out).await {
+        Ok(report) => {
+            print!("Backed up {} to {report}", s.database.url);
+            Ok(())
+        }
+        Err(
+            e @ (BackupError::Postgres { .. }
+            | BackupError::Unsupported(_)
+            | BackupError::Exists(_)
+            | BackupError::NotUtf8(_)),
+        ) => Err(Failure::usage(format!("backup: {e}"))),
+        Err(e) => Err(Failure::work(format!("backup: {e}"))),
+    }
 }
 
 fn mailer_of(s: &Settings) -> Result<Option<crate::alerts::mailer::Mailer>, Failure> {
@@ -694,19 +786,35 @@ async fn alerts(
                     "--unit '{unit}' is not a configured unit"
                 )));
             }
-            match crate::alerts::digest::preview(&app, unit, now).await? {
-                None => println!("{unit} has no alert to hear of now."),
-                Some(m) => {
-                    println!("To: {}", m.to.join(", "));
-                    if !m.cc.is_empty() {
-                        println!("Cc: {}", m.cc.join(", "));
-                    }
-                    println!("Subject: {}\n", m.subject);
-                    if *html {
-                        println!("{}", m.html.unwrap_or_default());
+            let letters = crate::alerts::digest::preview(&app, unit, now).await?;
+            if letters.is_empty() {
+                println!(
+                    "{unit} would receive no letter now: no alert to hear of and nothing to act on{}.",
+                    if app
+                        .settings
+                        .units
+                        .iter()
+                        .any(|u| &u.code == unit && u.emails.is_empty())
+                    {
+                        " (or no address: units.emails is empty)"
                     } else {
-                        print!("{}", m.text);
+                        ""
                     }
+                );
+            }
+            for (i, m) in letters.iter().enumerate() {
+                if i > 0 {
+                    println!("\n{}\n", "=".repeat(72));
+                }
+                println!("To: {}", m.to.join(", "));
+                if !m.cc.is_empty() {
+                    println!("Cc: {}", m.cc.join(", "));
+                }
+                println!("Subject: {}\n", m.subject);
+                if *html {
+                    println!("{}", m.html.clone().unwrap_or_default());
+                } else {
+                    print!("{}", m.text);
                 }
             }
             Ok(())
@@ -780,7 +888,7 @@ async fn alerts(
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "  #{:<4} {:<8} attempts {} {} → {}: {}{err}",
+                        "  #{:<4} {:<10} attempts {} {} → {}: {}{err}",
                         m.id,
                         m.status,
                         m.attempts,
@@ -965,7 +1073,7 @@ async fn status(settings: Settings, clock: Arc<dyn Clock>, a: &StatusArgs) -> Re
             return Err(Failure::usage("status prints table or json"));
         }
         Format::Json => status_json(&ev, &rows),
-        _ => status_table(&ev, &rows, &states),
+        _ => status_table(&ev, &rows, &states, &app.settings),
     };
     print!("{text}");
     Ok(())
@@ -1016,7 +1124,12 @@ fn pct(v: f64) -> String {
     }
 }
 
-fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncState]) -> String {
+fn status_table(
+    ev: &Evaluation,
+    rows: &[&Row],
+    states: &[crate::store::SyncState],
+    settings: &Settings,
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let local = to_local(ev.as_of);
@@ -1039,13 +1152,14 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         .max()
         .unwrap_or(4)
         .max(4);
+    // A scoped rate by its field group's display name (the key is in `--format json`).
     let metric_label = |r: &Row| match &r.scope {
-        Some(s) => format!("{} [{s}]", r.metric),
+        Some(s) => format!("{} [{}]", r.metric, settings.scope_name(s)),
         None => r.metric.to_string(),
     };
     let metric_w = rows
         .iter()
-        .map(|r| metric_label(r).len())
+        .map(|r| UnicodeWidthStr::width(metric_label(r).as_str()))
         .max()
         .unwrap_or(6)
         .max(6);
@@ -1124,6 +1238,22 @@ fn status_table(ev: &Evaluation, rows: &[&Row], states: &[crate::store::SyncStat
         );
     }
     let rejected: i64 = q.rejected.iter().map(|r| r.count).sum();
+    let future: i64 = q.future_dated.iter().map(|f| f.records).sum();
+    let _ = writeln!(
+        out,
+        "  records updated in the future (time not trusted for the mark): {future}"
+    );
+    for f in &q.future_dated {
+        let _ = writeln!(
+            out,
+            "    {:>6}  {}/{}: furthest NgayCapNhat {}, last seen {}",
+            f.records,
+            f.source,
+            f.endpoint,
+            to_local(f.latest_claimed).format("%d/%m/%Y %H:%M"),
+            to_local(f.last_seen).format("%d/%m/%Y %H:%M")
+        );
+    }
     let _ = writeln!(out, "  rejected records: {rejected}");
     for r in q.rejected.iter().take(10) {
         let _ = writeln!(

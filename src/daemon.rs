@@ -17,6 +17,15 @@
 //!   every problem logged, and the old one stays.
 //! - SIGTERM/SIGINT stop scheduling; running jobs get `schedule.shutdown_timeout_secs` to finish
 //!   (a sync stops between pages; a transaction is never cut in half: an abandoned one rolls back).
+//! - Faults of its own machine do not stop it for good (docs/operations.md): a fire whose end
+//!   could not be recorded (a full disk, a lost database connection) is recorded at a later tick;
+//!   a claim that fails skips that job's fire only; a job still running long after its fire
+//!   (wedged on a dead connection) is abandoned at a later fire of its own, so that it is not
+//!   skipped as "still running" forever. The free space of a SQLite database's filesystem is
+//!   checked at every tick and a warning logged when it runs low (`health.min_free_disk_*`).
+//! - Under systemd (`Type=notify`, `WatchdogSec=`), the loop of [`Daemon::run`] tells the watchdog
+//!   it is alive at least twice per watchdog period ([`Watchdog`]): a loop that stops is
+//!   restarted by systemd.
 //!
 //! This module never computes rates or composes mail itself: it calls the jobs' `run_once`.
 
@@ -31,6 +40,38 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+/// How a job's run ended, as the daemon saw it (kept in memory for tests and `/healthz`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobOutcome {
+    pub fire: Epoch,
+    pub finished: Epoch,
+    /// `None` when the run succeeded.
+    pub error: Option<String>,
+}
+
+/// A fire's end that the store did not take yet (recorded again at the next tick).
+#[derive(Debug, Clone)]
+struct Unrecorded {
+    job: Job,
+    fire: Epoch,
+    error: Option<String>,
+    finished: Epoch,
+}
+
+/// A job's run in progress.
+struct Running {
+    handle: tokio::task::JoinHandle<()>,
+    fire: Epoch,
+    started: Epoch,
+}
+
+/// A run older than this many intervals of its job (and at least [`MIN_STUCK_SECS`]) is taken
+/// for wedged when its job fires again: it is abandoned and the new fire runs.
+const STUCK_INTERVALS: i64 = 4;
+const MIN_STUCK_SECS: i64 = 2 * 3600;
+/// While the disk stays low, the warning is logged again after this long.
+const DISK_WARN_EVERY_SECS: i64 = 3600;
 
 /// A scheduled job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -309,10 +350,14 @@ pub struct Daemon {
     scheduler: Mutex<Scheduler>,
     config_path: Option<PathBuf>,
     runner: Arc<dyn Runner>,
-    running: Mutex<HashMap<Job, tokio::task::JoinHandle<()>>>,
+    running: Mutex<HashMap<Job, Running>>,
     pub counters: Arc<SyncCounters>,
     instance: String,
     started_at: Epoch,
+    outcomes: Arc<Mutex<HashMap<Job, JobOutcome>>>,
+    unrecorded: Arc<Mutex<Vec<Unrecorded>>>,
+    /// When the low-disk warning was last logged (None: the disk is not low).
+    disk_warned: Mutex<Option<Epoch>>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -351,6 +396,9 @@ impl Daemon {
             counters,
             instance: alerts::instance_name(),
             started_at: now,
+            outcomes: Arc::new(Mutex::new(HashMap::new())),
+            unrecorded: Arc::new(Mutex::new(Vec::new())),
+            disk_warned: Mutex::new(None),
         }))
     }
 
@@ -369,7 +417,87 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&job)
-            .is_some_and(|h| !h.is_finished())
+            .is_some_and(|r| !r.handle.is_finished())
+    }
+
+    /// How the latest finished run of `job` ended (since this daemon started).
+    pub fn last_outcome(&self, job: Job) -> Option<JobOutcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job)
+            .cloned()
+    }
+
+    /// Fires whose end is not recorded in the store yet.
+    pub fn unrecorded_fires(&self) -> usize {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Records the ends of runs that the store refused earlier (a full disk, a lost connection).
+    /// Those it refuses again wait for the next tick.
+    async fn record_unrecorded(&self, app: &App) {
+        let pending: Vec<Unrecorded> =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut left = Vec::new();
+        for u in pending {
+            match app
+                .store
+                .finish_fire(u.job.name(), u.fire, u.error.as_deref(), u.finished)
+                .await
+            {
+                Ok(()) => tracing::info!(
+                    job = u.job.name(),
+                    fire = %crate::time::rfc3339(u.fire),
+                    "the end of an earlier run is recorded now"
+                ),
+                Err(_) => left.push(u),
+            }
+        }
+        if !left.is_empty() {
+            self.unrecorded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(left);
+        }
+    }
+
+    /// The free space of a SQLite database's filesystem, with whether it is below the configured
+    /// limits. Logs a warning when it is low (again every hour while it stays low) and a note
+    /// when it has room again.
+    pub fn check_disk(&self, now: Epoch) -> Option<(crate::store::DiskSpace, bool)> {
+        let app = self.app();
+        let h = &app.settings.health;
+        let disk = match app.store.disk_space()? {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot measure the free space of the database's filesystem");
+                return None;
+            }
+        };
+        let low = disk.is_low(h.min_free_disk_mib, h.min_free_disk_percent);
+        let mut warned = self.disk_warned.lock().unwrap_or_else(|e| e.into_inner());
+        match (low, *warned) {
+            (true, last) if last.is_none_or(|t| now - t >= DISK_WARN_EVERY_SECS) => {
+                tracing::warn!(
+                    free_bytes = disk.free_bytes,
+                    min_free_mib = h.min_free_disk_mib,
+                    min_free_percent = h.min_free_disk_percent,
+                    "disk space low: {}. Free space (old logs, backups) before the database's writes fail",
+                    disk.describe()
+                );
+                *warned = Some(now);
+            }
+            (false, Some(_)) => {
+                tracing::info!("disk space back above the limit: {}", disk.describe());
+                *warned = None;
+            }
+            _ => {}
+        }
+        Some((disk, low))
     }
 
     /// At start: every job whose last success is older than its interval runs once, for its
@@ -399,6 +527,7 @@ impl Daemon {
 
     /// Runs what is due at `now` (each job at most once, at its latest fire).
     pub async fn tick(self: &Arc<Self>, now: Epoch) -> Result<Vec<(Job, Epoch)>, DaemonError> {
+        self.check_disk(now);
         let due = self
             .scheduler
             .lock()
@@ -413,17 +542,26 @@ impl Daemon {
         now: Epoch,
     ) -> Result<Vec<(Job, Epoch)>, DaemonError> {
         let app = self.app();
+        let anything_due = !due.is_empty();
         let mut started = Vec::new();
         for (job, fire) in due {
-            if self.is_running(job) {
+            if self.is_running(job) && !self.abandon_if_stuck(job, now) {
                 tracing::warn!(job = job.name(), fire = %crate::time::rfc3339(fire), "still running from an earlier fire: this fire is skipped");
                 continue;
             }
-            if !app
+            let claimed = match app
                 .store
                 .claim_fire(job.name(), fire, &self.instance, now)
-                .await?
+                .await
             {
+                Ok(c) => c,
+                Err(e) => {
+                    // This job's fire only: the others are tried, and the next fire runs.
+                    tracing::error!(job = job.name(), fire = %crate::time::rfc3339(fire), error = %e, "could not claim the fire: it is skipped");
+                    continue;
+                }
+            };
+            if !claimed {
                 tracing::debug!(
                     job = job.name(),
                     fire,
@@ -433,6 +571,7 @@ impl Daemon {
             }
             let runner = self.runner.clone();
             let app2 = app.clone();
+            let (outcomes, unrecorded) = (self.outcomes.clone(), self.unrecorded.clone());
             let handle = tokio::spawn(async move {
                 let began = std::time::Instant::now();
                 let result = runner.run(job, app2.clone(), fire, now).await;
@@ -446,21 +585,98 @@ impl Daemon {
                     ),
                     Some(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
                 }
+                outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                    job,
+                    JobOutcome {
+                        fire,
+                        finished,
+                        error: error.clone(),
+                    },
+                );
                 if let Err(e) = app2
                     .store
                     .finish_fire(job.name(), fire, error.as_deref(), finished)
                     .await
                 {
-                    tracing::error!(job = job.name(), error = %e, "could not record the job's end");
+                    tracing::error!(job = job.name(), error = %e, "could not record the job's end: trying again at the next tick");
+                    unrecorded
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Unrecorded {
+                            job,
+                            fire,
+                            error,
+                            finished,
+                        });
                 }
             });
             self.running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(job, handle);
+                .insert(
+                    job,
+                    Running {
+                        handle,
+                        fire,
+                        started: now,
+                    },
+                );
             started.push((job, fire));
         }
+        if anything_due {
+            self.record_unrecorded(&app).await;
+        }
         Ok(started)
+    }
+
+    /// When `job`'s run has gone on for much longer than the job's interval, abandons it (its
+    /// open transaction rolls back and its connection is closed) and records its fire as failed.
+    /// Returns whether it was abandoned.
+    fn abandon_if_stuck(&self, job: Job, now: Epoch) -> bool {
+        let interval = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .interval(job, now)
+            .unwrap_or(0);
+        let limit = (STUCK_INTERVALS * interval).max(MIN_STUCK_SECS);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = running.get(&job) else {
+            return true;
+        };
+        if now - r.started < limit {
+            return false;
+        }
+        r.handle.abort();
+        let error = format!(
+            "abandoned: still running {} minute(s) after it began (wedged?); the next fire ran instead",
+            (now - r.started) / 60
+        );
+        tracing::error!(job = job.name(), fire = %crate::time::rfc3339(r.fire), "{error}");
+        let fire = r.fire;
+        running.remove(&job);
+        drop(running);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                job,
+                JobOutcome {
+                    fire,
+                    finished: now,
+                    error: Some(error.clone()),
+                },
+            );
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Unrecorded {
+                job,
+                fire,
+                error: Some(error),
+                finished: now,
+            });
+        true
     }
 
     /// Waits for the running jobs to end, at most `timeout`; abandons the rest (their open
@@ -471,6 +687,7 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
+            .map(|(j, r)| (j, r.handle))
             .collect();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut all = true;
@@ -503,6 +720,9 @@ impl Daemon {
                 return Err(e);
             }
         };
+        for w in &loaded.warnings {
+            tracing::warn!("configuration: {w}");
+        }
         let mut app = self.app.write().unwrap_or_else(|e| e.into_inner());
         if loaded.settings.database.url != app.settings.database.url {
             tracing::warn!(
@@ -542,8 +762,13 @@ impl Daemon {
     ) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
         let mut hup = hangup();
+        let watchdog = Watchdog::from_env();
+        watchdog.alive();
         self.catch_up(epoch(self.app().clock.now())).await?;
         loop {
+            // Each turn of the loop tells systemd's watchdog that the scheduler is alive; a loop
+            // that stops turning (wedged) gets the process restarted.
+            watchdog.alive();
             let app = self.app();
             let now = epoch(app.clock.now());
             let wake = self
@@ -554,12 +779,16 @@ impl Daemon {
             let wait = wake
                 .map(|w| Duration::from_secs((w - now).max(0) as u64))
                 .unwrap_or(Duration::from_secs(3600));
+            let nap = watchdog.every().map_or(wait, |every| wait.min(every));
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = hup.recv() => {
                     let _ = self.reload();
                 }
-                _ = tokio::time::sleep(wait) => {
+                _ = tokio::time::sleep(nap) => {
+                    if nap < wait {
+                        continue; // only the watchdog's turn: nothing is due yet
+                    }
                     // Fires are whole seconds; the wall clock may lag the timer by a little.
                     let mut now = epoch(self.app().clock.now());
                     if let Some(w) = wake && now < w {
@@ -573,6 +802,7 @@ impl Daemon {
             }
         }
         self.app().stop();
+        watchdog.stopping();
         let timeout = Duration::from_secs(self.app().settings.schedule.shutdown_timeout_secs);
         tracing::info!(
             timeout_secs = timeout.as_secs(),
@@ -582,6 +812,76 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// systemd's service notifications (`sd_notify(3)`): readiness, the watchdog's keep-alive and
+/// stopping. Without `NOTIFY_SOCKET` (not under systemd, or `Type=` other than notify) every
+/// call does nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Watchdog {
+    /// Half the watchdog period that systemd asked for (`WATCHDOG_USEC`), when it asked.
+    every: Option<Duration>,
+}
+
+impl Watchdog {
+    /// Reads `WATCHDOG_USEC`/`WATCHDOG_PID` from the environment.
+    pub fn from_env() -> Watchdog {
+        #[cfg(unix)]
+        let period = sd_notify::watchdog_enabled();
+        #[cfg(not(unix))]
+        let period: Option<Duration> = None;
+        Watchdog {
+            every: period
+                .filter(|p| !p.is_zero())
+                .map(|p| (p / 2).max(Duration::from_millis(10))),
+        }
+    }
+
+    /// How often the loop must tell that it is alive, when a watchdog is set.
+    pub fn every(&self) -> Option<Duration> {
+        self.every
+    }
+
+    /// `READY=1`: the database is open and migrated, `/healthz` is served.
+    pub fn ready() {
+        notify(Note::Ready);
+    }
+
+    /// `WATCHDOG=1`, when systemd asked for a watchdog.
+    pub fn alive(&self) {
+        if self.every.is_some() {
+            notify(Note::Alive);
+        }
+    }
+
+    /// `STOPPING=1`.
+    pub fn stopping(&self) {
+        notify(Note::Stopping);
+    }
+}
+
+/// What is told to systemd.
+#[derive(Debug, Clone, Copy)]
+enum Note {
+    Ready,
+    Alive,
+    Stopping,
+}
+
+#[cfg(unix)]
+fn notify(note: Note) {
+    use sd_notify::NotifyState as S;
+    let state: &[S] = match note {
+        Note::Ready => &[S::Ready, S::Status("running")],
+        Note::Alive => &[S::Watchdog],
+        Note::Stopping => &[S::Stopping],
+    };
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(error = %e, ?note, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
+}
+
+#[cfg(not(unix))]
+fn notify(_note: Note) {}
 
 /// SIGHUP as a stream of notifications (never fires where signals are not available).
 struct Hangup {

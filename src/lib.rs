@@ -26,10 +26,22 @@
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
-//!   instants and the one date parser, logging.
+//!   instants and the one date parser, logging;
+//! - [`application`]: the daemon with its HTTP server, as `dondoc run` starts it.
+
+/// The crate's version (`Cargo.toml`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from (`build.rs`); empty when built outside a clone.
+pub const GIT_COMMIT: &str = env!("DONDOC_GIT_COMMIT");
+/// The version with the commit as semver build metadata, `0.1.0+1a2b3c4d5e` (just `0.1.0` when
+/// the commit is unknown): `dondoc --version`, the User-Agent, `dondoc_build_info`.
+pub const VERSION_LONG: &str = env!("DONDOC_VERSION_LONG");
+/// The User-Agent of dondoc's requests and mail: `dondoc/0.1.0+1a2b3c4d5e`.
+pub const USER_AGENT: &str = concat!("dondoc/", env!("DONDOC_VERSION_LONG"));
 
 pub mod alerts;
 pub mod app;
+pub mod application;
 pub mod cli;
 pub mod clock;
 pub mod config;

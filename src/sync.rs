@@ -29,11 +29,27 @@
 //!   changes during a multi-page read (docs/mapping.md gives the numbers).
 //!
 //! Import sources (`kind = "import"`) are read from their folder by [`crate::upstream::import`].
+//!
+//! An upstream dondoc does not control (docs/upstream-safety.md):
+//! - **The mark never runs ahead of the clock.** An update time later than the pass's `now` +
+//!   `allowed_skew_secs` is not trusted: the record is stored with `now` as its update time (so
+//!   that a later real update still replaces it), the anomaly is noted in `future_updates` (key
+//!   and claimed time), and the page's mark therefore never passes now + skew. A stored mark
+//!   already ahead of the clock (from an older version) is brought back to now + skew.
+//!   `dondoc sync --source NAME --from DATE` sets a mark back by hand ([`set_marks`]).
+//! - **A circuit per source.** After `circuit_failures` failed passes in a row, the source is
+//!   left alone for `circuit_cooldown_secs` after its last attempt; then one pass tries it
+//!   again (a failure opens the circuit for another cool-down, a success closes it). The state
+//!   is the stored `consecutive_failures` and `last_attempt_at`, so it holds across restarts and
+//!   replicas. A pass asked for one source by name ignores its circuit.
+//! - Answers are capped in size and requests spaced and limited per source by the client
+//!   ([`crate::upstream::client::Gate`]).
 
 use crate::app::App;
 use crate::config::SourceKind;
 use crate::store::{RunCounts, StoreError};
 use crate::time::Epoch;
+use crate::upstream::body::not_json;
 use crate::upstream::client::{FetchError, SourceClient};
 use crate::upstream::mapping::ListPlan;
 use crate::upstream::mapping::paging::{self, Pager, Position};
@@ -102,8 +118,82 @@ pub async fn run_once(app: &App, now: Epoch) -> SyncReport {
 
 /// One pass over every configured source in the given mode.
 pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
+    run_with(app, now, mode, None).await
+}
+
+/// The endpoints of a source that keep a mark or a health row, in pass order.
+pub fn endpoints_of(kind: SourceKind) -> &'static [&'static str] {
+    match kind {
+        SourceKind::OneStop => &["thu-tuc", "ho-so"],
+        SourceKind::Documents => &["van-ban"],
+        SourceKind::Import => &[crate::upstream::import::ENDPOINT],
+    }
+}
+
+/// When the circuit of a source is open at `now`: the instant it lets one pass try again, and
+/// the failed passes in a row that opened it. `states` are the source's stored states.
+pub fn circuit_open_until(
+    settings: &crate::config::SourceSettings,
+    states: &[&crate::store::SyncState],
+    now: Epoch,
+) -> Option<(Epoch, i64)> {
+    if settings.circuit_failures == 0 {
+        return None;
+    }
+    let failing = states
+        .iter()
+        .filter(|s| s.consecutive_failures >= i64::from(settings.circuit_failures))
+        .filter_map(|s| Some((s.last_attempt_at?, s.consecutive_failures)))
+        .max()?;
+    let until = failing.0 + settings.circuit_cooldown_secs as i64;
+    (now < until).then_some((until, failing.1))
+}
+
+/// One pass in the given mode, over every source or only `only` (which then ignores its
+/// circuit: an administrator naming a source is trying it now).
+pub async fn run_with(app: &App, now: Epoch, mode: Mode, only: Option<&str>) -> SyncReport {
     let mut report = SyncReport::default();
+    let states = match app.store.sync_states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the sync states; every circuit counts as closed");
+            Vec::new()
+        }
+    };
     for (name, settings) in &app.settings.sources {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        if settings.kind != SourceKind::Import && only.is_none() && mode == Mode::Store {
+            let mine: Vec<&crate::store::SyncState> =
+                states.iter().filter(|s| &s.source == name).collect();
+            if let Some((until, failures)) = circuit_open_until(settings, &mine, now) {
+                let last = mine
+                    .iter()
+                    .filter_map(|s| s.last_error.as_deref())
+                    .next()
+                    .unwrap_or("");
+                let error = format!(
+                    "circuit open: {failures} failed passes in a row (sources.{name}.circuit_failures = {});                      dondoc leaves this source alone until {} and then tries it once                      (sources.{name}.circuit_cooldown_secs). Try it now with `dondoc sync --source {name}`.                      Last error: {last}",
+                    settings.circuit_failures,
+                    crate::time::rfc3339(until),
+                );
+                tracing::warn!(source = %name, until = %crate::time::rfc3339(until), "circuit open: source skipped");
+                for endpoint in endpoints_of(settings.kind) {
+                    report.endpoints.push(EndpointReport {
+                        source: name.clone(),
+                        endpoint: endpoint.to_string(),
+                        fetched: 0,
+                        stored: 0,
+                        rejected: 0,
+                        pages: 0,
+                        duration_ms: 0,
+                        error: Some(error.clone()),
+                    });
+                }
+                continue;
+            }
+        }
         if settings.kind == SourceKind::Import {
             report
                 .endpoints
@@ -111,7 +201,7 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
             continue;
         }
         let client = match SourceClient::new(name, settings, app.clock.clone()) {
-            Ok(c) => c,
+            Ok(c) => c.with_gate(app.gates.of(name, settings)),
             Err(e) => {
                 let endpoint = match settings.kind {
                     SourceKind::OneStop => "ho-so",
@@ -133,8 +223,9 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
             }
         };
         let overlap = settings.overlap_secs as i64;
+        let guard = TimeGuard::new(now, settings.allowed_skew_secs);
         if !is_contract(settings) {
-            sync_mapped_source(app, &client, settings, overlap, now, mode, &mut report).await;
+            sync_mapped_source(app, &client, settings, overlap, guard, mode, &mut report).await;
             continue;
         }
         match settings.kind {
@@ -147,12 +238,12 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
                 }
                 report
                     .endpoints
-                    .push(sync_paged(app, &client, "ho-so", overlap, now, mode).await);
+                    .push(sync_paged(app, &client, "ho-so", overlap, guard, mode).await);
             }
             SourceKind::Documents => {
                 report
                     .endpoints
-                    .push(sync_paged(app, &client, "van-ban", overlap, now, mode).await);
+                    .push(sync_paged(app, &client, "van-ban", overlap, guard, mode).await);
             }
             SourceKind::Import => {}
         }
@@ -281,7 +372,7 @@ async fn sync_catalogue(
         let body = client.get("thu-tuc", None, None, false).await?;
         c.pages = 1;
         let page: RawPage = serde_json::from_slice(&body)
-            .map_err(|e| EndpointError::Protocol(format!("{}/thu-tuc did not answer the contract's {{\"data\": [...]}}: {e}", client.name)))?;
+            .map_err(|e| EndpointError::Protocol(contract_error(&client.name, "thu-tuc", "{\"data\": [...]}", &body, &e)))?;
         let mut procedures = Vec::with_capacity(page.data.len());
         let mut rejections = Vec::new();
         for raw in page.data {
@@ -307,6 +398,57 @@ async fn sync_catalogue(
     finish(mode, app, &client.name, "thu-tuc", result, c, started, now).await
 }
 
+/// Why an answer is not the contract's page: its shape, or what is wrong with its bytes.
+fn contract_error(
+    source: &str,
+    endpoint: &str,
+    shape: &str,
+    body: &[u8],
+    e: &serde_json::Error,
+) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            format!("{source}/{endpoint} did not answer the contract's {shape}: {e}")
+        }
+        _ => format!("{source}/{endpoint}: {}", not_json(body, e)),
+    }
+}
+
+/// The update times a pass trusts (see the module's documentation): up to its `now` + the
+/// source's `allowed_skew_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeGuard {
+    /// The pass's instant: the update time given to a record whose own is not trusted.
+    pub now: Epoch,
+    /// now + allowed skew: no mark ever passes it.
+    pub ceiling: Epoch,
+}
+
+impl TimeGuard {
+    pub fn new(now: Epoch, allowed_skew_secs: u64) -> Self {
+        TimeGuard {
+            now,
+            ceiling: now.saturating_add(allowed_skew_secs.min(i64::MAX as u64) as i64),
+        }
+    }
+
+    /// The update time to keep for the record `key` claiming `t`: `t`, or `now` when `t` is
+    /// past the ceiling (the claim is then noted in `future`).
+    fn admit(&self, key: &str, t: Epoch, future: &mut Vec<(String, Epoch)>) -> Epoch {
+        if t > self.ceiling {
+            future.push((key.to_string(), t));
+            self.now
+        } else {
+            t
+        }
+    }
+
+    /// A time for a mark only (a rejected record's, a stored mark): never past the ceiling.
+    fn cap(&self, t: Epoch) -> Epoch {
+        t.min(self.ceiling)
+    }
+}
+
 /// A parsed page, ready to store.
 enum Batch {
     Dossiers(Vec<records::Dossier>),
@@ -319,63 +461,116 @@ struct ParsedPage {
     mark: Option<Epoch>,
     next_cursor: Option<String>,
     fetched: usize,
+    /// Records whose update time was past the guard's ceiling: key and claimed time.
+    future: Vec<(String, Epoch)>,
 }
 
+/// Gathers the parsed records of one answer, applying the [`TimeGuard`] and keeping the mark.
+struct PageBuilder {
+    guard: TimeGuard,
+    rejections: Vec<Rejection>,
+    mark: Option<Epoch>,
+    future: Vec<(String, Epoch)>,
+}
+
+impl PageBuilder {
+    fn new(guard: TimeGuard) -> Self {
+        PageBuilder {
+            guard,
+            rejections: Vec::new(),
+            mark: None,
+            future: Vec::new(),
+        }
+    }
+
+    fn bump(&mut self, t: Epoch) {
+        self.mark = Some(self.mark.map_or(t, |m| m.max(t)));
+    }
+
+    fn rejected(&mut self, r: Rejection) {
+        if let Some(t) = r.updated_at {
+            self.bump(self.guard.cap(t));
+        }
+        self.rejections.push(r);
+    }
+
+    fn dossier(
+        &mut self,
+        parsed: records::Parsed<records::Dossier>,
+        out: &mut Vec<records::Dossier>,
+    ) {
+        match parsed {
+            Ok(mut d) => {
+                d.updated_at = self.guard.admit(&d.code, d.updated_at, &mut self.future);
+                self.bump(d.updated_at);
+                out.push(d);
+            }
+            Err(r) => self.rejected(r),
+        }
+    }
+
+    fn document(
+        &mut self,
+        parsed: records::Parsed<records::Document>,
+        out: &mut Vec<records::Document>,
+    ) {
+        match parsed {
+            Ok(mut d) => {
+                d.updated_at = self.guard.admit(&d.code, d.updated_at, &mut self.future);
+                self.bump(d.updated_at);
+                out.push(d);
+            }
+            Err(r) => self.rejected(r),
+        }
+    }
+
+    fn finish(self, batch: Batch, fetched: usize, next_cursor: Option<String>) -> ParsedPage {
+        ParsedPage {
+            batch,
+            rejections: self.rejections,
+            mark: self.mark,
+            next_cursor,
+            fetched,
+            future: self.future,
+        }
+    }
+}
+
+/// Parses one answer of a contract list (`ho-so` or `van-ban`) of `source`. Never panics,
+/// whatever the bytes: an answer that is not the contract's page is an error, a record that
+/// breaks the contract a rejection.
 fn parse_page(
-    client: &SourceClient,
+    source: &str,
     endpoint: &str,
     body: &[u8],
+    guard: TimeGuard,
 ) -> Result<ParsedPage, EndpointError> {
     let page: RawPage = serde_json::from_slice(body).map_err(|e| {
-        EndpointError::Protocol(format!("{}/{endpoint} did not answer the contract's {{\"data\": [...], \"next_cursor\": ...}}: {e}", client.name))
+        EndpointError::Protocol(contract_error(
+            source,
+            endpoint,
+            "{\"data\": [...], \"next_cursor\": ...}",
+            body,
+            &e,
+        ))
     })?;
     let fetched = page.data.len();
-    let mut rejections = Vec::new();
-    let mut mark: Option<Epoch> = None;
-    let mut bump = |t: Option<Epoch>| {
-        if let Some(t) = t {
-            mark = Some(mark.map_or(t, |m| m.max(t)));
-        }
-    };
+    let mut b = PageBuilder::new(guard);
     let batch = if endpoint == "ho-so" {
         let mut out = Vec::with_capacity(fetched);
         for raw in page.data {
-            match records::parse_dossier(raw) {
-                Ok(d) => {
-                    bump(Some(d.updated_at));
-                    out.push(d);
-                }
-                Err(r) => {
-                    bump(r.updated_at);
-                    rejections.push(r);
-                }
-            }
+            b.dossier(records::parse_dossier(raw), &mut out);
         }
         Batch::Dossiers(out)
     } else {
         let mut out = Vec::with_capacity(fetched);
         for raw in page.data {
-            match records::parse_document(raw) {
-                Ok(d) => {
-                    bump(Some(d.updated_at));
-                    out.push(d);
-                }
-                Err(r) => {
-                    bump(r.updated_at);
-                    rejections.push(r);
-                }
-            }
+            b.document(records::parse_document(raw), &mut out);
         }
         Batch::Documents(out)
     };
     let next_cursor = page.next_cursor.filter(|c| !c.is_empty() && fetched > 0);
-    Ok(ParsedPage {
-        batch,
-        rejections,
-        mark,
-        next_cursor,
-        fetched,
-    })
+    Ok(b.finish(batch, fetched, next_cursor))
 }
 
 async fn store_page(
@@ -389,18 +584,115 @@ async fn store_page(
     if mode == Mode::DryRun {
         return Ok(0);
     }
-    match &p.batch {
+    let written = match &p.batch {
         Batch::Dossiers(d) => {
             app.store
                 .store_dossier_page(source, endpoint, d, &p.rejections, p.mark, now)
-                .await
+                .await?
         }
         Batch::Documents(d) => {
             app.store
                 .store_document_page(source, endpoint, d, &p.rejections, p.mark, now)
-                .await
+                .await?
         }
+    };
+    if !p.future.is_empty() {
+        let furthest = p.future.iter().map(|f| f.1).max().unwrap_or(now);
+        tracing::warn!(
+            source,
+            endpoint,
+            records = p.future.len(),
+            furthest = %crate::time::rfc3339(furthest),
+            "records updated in the future: stored with the time they were read; the mark stays within the allowed skew"
+        );
+        app.store
+            .note_future_updates(source, endpoint, &p.future, now)
+            .await?;
     }
+    Ok(written)
+}
+
+/// The stored mark of an endpoint, brought back to the guard's ceiling when it is ahead of it
+/// (a mark moved by a future-dated record before this guard existed).
+async fn trusted_mark(
+    app: &App,
+    source: &str,
+    endpoint: &str,
+    guard: TimeGuard,
+    mode: Mode,
+) -> Result<Option<Epoch>, StoreError> {
+    let mark = app
+        .store
+        .sync_state(source, endpoint)
+        .await?
+        .and_then(|s| s.mark);
+    match mark {
+        Some(m) if m > guard.ceiling => {
+            tracing::warn!(
+                source,
+                endpoint,
+                mark = %crate::time::rfc3339(m),
+                "the stored mark is ahead of the clock; it is brought back to now + allowed_skew_secs"
+            );
+            if mode == Mode::Store {
+                app.store
+                    .set_mark(source, endpoint, Some(guard.ceiling))
+                    .await?;
+            }
+            Ok(Some(guard.ceiling))
+        }
+        other => Ok(other),
+    }
+}
+
+/// What [`set_marks`] did to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkChange {
+    pub endpoint: String,
+    pub before: Option<Epoch>,
+    pub after: Epoch,
+}
+
+/// Sets the marks of every paged endpoint of `source` to `from`, so that the next pass reads
+/// again what changed since `from` (less `overlap_secs`): `dondoc sync --source NAME --from
+/// DATE`. Records read again are harmless (an older version never overwrites a newer one).
+pub async fn set_marks(app: &App, source: &str, from: Epoch) -> Result<Vec<MarkChange>, String> {
+    let Some(settings) = app.settings.sources.get(source) else {
+        let names: Vec<&str> = app.settings.sources.keys().map(String::as_str).collect();
+        return Err(format!(
+            "'{source}' is not a configured source; the sources are {}",
+            names.join(", ")
+        ));
+    };
+    let endpoints: Vec<&str> = match settings.kind {
+        SourceKind::OneStop => vec!["ho-so"],
+        SourceKind::Documents => vec!["van-ban"],
+        SourceKind::Import => {
+            return Err(format!(
+                "'{source}' is an import source: it has no mark (drop the file into its folder again)"
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for endpoint in endpoints {
+        let before = app
+            .store
+            .sync_state(source, endpoint)
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.mark);
+        app.store
+            .set_mark(source, endpoint, Some(from))
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(source, endpoint, from = %crate::time::rfc3339(from), "mark set by the administrator");
+        out.push(MarkChange {
+            endpoint: endpoint.to_string(),
+            before,
+            after: from,
+        });
+    }
+    Ok(out)
 }
 
 async fn sync_paged(
@@ -408,18 +700,19 @@ async fn sync_paged(
     client: &SourceClient,
     endpoint: &str,
     overlap: i64,
-    now: Epoch,
+    guard: TimeGuard,
     mode: Mode,
 ) -> EndpointReport {
+    let now = guard.now;
     let started = Instant::now();
     let mut c = RunCounts::default();
     let result: Result<(), EndpointError> = async {
-        let state = app.store.sync_state(&client.name, endpoint).await?;
-        let since = state.and_then(|s| s.mark).map(|m| m - overlap);
+        let mark = trusted_mark(app, &client.name, endpoint, guard, mode).await?;
+        let since = mark.map(|m| m - overlap);
         let mut body = client.get(endpoint, since, None, true).await?;
         let mut previous_cursor: Option<String> = None;
         loop {
-            let page = parse_page(client, endpoint, &body)?;
+            let page = parse_page(&client.name, endpoint, &body, guard)?;
             if page.next_cursor.is_some() && page.next_cursor == previous_cursor {
                 return Err(EndpointError::Protocol(format!(
                     "{}/{endpoint} answered the same next_cursor twice; stopping so as not to loop forever \
@@ -473,10 +766,11 @@ async fn sync_mapped_source(
     client: &SourceClient,
     settings: &crate::config::SourceSettings,
     overlap: i64,
-    now: Epoch,
+    guard: TimeGuard,
     mode: Mode,
     report: &mut SyncReport,
 ) {
+    let now = guard.now;
     let pager = Pager::new(&settings.paging);
     let lists: &[RecordKind] = match settings.kind {
         SourceKind::OneStop => &[RecordKind::Procedure, RecordKind::Dossier],
@@ -509,7 +803,7 @@ async fn sync_mapped_source(
         let r = if *kind == RecordKind::Procedure {
             sync_catalogue_mapped(app, client, &plan, pager, now, mode).await
         } else {
-            sync_mapped(app, client, &plan, pager, overlap, now, mode).await
+            sync_mapped(app, client, &plan, pager, overlap, guard, mode).await
         };
         let failed = r.error.is_some();
         report.endpoints.push(r);
@@ -526,38 +820,29 @@ struct MappedPage {
 }
 
 /// Splits an answer into records at the plan's pointer and parses each through the plan.
+/// Never panics, whatever the bytes.
+#[allow(clippy::too_many_arguments)] // the answer and where it stands in the read
 fn parse_mapped(
-    client: &SourceClient,
+    source: &str,
+    page_size: u32,
     plan: &ListPlan,
     pager: &Pager,
     body: &[u8],
     pos: &Position,
     read_before: u64,
+    guard: TimeGuard,
 ) -> Result<MappedPage, EndpointError> {
     let protocol =
-        |what: String| EndpointError::Protocol(format!("{}/{}: {what}", client.name, plan.path));
-    let root: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| protocol(format!("the answer is not JSON: {e}")))?;
+        |what: String| EndpointError::Protocol(format!("{source}/{}: {what}", plan.path));
+    let root: &RawValue = serde_json::from_slice(body).map_err(|e| protocol(not_json(body, &e)))?;
     let raws = paging::records_at(root, &plan.records).map_err(protocol)?;
     let fetched = raws.len();
     let next = if plan.paged {
-        pager.next(
-            pos,
-            root,
-            fetched,
-            read_before + fetched as u64,
-            client.page_size,
-        )
+        pager.next(pos, root, fetched, read_before + fetched as u64, page_size)
     } else {
         None
     };
-    let mut rejections = Vec::new();
-    let mut mark: Option<Epoch> = None;
-    let mut bump = |t: Option<Epoch>| {
-        if let Some(t) = t {
-            mark = Some(mark.map_or(t, |m| m.max(t)));
-        }
-    };
+    let mut b = PageBuilder::new(guard);
     let value = |raw: &RawValue| serde_json::from_str::<serde_json::Value>(raw.get());
     let batch = match plan.kind {
         RecordKind::Dossier => {
@@ -568,19 +853,15 @@ fn parse_mapped(
                 } else {
                     match value(raw) {
                         Ok(v) => plan.parse_dossier(&v),
-                        Err(e) => return Err(protocol(e.to_string())),
+                        Err(e) => {
+                            return Err(protocol(format!(
+                                "a record cannot be read: {}",
+                                not_json(raw.get().as_bytes(), &e)
+                            )));
+                        }
                     }
                 };
-                match parsed {
-                    Ok(d) => {
-                        bump(Some(d.updated_at));
-                        out.push(d);
-                    }
-                    Err(r) => {
-                        bump(r.updated_at);
-                        rejections.push(r);
-                    }
-                }
+                b.dossier(parsed, &mut out);
             }
             Batch::Dossiers(out)
         }
@@ -592,37 +873,29 @@ fn parse_mapped(
                 } else {
                     match value(raw) {
                         Ok(v) => plan.parse_document(&v),
-                        Err(e) => return Err(protocol(e.to_string())),
+                        Err(e) => {
+                            return Err(protocol(format!(
+                                "a record cannot be read: {}",
+                                not_json(raw.get().as_bytes(), &e)
+                            )));
+                        }
                     }
                 };
-                match parsed {
-                    Ok(d) => {
-                        bump(Some(d.updated_at));
-                        out.push(d);
-                    }
-                    Err(r) => {
-                        bump(r.updated_at);
-                        rejections.push(r);
-                    }
-                }
+                b.document(parsed, &mut out);
             }
             Batch::Documents(out)
         }
     };
     Ok(MappedPage {
-        page: ParsedPage {
-            batch,
-            rejections,
-            mark,
-            next_cursor: None,
-            fetched,
-        },
+        page: b.finish(batch, fetched, None),
         next,
     })
 }
 
-/// The update times of the records of an answer (for the change check).
-fn update_times(plan: &ListPlan, body: &[u8]) -> Option<Vec<Option<Epoch>>> {
+/// The update times of the records of an answer (for the change check). A time past the
+/// guard's ceiling is left out: such a record is served by every incremental query whatever
+/// happens, so it proves no change (it would otherwise keep every read from settling).
+fn update_times(plan: &ListPlan, body: &[u8], guard: TimeGuard) -> Option<Vec<Option<Epoch>>> {
     let root: &RawValue = serde_json::from_slice(body).ok()?;
     let raws = paging::records_at(root, &plan.records).ok()?;
     Some(
@@ -632,6 +905,7 @@ fn update_times(plan: &ListPlan, body: &[u8]) -> Option<Vec<Option<Epoch>>> {
                     .ok()
                     .and_then(|v| plan.updated_of(&v))
             })
+            .filter(|t| t.is_none_or(|t| t <= guard.ceiling))
             .collect(),
     )
 }
@@ -668,17 +942,19 @@ async fn sync_mapped(
     plan: &ListPlan,
     pager: &Pager,
     overlap: i64,
-    now: Epoch,
+    guard: TimeGuard,
     mode: Mode,
 ) -> EndpointReport {
+    let now = guard.now;
     let started = Instant::now();
     let endpoint = endpoint_of(plan.kind);
     let mut c = RunCounts::default();
     let limit = client.page_size;
     let result: Result<(), EndpointError> = async {
-        let state = app.store.sync_state(&client.name, endpoint).await?;
         let since = if pager.incremental() {
-            state.and_then(|s| s.mark).map(|m| m - overlap)
+            trusted_mark(app, &client.name, endpoint, guard, mode)
+                .await?
+                .map(|m| m - overlap)
         } else {
             None
         };
@@ -697,7 +973,16 @@ async fn sync_mapped(
             let mut read_mark: Option<Epoch> = None;
             let mut previous: Option<Position> = None;
             loop {
-                let parsed = parse_mapped(client, plan, pager, &body, &pos, read_count)?;
+                let parsed = parse_mapped(
+                    &client.name,
+                    client.page_size,
+                    plan,
+                    pager,
+                    &body,
+                    &pos,
+                    read_count,
+                    guard,
+                )?;
                 let mut page = parsed.page;
                 if parsed.next.is_some() && parsed.next == previous {
                     return Err(EndpointError::Protocol(format!(
@@ -766,7 +1051,7 @@ async fn sync_mapped(
             let probe = client
                 .fetch(&plan.path, &pager.query(Some(changed_after), &pager.first(), limit))
                 .await?;
-            let times = update_times(plan, &probe.body).ok_or_else(|| {
+            let times = update_times(plan, &probe.body, guard).ok_or_else(|| {
                 EndpointError::Protocol(format!(
                     "{}/{}: the check for changes did not answer a list of records",
                     client.name, plan.path
@@ -828,7 +1113,7 @@ async fn sync_catalogue_mapped(
             let body = client.fetch(&plan.path, &query).await?.body;
             c.pages += 1;
             let root: &RawValue = serde_json::from_slice(&body).map_err(|e| {
-                EndpointError::Protocol(format!("{}/{}: the answer is not JSON: {e}", client.name, plan.path))
+                EndpointError::Protocol(format!("{}/{}: {}", client.name, plan.path, not_json(&body, &e)))
             })?;
             let raws = paging::records_at(root, &plan.records).map_err(|e| {
                 EndpointError::Protocol(format!("{}/{}: {e}", client.name, plan.path))
@@ -873,4 +1158,336 @@ async fn sync_catalogue_mapped(
     }
     .await;
     finish(mode, app, &client.name, endpoint, result, c, started, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The page parsers (contract and mapped) against arbitrary bytes and arbitrary JSON: never
+    //! a panic; every outcome an error naming the source, or records stored and set aside.
+
+    use super::*;
+    use crate::upstream::mapping::Addressing;
+    use crate::upstream::mapping::settings::{ListMapping, PagingSettings};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A vendor's dossier list: own field names, dd/MM/yyyy dates, value maps, nested lists.
+    fn vendor_plan() -> ListPlan {
+        let m: ListMapping = from_toml(
+            r#"
+path = "api/hoso"
+records = "/result/items"
+date_format = "dd/MM/yyyy HH:mm:ss"
+[fields]
+MaHoSo = "/soHoSo"
+MaTTHC = "/thuTuc/ma"
+DonViXuLy = "/donVi"
+MaLinhVuc = "/linhVuc"
+KenhThucHien = { from = "/kenh", map = { "Trực tiếp" = 1, "Trực tuyến" = 2 } }
+TrangThaiHoSo = { from = "/trangThai", map = { "Đang xử lý" = 4, "Đã trả kết quả" = 10 } }
+NgayTiepNhan = "/ngayNhan"
+NgayHenTra = "/ngayHen"
+NgayTra = "/ngayTra"
+NgayCapNhat = { from = "/capNhat", format = "epoch_ms" }
+DaXoa = { from = "/xoa", map = { "Có" = 1, "Không" = 0 }, default = 0 }
+DanhSachLePhi = { from = "/phi", fields = { Gia = "/soTien" } }
+DanhGiaHaiLong = { from = "/danhGia", fields = { MucDo = "/muc", NgayDanhGia = "/ngay" } }
+"#,
+        );
+        ListPlan::compile(RecordKind::Dossier, Some(&m), Addressing::Pointer)
+            .unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    fn offset_pager() -> Pager {
+        let p: PagingSettings =
+            from_toml("style = \"offset\"\noffset_param = \"skip\"\ntotal = \"/result/total\"\n");
+        Pager::new(&p).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn guard() -> TimeGuard {
+        TimeGuard::new(1_718_852_400, 300)
+    }
+
+    /// Both contract lists, the vendor's mapped list and the contract through the mapped path:
+    /// each outcome is an error naming the source, or counts that add up.
+    fn check_all(body: &[u8]) {
+        for endpoint in ["ho-so", "van-ban"] {
+            match parse_page("fuzz", endpoint, body, guard()) {
+                Ok(p) => check_page(&p),
+                Err(e) => assert!(e.to_string().starts_with("fuzz/"), "{e}"),
+            }
+        }
+        let plans = [
+            (vendor_plan(), offset_pager()),
+            (
+                ListPlan::compile(RecordKind::Document, None, Addressing::Pointer)
+                    .unwrap_or_else(|p| panic!("{p:?}")),
+                Pager::new(&PagingSettings::default()).unwrap_or_else(|e| panic!("{e}")),
+            ),
+        ];
+        for (plan, pager) in &plans {
+            let first = pager.first();
+            match parse_mapped("fuzz", 50, plan, pager, body, &first, 0, guard()) {
+                Ok(m) => check_page(&m.page),
+                Err(e) => assert!(e.to_string().starts_with("fuzz/"), "{e}"),
+            }
+            let _ = update_times(plan, body, guard());
+        }
+    }
+
+    fn check_page(p: &ParsedPage) {
+        let stored = match &p.batch {
+            Batch::Dossiers(d) => {
+                assert!(d.iter().all(|d| d.updated_at <= guard().ceiling));
+                d.len()
+            }
+            Batch::Documents(d) => {
+                assert!(d.iter().all(|d| d.updated_at <= guard().ceiling));
+                d.len()
+            }
+        };
+        assert_eq!(stored + p.rejections.len(), p.fetched);
+        assert!(p.mark.is_none_or(|m| m <= guard().ceiling), "{:?}", p.mark);
+    }
+
+    /// Any JSON value, a few levels deep, with Vietnamese text and awkward numbers.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("20240620100000"),
+                Just("20990101000000"),
+                Just("00000000000000"),
+                Just("20/06/2024 10:00:00"),
+                Just("Đã trả kết quả"),
+                Just("1.500.000"),
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(field_name(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A field name of the contract, of the vendor's mapping, or anything.
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "data",
+                "next_cursor",
+                "MaHoSo",
+                "MaTTHC",
+                "DonViXuLy",
+                "MaLinhVuc",
+                "KenhThucHien",
+                "TrangThaiHoSo",
+                "NgayTiepNhan",
+                "NgayHenTra",
+                "NgayKetThucXuLy",
+                "NgayTra",
+                "NgayCapNhat",
+                "DaXoa",
+                "DanhSachLePhi",
+                "Gia",
+                "DanhSachGiayToKetQua",
+                "DuongDanTepTinKetQua",
+                "DanhSachHoSoBoSung",
+                "NgayHenTraMoi",
+                "DanhSachPhieuXinLoi",
+                "NgayBanHanh",
+                "DanhGiaHaiLong",
+                "MucDo",
+                "NgayDanhGia",
+                "DuocThanhToanTrucTuyen",
+                "MaVanBan",
+                "MaDonVi",
+                "LoaiVanBan",
+                "NgayDen",
+                "XuLyTrenMang",
+                "KySo",
+                "result",
+                "items",
+                "total",
+                "soHoSo",
+                "thuTuc",
+                "ma",
+                "donVi",
+                "kenh",
+                "trangThai",
+                "capNhat",
+                "phi",
+                "soTien",
+                "danhGia",
+                "muc",
+                "ngay",
+                "xoa",
+            ])
+            .prop_map(str::to_string),
+            "\\PC{0,6}",
+        ]
+    }
+
+    /// A page shaped like the contract's or the vendor's, its records anything.
+    fn page_like() -> impl Strategy<Value = Value> {
+        let record = prop::collection::btree_map(field_name(), any_json(), 0..14)
+            .prop_map(|m| Value::Object(m.into_iter().collect()));
+        let records = prop::collection::vec(prop_oneof![record, any_json()], 0..6);
+        (records, any_json()).prop_map(|(rs, cursor)| {
+            json!({
+                "data": rs.clone(),
+                "next_cursor": cursor,
+                "result": { "items": rs, "total": 7 },
+            })
+        })
+    }
+
+    /// Valid dossiers and documents as the simulator serves them (built once).
+    fn valid_records() -> &'static (Vec<Value>, Vec<Value>) {
+        static RECORDS: std::sync::OnceLock<(Vec<Value>, Vec<Value>)> = std::sync::OnceLock::new();
+        RECORDS.get_or_init(|| {
+            let t0 = chrono::DateTime::from_timestamp(1_718_852_400, 0).unwrap_or_default();
+            let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
+            let sim = crate::upstream::simulator::Simulator::new(
+                crate::upstream::simulator::SimOptions {
+                    dossiers: 40,
+                    documents: 20,
+                    ..crate::upstream::simulator::SimOptions::new(3, Vec::new())
+                },
+                clock,
+            );
+            (sim.dossiers_json(), sim.documents_json())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Valid records with one field replaced by anything (or removed): parsed, or set aside
+        /// with a reason; the unchanged records of the page are stored.
+        #[test]
+        fn valid_records_with_one_field_mangled_never_panic(
+            which in any::<prop::sample::Index>(),
+            field in field_name(),
+            value in prop::option::of(any_json()),
+        ) {
+            let (dossiers, documents) = valid_records();
+            for (endpoint, list) in [("ho-so", dossiers), ("van-ban", documents)] {
+                prop_assume!(!list.is_empty());
+                let mut page = list.clone();
+                let i = which.index(page.len());
+                if let Value::Object(m) = &mut page[i] {
+                    match &value {
+                        Some(v) => { m.insert(field.clone(), v.clone()); }
+                        None => { m.remove(&field); }
+                    }
+                }
+                let body = serde_json::to_vec(&json!({ "data": page })).unwrap_or_default();
+                let p = parse_page("fuzz", endpoint, &body, guard())
+                    .unwrap_or_else(|e| panic!("a page of objects is a page: {e}"));
+                check_page(&p);
+                prop_assert!(p.rejections.len() <= 1, "only the mangled record may be set aside");
+                check_all(&body);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            check_all(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in any_json()) {
+            check_all(&serde_json::to_vec(&v).unwrap_or_default());
+        }
+
+        #[test]
+        fn page_shaped_json_never_panics(v in page_like()) {
+            check_all(&serde_json::to_vec(&v).unwrap_or_default());
+        }
+
+        #[test]
+        fn a_page_cut_anywhere_never_panics(v in page_like(), cut in any::<prop::sample::Index>()) {
+            let bytes = serde_json::to_vec(&v).unwrap_or_default();
+            let at = cut.index(bytes.len() + 1);
+            check_all(&bytes[..at]);
+        }
+    }
+
+    #[test]
+    fn non_json_answers_fail_the_page_with_their_reason_on_both_paths() {
+        let html = b"<!DOCTYPE html><html><body>Dang nhap</body></html>";
+        let deep_record = format!(
+            "{{\"result\": {{\"items\": [{{\"soHoSo\": {}1{}}}]}}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let plan = vendor_plan();
+        let pager = offset_pager();
+        let mapped = |body: &[u8]| match parse_mapped(
+            "motcua",
+            50,
+            &plan,
+            &pager,
+            body,
+            &pager.first(),
+            0,
+            guard(),
+        ) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let e = mapped(html);
+        assert!(
+            e.starts_with("motcua/api/hoso: the answer is an HTML page"),
+            "{e}"
+        );
+        let e = mapped(deep_record.as_bytes());
+        assert!(
+            e.contains("a record cannot be read: the JSON is nested more than 128 levels deep"),
+            "{e}"
+        );
+        let e = mapped(b"{\"result\": {\"items\": [\"\xff\"]}}");
+        assert!(e.contains("not valid UTF-8"), "{e}");
+        let e = match parse_page("motcua", "ho-so", html, guard()) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.starts_with("motcua/ho-so: the answer is an HTML page"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_future_update_time_is_admitted_as_now_and_the_mark_stays_under_the_ceiling() {
+        let g = TimeGuard::new(1_000_000, 300);
+        let mut future = Vec::new();
+        assert_eq!(
+            g.admit("a", 1_000_300, &mut future),
+            1_000_300,
+            "within the skew"
+        );
+        assert!(future.is_empty());
+        assert_eq!(g.admit("b", 1_000_301, &mut future), 1_000_000);
+        assert_eq!(future, vec![("b".to_string(), 1_000_301)]);
+        assert_eq!(g.cap(4_000_000_000), 1_000_300);
+        assert_eq!(TimeGuard::new(i64::MAX - 5, u64::MAX).ceiling, i64::MAX);
+    }
 }

@@ -20,6 +20,7 @@ for_each_backend!(
     a_restart_between_queueing_and_sending_sends_each_message_once,
     alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts,
     without_smtp_alerts_are_evaluated_and_listed_not_mailed,
+    sixty_hours_of_refused_connections_deliver_each_units_newest_letter_once_and_healthz_says_degraded,
 );
 
 /// Thursday 2024-06-20 10:00 (+07); the digest cron fires at 08:00 on working days.
@@ -71,12 +72,16 @@ struct World {
 }
 
 async fn world(b: Backend) -> World {
+    world_with(b, |t| t).await
+}
+
+async fn world_with(b: Backend, edit: impl Fn(String) -> String) -> World {
     let clock = clock();
     let sim = start_sim(sim_options(8000, 2000), clock.clone()).await;
     let smtp = TestSmtp::start();
     let test_db = TestDb::new(b).await;
     let db = test_db.url.clone();
-    let s = settings(&alert_config(sim.addr, &db, smtp.port()));
+    let s = settings(&edit(alert_config(sim.addr, &db, smtp.port())));
     let mailer = Mailer::from_settings(s.smtp.as_ref().unwrap()).unwrap();
     let app = App::build(s, clock.clone()).await.unwrap();
     World {
@@ -113,12 +118,25 @@ async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_n
     b: Backend,
 ) {
     let w = world(b).await;
-    // Thursday 10:00: the 08:00 fire is served. A first breach is only pending, so the units
-    // hear nothing; the administrators hear at once of the codes no unit claims.
+    // Thursday 10:00: the 08:00 fire is served. A first breach is only pending, so no letter
+    // speaks of a rate yet: the units with dossiers to act on receive their lists alone; the
+    // administrators hear at once of the codes no unit claims.
     let r = sync(&w).await;
-    assert_eq!(r.queued, 1);
-    let admin = w.smtp.received();
+    let first = w.smtp.received();
+    assert_eq!(first.len(), r.queued);
+    let admin: Vec<_> = first
+        .iter()
+        .filter(|m| m.parsed().to == ["cntt@city.example.gov.vn"])
+        .cloned()
+        .collect();
     assert_eq!(admin.len(), 1);
+    for m in &first {
+        let subject = m.parsed().subject.unwrap_or_default();
+        assert!(
+            subject.contains("nguồn dữ liệu") || subject.contains(" hồ sơ cần xử lý — "),
+            "{subject}"
+        );
+    }
     let p = admin[0].parsed();
     assert_eq!(p.to, ["cntt@city.example.gov.vn"]);
     assert!(p.subject.unwrap_or_default().contains("nguồn dữ liệu"));
@@ -154,7 +172,7 @@ async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_n
     assert!(firing > 0);
     assert_eq!(
         w.smtp.received().len(),
-        1,
+        first.len(),
         "mail goes out on the alerts schedule only"
     );
 
@@ -163,7 +181,7 @@ async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_n
     let r = sync(&w).await;
     assert!(r.queued >= 2, "{r:?}");
     assert_eq!(r.delivery.sent, r.queued);
-    let got: Vec<_> = w.smtp.received().into_iter().skip(1).collect();
+    let got: Vec<_> = w.smtp.received().into_iter().skip(first.len()).collect();
     assert_eq!(got.len(), r.queued);
 
     let by_subject: HashMap<String, _> = got
@@ -173,7 +191,7 @@ async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_n
     // The root reads one city-wide summary.
     let summary = by_subject
         .keys()
-        .find(|s| s.starts_with("UBND thành phố Thử Nghiệm:"))
+        .find(|s| s.starts_with("UBND thành phố Thử Nghiệm: tổng hợp toàn thành phố"))
         .expect("a city summary");
     assert!(summary.ends_with("— Quý 2/2024"), "{summary}");
     let m = by_subject[summary].parsed();
@@ -247,12 +265,10 @@ async fn digests_reach_each_unit_the_city_and_the_admins_once_with_actions_and_n
         }
     }
 
-    // A second sync right after sends nothing more; so does the next fire with nothing new.
+    // A second sync right after sends nothing more.
     let r = sync(&w).await;
     assert_eq!((r.queued, r.delivery.sent), (0, 0));
-    w.clock.advance(chrono::Duration::minutes(15));
-    sync(&w).await;
-    assert_eq!(w.smtp.received().len(), 1 + got.len());
+    assert_eq!(w.smtp.received().len(), first.len() + got.len());
 }
 
 /// Two evaluations without mail (the alerts fire), then Friday's 08:00 digest queued, not sent.
@@ -443,17 +459,16 @@ async fn a_restart_between_queueing_and_sending_sends_each_message_once(b: Backe
     assert_eq!(ids.len(), queued);
     assert!(ids.contains(&claimed.mail.message_id));
     // A digest composed again for the same fire queues nothing twice.
-    let again = dondoc::alerts::digest::run_once(
-        &app2,
-        dondoc::alerts::digest_due(&app2, now0)
-            .await
-            .unwrap()
-            .unwrap_or(0),
-        now0,
-    )
-    .await
-    .unwrap();
-    assert_eq!(again, 0);
+    let fire = app2
+        .store
+        .last_fire(dondoc::alerts::DIGEST_JOB)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = dondoc::alerts::digest::run_once(&app2, fire, now0)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "the same fire's letters are queued once");
 }
 
 async fn alerts_of_an_ended_quarter_retire_and_the_new_quarter_starts_new_alerts(b: Backend) {
@@ -513,4 +528,180 @@ async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed(b: Backend) {
             .any(|a| a.phase == Phase::Firing)
     );
     assert!(app.store.outbox(10).await.unwrap().is_empty());
+}
+
+/// /healthz of a daemon on `app`, over a real socket: (HTTP status, JSON).
+async fn healthz(app: &App) -> (u16, serde_json::Value) {
+    let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{base}/healthz"))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stuck = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dondoc_outbox_stuck_messages "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("the gauge dondoc_outbox_stuck_messages");
+    assert_eq!(
+        stuck as i64,
+        body["outbox_stuck"].as_i64().unwrap(),
+        "the gauge and /healthz agree"
+    );
+    let _ = tx.send(());
+    (status, body)
+}
+
+async fn sixty_hours_of_refused_connections_deliver_each_units_newest_letter_once_and_healthz_says_degraded(
+    b: Backend,
+) {
+    // Digests every day at 08:00; the mail server refuses every connection from Thursday 10:00
+    // to Saturday 22:00 (60 hours, across the digests of Thursday, Friday and Saturday); dondoc
+    // syncs every hour meanwhile, as the daemon does.
+    let w = world_with(b, |t| t.replace("0 0 8 * * Mon-Fri", "0 0 8 * * *")).await;
+    let port = w.smtp.port();
+    w.smtp.stop();
+    let start = now(w.clock.as_ref());
+    let mut degraded_hours = 0;
+    let mut fires = Vec::new();
+    for hour in 0..=60 {
+        w.clock.set(t0() + chrono::Duration::hours(hour));
+        let r = sync(&w).await;
+        assert_eq!(r.delivery.sent, 0);
+        if let Some(f) = r.digest_fire {
+            fires.push(f);
+        }
+        let (status, h) = healthz(&w.app).await;
+        assert_eq!(status, 200, "{h}");
+        let oldest = h["outbox_oldest_waiting_hours"].as_f64().unwrap_or(0.0);
+        if oldest > 4.0 {
+            assert_eq!(h["status"], "degraded", "hour {hour}: {h}");
+            assert!(h["outbox_stuck"].as_i64().unwrap() > 0);
+            assert!(
+                h["warnings"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("waiting for more than 4 hour(s)")
+            );
+            degraded_hours += 1;
+        } else {
+            assert_eq!(h["status"], "ok", "hour {hour}: {h}");
+        }
+    }
+    assert_eq!(
+        fires.len(),
+        3,
+        "Thursday's, Friday's and Saturday's digests were composed"
+    );
+    assert!(degraded_hours >= 55, "{degraded_hours}");
+    let outbox = w.app.store.outbox(1000).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .all(|m| m.status != "sent" && m.status != "failed")
+    );
+    let superseded = outbox.iter().filter(|m| m.status == "superseded").count();
+    assert!(superseded >= 3, "{superseded}");
+
+    // The server accepts again; an hour later everything due has gone out.
+    let smtp = TestSmtp::start_on(port);
+    w.clock.set(t0() + chrono::Duration::hours(61));
+    let t = now(w.clock.as_ref());
+    let d = dondoc::alerts::outbox::deliver_once(&w.app, &w.mailer, t)
+        .await
+        .unwrap();
+    assert_eq!((d.retried, d.failed), (0, 0));
+    let got = smtp.received();
+    assert_eq!(d.sent, got.len());
+    let outbox = w.app.store.outbox(1000).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .all(|m| m.status == "sent" || m.status == "superseded"),
+        "{outbox:#?}"
+    );
+    // Each unit receives exactly one letter of each kind, the newest: Saturday 08:00's.
+    let newest = dondoc::time::to_local(*fires.last().unwrap())
+        .format("%Y%m%dT%H%M%S")
+        .to_string();
+    let mut per_unit: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for m in &got {
+        let p = m.parsed();
+        if p.to == ["cntt@city.example.gov.vn"] {
+            continue; // the administrators' data-source alerts are events, never superseded
+        }
+        let id = p.message_id.clone().unwrap_or_default();
+        let kind = id.split('.').nth(1).unwrap_or("").to_string();
+        per_unit.entry((p.to.join(","), kind)).or_default().push(id);
+    }
+    assert!(per_unit.len() >= 3, "{per_unit:?}");
+    for ((to, kind), ids) in &per_unit {
+        assert_eq!(ids.len(), 1, "{to} {kind}: {ids:?}");
+        assert!(
+            ids[0].contains(&newest),
+            "{to} {kind}: {ids:?} is not the newest"
+        );
+    }
+    // The newest letter still tells what the superseded ones told: the breaches that fired
+    // during the outage are new to the reader.
+    let told_new = got.iter().any(|m| {
+        m.parsed()
+            .text
+            .unwrap_or_default()
+            .contains("CHƯA ĐẠT (mới)")
+    });
+    assert!(
+        told_new,
+        "a breach first told in a superseded letter is told again as new"
+    );
+    // The older letters are listed as superseded, with the letter that replaced them.
+    for m in outbox.iter().filter(|m| m.status == "superseded") {
+        assert!(
+            m.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("superseded by dondoc.")),
+            "{m:?}"
+        );
+        assert_eq!(m.sent_at, None);
+    }
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), alert_config(w.sim.addr, &w.db, port)).unwrap();
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_dondoc"))
+        .args([
+            "--config",
+            config.path().to_str().unwrap(),
+            "alerts",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{listed}");
+    let listed_superseded = listed
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("superseded"))
+        .count();
+    assert_eq!(listed_superseded, superseded.min(50), "{listed}");
+    // Nothing waits any more: healthy again.
+    let (status, h) = healthz(&w.app).await;
+    assert_eq!((status, h["status"].as_str()), (200, Some("ok")), "{h}");
+    assert!(start < t);
 }

@@ -418,10 +418,16 @@ shutdown_timeout_secs = 20
         .unwrap()
         .clone();
     let period = row["period"].as_str().unwrap();
+    // The period is named by the info series, not by a label of the rate (stable series).
+    assert!(
+        metrics.contains(&format!(
+            "dondoc_period_info{{period=\"quarter\",period_id=\"{period}\"}} 1\n"
+        )),
+        "{metrics}"
+    );
     let gauge = |name: &str| -> f64 {
-        let prefix = format!(
-            "{name}{{unit=\"CITY\",metric=\"late_rate\",scope=\"\",period=\"quarter\",period_id=\"{period}\"}} "
-        );
+        let prefix =
+            format!("{name}{{unit=\"CITY\",metric=\"late_rate\",scope=\"\",period=\"quarter\"}} ");
         let line = metrics
             .lines()
             .find(|l| l.starts_with(&prefix))

@@ -310,7 +310,8 @@ async fn concurrent_senders_send_each_message_once(b: Backend) {
         dondoc::store::OutboxCounts {
             pending: 0,
             failed: 0,
-            sent: 60
+            sent: 60,
+            superseded: 0,
         }
     );
     for app in &apps {

@@ -1,14 +1,24 @@
-//! Digests: one mail per recipient per send, never one mail per alert.
+//! Digests: one letter per recipient per send, never one mail per alert (docs/alerts.md).
 //!
-//! - a unit's addresses get their unit's new, continuing (every `repeat_days`), warning and
-//!   resolved alerts, with the action lists of its dossiers; `alerts.cc` is copied;
-//! - the root unit's addresses get one city-wide summary of every unit instead of dozens of
-//!   copies;
+//! - at each digest time, every unit with an address that has an alert to hear of (new,
+//!   continuing every `repeat_days`, at risk, back on target) *or anything to act on* (late
+//!   dossiers without an apology slip, dossiers due within `alerts.due_soon_days`, finished
+//!   dossiers without a digitized result) receives its letter; a unit with neither receives
+//!   nothing. Action lists are capped at `alerts.action_list_cap`, oldest due date first, then
+//!   "and N more" (the dashboard and the report hold the full lists); `alerts.cc` is copied;
+//! - the root unit's addresses get a city-wide summary on one screen (units × criteria, the
+//!   furthest behind first, the change since the last summary sent), and, in a letter of its
+//!   own, the root's own dossiers to act on (those of its own one-stop codes);
 //! - `alerts.admin` gets the data-source alerts.
 //!
-//! Composition ([`compose`]) is pure; [`run_once`] gathers the numbers, composes, and queues the
-//! mail in the same transaction that marks the alerts as told. The Message-ID is derived from the
-//! recipient unit and the schedule's fire time, so a digest composed twice for one fire is queued
+//! [`compose`] is the one composition of letters: the digest ([`run_once`]), `dondoc alerts
+//! preview` ([`preview`]) and the tests all come through it, so a preview is byte for byte the
+//! letter that would be queued at that instant. [`unit_letter`] and [`summary_body`] are pure.
+//! [`run_once`] queues the letters in the transaction that marks the alerts as told; each letter
+//! supersedes the letters about its unit (same kind, same recipients) still waiting in the outbox,
+//! and an alert told only in such a waiting letter is told again ([`retold`]), so that nothing is
+//! lost when only the newest letter goes out after a mail-server outage. The Message-ID is derived
+//! from the unit and the schedule's fire time, so a digest composed twice for one fire is queued
 //! once.
 //!
 //! Projection "at the current pace": the numerator and denominator are extrapolated to the
@@ -25,8 +35,8 @@ use super::lifecycle::{AlertRecord, Notice, Phase, Policy};
 use super::message::OutgoingMail;
 use crate::app::App;
 use crate::config::{Language, Settings};
-use crate::metrics::{self, Metric, Period, Row, UnitTree};
-use crate::store::{ActionList, StoreError};
+use crate::metrics::{self, Metric, Period, Row, RowState, UnitTree};
+use crate::store::{ActionList, QueuedLetter, StoreError};
 use crate::time::{Epoch, to_local};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -69,7 +79,7 @@ pub struct Actions {
 }
 
 impl Actions {
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.late_without_apology.total == 0
             && self.due_soon.total == 0
             && self.not_digitized.total == 0
@@ -140,6 +150,24 @@ struct Words {
     summary: &'static str,
     footer: &'static str,
     sources: &'static str,
+    /// "{n} dossiers to act on" in a subject.
+    todo_subject: &'static str,
+    summary_subject: &'static str,
+    dashboard: &'static str,
+    full_list: &'static str,
+    own_note: &'static str,
+    unit_col: &'static str,
+    shortfall_col: &'static str,
+    change_col: &'static str,
+    legend: &'static str,
+    first_letter: &'static str,
+    since_last: &'static str,
+    newly_below: &'static str,
+    back_on_target: &'static str,
+    units_below: &'static str,
+    short_head: &'static str,
+    delta_head: &'static str,
+    head_note: &'static str,
 }
 
 const VI: Words = Words {
@@ -165,6 +193,23 @@ const VI: Words = Words {
     summary: "TỔNG HỢP TOÀN THÀNH PHỐ",
     footer: "Thư này do hệ thống dondoc gửi tự động; số liệu lấy từ hệ thống một cửa điện tử và hệ thống quản lý văn bản.",
     sources: "NGUỒN DỮ LIỆU",
+    todo_subject: "hồ sơ cần xử lý",
+    summary_subject: "tổng hợp toàn thành phố",
+    dashboard: "Bảng điều khiển",
+    full_list: "danh sách đầy đủ",
+    own_note: "Danh sách gồm hồ sơ do chính đơn vị giải quyết (mã một cửa của đơn vị); mỗi đơn vị trực thuộc nhận danh sách của mình.",
+    unit_col: "Đơn vị",
+    shortfall_col: "Thiếu (điểm %)",
+    change_col: "So với thư trước",
+    legend: "✔ đạt · ✘ chưa đạt · — chưa đánh giá (chưa đủ mẫu, chưa có số liệu hoặc không có chỉ tiêu) · * đổi trạng thái so với thư trước. Đơn vị xếp theo mức thiếu so với chỉ tiêu (tổng số điểm % còn thiếu ở các chỉ tiêu chưa đạt).",
+    first_letter: "thư đầu",
+    since_last: "Từ thư trước",
+    newly_below: "chỉ tiêu mới chưa đạt",
+    back_on_target: "chỉ tiêu đã đạt lại",
+    units_below: "đơn vị có chỉ tiêu chưa đạt",
+    short_head: "Thiếu",
+    delta_head: "Δ",
+    head_note: "Thiếu: tổng số điểm % còn thiếu ở các chỉ tiêu chưa đạt; Δ: thay đổi của mức thiếu so với thư trước.",
 };
 
 const EN: Words = Words {
@@ -190,6 +235,23 @@ const EN: Words = Words {
     summary: "CITY-WIDE SUMMARY",
     footer: "This mail was sent automatically by dondoc from the one-stop and document systems.",
     sources: "DATA SOURCES",
+    todo_subject: "dossiers to act on",
+    summary_subject: "city-wide summary",
+    dashboard: "Dashboard",
+    full_list: "full list",
+    own_note: "The list holds the dossiers the unit handles itself (its own one-stop codes); each unit below it receives its own list.",
+    unit_col: "Unit",
+    shortfall_col: "Short (points)",
+    change_col: "Since last mail",
+    legend: "✔ on target · ✘ below target · — not judged (sample too small, no data or no target) · * state changed since the last mail. Units are ordered by how far they are below their targets (the sum of the percentage points missing).",
+    first_letter: "first mail",
+    since_last: "Since the last mail",
+    newly_below: "criteria newly below target",
+    back_on_target: "criteria back on target",
+    units_below: "units below target",
+    short_head: "Short",
+    delta_head: "Δ",
+    head_note: "Short: the percentage points missing, summed over the criteria below target; Δ: its change since the last mail.",
 };
 
 fn words(lang: Language) -> &'static Words {
@@ -223,10 +285,10 @@ fn date(t: Epoch) -> String {
     to_local(t).format("%d/%m/%Y").to_string()
 }
 
+/// "Mức độ hài lòng (đất đai, xây dựng, đầu tư)": a scope by its display name.
 fn criterion(row: &Row, s: &Settings) -> String {
-    let _ = s;
     match &row.scope {
-        Some(scope) => format!("{} ({scope})", row.metric.label_vi()),
+        Some(scope) => format!("{} ({})", row.metric.label_vi(), s.scope_name(scope)),
         None => row.metric.label_vi().to_string(),
     }
 }
@@ -238,8 +300,16 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The subject of a unit's digest: "UBND Phường 1: 2 chỉ tiêu chưa đạt — Quý 2/2024".
-pub fn subject(lang: Language, unit_name: &str, entries: &[Entry], period: &Period) -> String {
+/// The subject of a unit's letter: "UBND Phường 1: 2 chỉ tiêu chưa đạt — Quý 2/2024"; a letter
+/// with only an action list says how many dossiers are waiting: "UBND Phường 1: 3 hồ sơ cần xử
+/// lý — Quý 2/2024".
+pub fn subject(
+    lang: Language,
+    unit_name: &str,
+    entries: &[Entry],
+    period: &Period,
+    todo: i64,
+) -> String {
     let firing: std::collections::BTreeSet<(&str, &str)> = entries
         .iter()
         .filter(|e| {
@@ -253,10 +323,11 @@ pub fn subject(lang: Language, unit_name: &str, entries: &[Entry], period: &Peri
         Language::Vi => period.label_vi(),
         Language::En => period.to_string(),
     };
+    let vi = lang == Language::Vi;
     let (n, what) = if !firing.is_empty() {
         (
-            firing.len(),
-            if lang == Language::Vi {
+            firing.len() as i64,
+            if vi {
                 "chỉ tiêu chưa đạt"
             } else {
                 "criteria below target"
@@ -264,22 +335,24 @@ pub fn subject(lang: Language, unit_name: &str, entries: &[Entry], period: &Peri
         )
     } else if count(EntryKind::Warning) > 0 {
         (
-            count(EntryKind::Warning),
-            if lang == Language::Vi {
+            count(EntryKind::Warning) as i64,
+            if vi {
                 "chỉ tiêu có nguy cơ không đạt"
             } else {
                 "criteria at risk"
             },
         )
-    } else {
+    } else if count(EntryKind::Resolved) > 0 || todo == 0 {
         (
-            count(EntryKind::Resolved),
-            if lang == Language::Vi {
+            count(EntryKind::Resolved) as i64,
+            if vi {
                 "chỉ tiêu đã đạt lại"
             } else {
                 "criteria back on target"
             },
         )
+    } else {
+        (todo, words(lang).todo_subject)
     };
     format!("{unit_name}: {n} {what} — {label}")
 }
@@ -409,12 +482,12 @@ fn section(
     html.push_str("</table>");
 }
 
+/// One action list: (its title, the list, whether its dossiers are late).
 fn action_block(
     lang: Language,
-    title: &str,
-    list: &ActionList,
+    (title, list, late): (&str, &ActionList, bool),
     now: Epoch,
-    late: bool,
+    full_list: Option<&str>,
     text: &mut String,
     html: &mut String,
 ) {
@@ -438,8 +511,22 @@ fn action_block(
     }
     let rest = list.total - list.items.len() as i64;
     if rest > 0 {
-        let _ = writeln!(text, "    … {} {rest}", w.more);
-        let _ = write!(html, "<li>… {} {rest}</li>", w.more);
+        match full_list {
+            Some(url) => {
+                let _ = writeln!(text, "    … {} {rest} ({}: {url})", w.more, w.full_list);
+                let _ = write!(
+                    html,
+                    "<li>… {} {rest} (<a href=\"{}\">{}</a>)</li>",
+                    w.more,
+                    html_escape(url),
+                    w.full_list
+                );
+            }
+            None => {
+                let _ = writeln!(text, "    … {} {rest}", w.more);
+                let _ = write!(html, "<li>… {} {rest}</li>", w.more);
+            }
+        }
     }
     html.push_str("</ul>");
 }
@@ -448,16 +535,61 @@ fn by_kind(entries: &[Entry], k: EntryKind) -> Vec<&Entry> {
     entries.iter().filter(|e| e.kind == k).collect()
 }
 
-/// A unit's digest body (text, html).
+/// The dashboard page of a unit, when `http.public_url` is set.
+fn unit_link(s: &Settings, code: &str) -> Option<String> {
+    s.http
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/units/{code}", u.trim_end_matches('/')))
+}
+
+/// Who a letter is about, and to whom it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Addressee<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub emails: &'a [String],
+    /// The list holds the unit's own dossiers only (the root's letter), not its subtree's.
+    pub own_only: bool,
+}
+
+/// A unit's letter: its alerts (new, continuing, at risk, back on target) and its action lists.
+/// The one composition of a unit's letter: `dondoc alerts preview`, the digest and the tests all
+/// come through here. Pure.
+pub fn unit_letter(
+    lang: Language,
+    s: &Settings,
+    to: Addressee<'_>,
+    entries: &[Entry],
+    actions: &Actions,
+    fire: Epoch,
+    now: Epoch,
+) -> OutgoingMail {
+    let (text, html) = unit_body(lang, s, to, entries, actions, now);
+    let todo =
+        actions.late_without_apology.total + actions.due_soon.total + actions.not_digitized.total;
+    OutgoingMail {
+        message_id: message_id("digest", to.code, fire, s),
+        to: to.emails.to_vec(),
+        cc: s.alerts.cc.clone(),
+        subject: subject(lang, to.name, entries, &subject_period(s, now), todo),
+        text,
+        html: Some(html),
+        attachment: None,
+    }
+}
+
+/// A unit's letter body (text, html).
 pub fn unit_body(
     lang: Language,
     s: &Settings,
-    unit_name: &str,
+    to: Addressee<'_>,
     entries: &[Entry],
     actions: &Actions,
     now: Epoch,
 ) -> (String, String) {
     let w = words(lang);
+    let unit_name = to.name;
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family: sans-serif\">");
     let when = to_local(now).format("%H:%M %d/%m/%Y");
@@ -469,67 +601,51 @@ pub fn unit_body(
         html_escape(unit_name),
         w.intro
     );
-    section(
-        lang,
-        s,
-        w.new,
-        &by_kind(entries, EntryKind::New),
-        &mut text,
-        &mut html,
-    );
-    section(
-        lang,
-        s,
-        w.continuing,
-        &by_kind(entries, EntryKind::Continuing),
-        &mut text,
-        &mut html,
-    );
-    section(
-        lang,
-        s,
-        w.warning,
-        &by_kind(entries, EntryKind::Warning),
-        &mut text,
-        &mut html,
-    );
-    section(
-        lang,
-        s,
-        w.resolved,
-        &by_kind(entries, EntryKind::Resolved),
-        &mut text,
-        &mut html,
-    );
+    for (title, kind) in [
+        (w.new, EntryKind::New),
+        (w.continuing, EntryKind::Continuing),
+        (w.warning, EntryKind::Warning),
+        (w.resolved, EntryKind::Resolved),
+    ] {
+        section(
+            lang,
+            s,
+            title,
+            &by_kind(entries, kind),
+            &mut text,
+            &mut html,
+        );
+    }
+    let link = unit_link(s, to.code);
     if !actions.is_empty() {
         let _ = writeln!(text, "\n{}", w.actions);
         let _ = write!(html, "<h3>{}</h3>", w.actions);
-        action_block(
-            lang,
-            w.late_list,
-            &actions.late_without_apology,
-            now,
-            true,
-            &mut text,
-            &mut html,
-        );
-        action_block(
-            lang,
-            w.due_list,
-            &actions.due_soon,
-            now,
-            false,
-            &mut text,
-            &mut html,
-        );
-        action_block(
-            lang,
-            w.digit_list,
-            &actions.not_digitized,
-            now,
-            false,
-            &mut text,
-            &mut html,
+        if to.own_only {
+            let _ = writeln!(text, "  {}", w.own_note);
+            let _ = write!(html, "<p>{}</p>", html_escape(w.own_note));
+        }
+        for (title, list, late) in [
+            (w.late_list, &actions.late_without_apology, true),
+            (w.due_list, &actions.due_soon, false),
+            (w.digit_list, &actions.not_digitized, false),
+        ] {
+            action_block(
+                lang,
+                (title, list, late),
+                now,
+                link.as_deref(),
+                &mut text,
+                &mut html,
+            );
+        }
+    }
+    if let Some(url) = &link {
+        let _ = writeln!(text, "\n{}: {url}", w.dashboard);
+        let _ = write!(
+            html,
+            "<p><a href=\"{}\">{}</a></p>",
+            html_escape(url),
+            w.dashboard
         );
     }
     let _ = writeln!(text, "\n--\n{}", w.footer);
@@ -537,72 +653,385 @@ pub fn unit_body(
     (text, html)
 }
 
-/// The city-wide summary for the root unit: every unit with its criteria below target.
+// ---------------------------------------------------------------------------------------------
+// The city summary: one screen for the city's leaders.
+
+/// What one summary showed, kept with the letter (JSON in the outbox) so that the next summary
+/// says what changed since the last one that was sent.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummarySnapshot {
+    /// Per unit code.
+    pub units: BTreeMap<String, UnitSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UnitSnapshot {
+    /// Percentage points below target, summed over the criteria below target.
+    pub shortfall: f64,
+    /// Per criterion (`metric` or `metric:scope`): `ok`, `breach`, or another row state.
+    pub states: BTreeMap<String, String>,
+}
+
+/// One criterion column of the summary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Column {
+    metric: Metric,
+    scope: Option<String>,
+}
+
+impl Column {
+    fn key(&self) -> String {
+        match &self.scope {
+            Some(sc) => format!("{}:{sc}", self.metric.as_str()),
+            None => self.metric.as_str().to_string(),
+        }
+    }
+
+    /// "Mức độ hài lòng (đất đai, xây dựng, đầu tư)": a scope by its display name.
+    fn label(&self, s: &Settings) -> String {
+        match &self.scope {
+            Some(sc) => format!("{} ({})", self.metric.label_vi(), s.scope_name(sc)),
+            None => self.metric.label_vi().to_string(),
+        }
+    }
+}
+
+/// Percentage points a breached row is below (or above, for a `max` target) its target.
+fn shortfall(row: &Row) -> f64 {
+    if row.state != RowState::Breach {
+        return 0.0;
+    }
+    let (Some(t), Some(v)) = (row.target, row.value) else {
+        return 0.0;
+    };
+    match (t.min, t.max) {
+        (Some(min), _) => (min - 100.0 * v).max(0.0),
+        (_, Some(max)) => (100.0 * v - max).max(0.0),
+        _ => 0.0,
+    }
+}
+
+fn points(lang: Language, v: f64) -> String {
+    let s = format!("{v:.1}");
+    let s = s.strip_suffix(".0").unwrap_or(&s).to_string();
+    match lang {
+        Language::Vi => s.replace('.', ","),
+        Language::En => s,
+    }
+}
+
+fn signed_points(lang: Language, v: f64) -> String {
+    if v.abs() < 0.05 {
+        return "0".into();
+    }
+    let sign = if v > 0.0 { "+" } else { "−" };
+    format!("{sign}{}", points(lang, v.abs()))
+}
+
+/// Pads `s` to `width` columns (as a terminal or a monospace mail reader shows them), clipping
+/// with "…" when it is wider.
+fn pad(s: &str, width: usize, right: bool) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut t = s.to_string();
+    if t.width() > width {
+        let mut cut = String::new();
+        for c in t.chars() {
+            if (cut.clone() + &c.to_string()).width() + 1 > width {
+                break;
+            }
+            cut.push(c);
+        }
+        t = cut + "…";
+    }
+    let fill = " ".repeat(width.saturating_sub(t.width()));
+    if right { fill + &t } else { t + &fill }
+}
+
+/// One unit's line of the summary.
+struct SummaryLine<'a> {
+    idx: usize,
+    code: &'a str,
+    name: &'a str,
+    cells: Vec<Option<&'a Row>>,
+    shortfall: f64,
+    failing: usize,
+    change: Option<f64>,
+    flipped: Vec<bool>,
+}
+
+/// The city-wide summary for the root unit: a table of units × criteria for the subject period
+/// (✔ / ✘ / — with the value), the root (the whole city) first and then the units ordered by
+/// how far they are below their targets, with the change since the last summary sent (`prev`)
+/// and a link to the dashboard. Each unit's detail stays in its own letter. Pure. Returns
+/// (text, html, snapshot).
 pub fn summary_body(
     lang: Language,
     s: &Settings,
     tree: &UnitTree,
-    per_unit: &BTreeMap<usize, Vec<Entry>>,
+    rows: &[Row],
+    entries: &[Entry],
+    prev: Option<&SummarySnapshot>,
     now: Epoch,
-) -> (String, String) {
+) -> (String, String, SummarySnapshot) {
     let w = words(lang);
     let root = tree.units.first().map(|u| u.name.as_str()).unwrap_or("");
-    let mut text = String::new();
-    let mut html = String::from("<html><body style=\"font-family: sans-serif\">");
+    let period = subject_period(s, now);
+    let plabel = match lang {
+        Language::Vi => period.label_vi(),
+        Language::En => period.to_string(),
+    };
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.period == period).collect();
+    let columns: Vec<Column> = rows
+        .iter()
+        .filter(|r| r.target.is_some())
+        .map(|r| Column {
+            metric: r.metric,
+            scope: r.scope.clone(),
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let by_key: HashMap<(&str, Metric, Option<&str>), &Row> = rows
+        .iter()
+        .map(|r| ((r.unit.as_str(), r.metric, r.scope.as_deref()), *r))
+        .collect();
+    let mut snapshot = SummarySnapshot::default();
+    let mut lines: Vec<SummaryLine<'_>> = Vec::new();
+    for (idx, u) in tree.units.iter().enumerate() {
+        let cells: Vec<Option<&Row>> = columns
+            .iter()
+            .map(|c| {
+                by_key
+                    .get(&(u.code.as_str(), c.metric, c.scope.as_deref()))
+                    .copied()
+            })
+            .collect();
+        let total: f64 = cells.iter().flatten().map(|r| shortfall(r)).sum();
+        let failing = cells
+            .iter()
+            .flatten()
+            .filter(|r| r.state == RowState::Breach)
+            .count();
+        let mut snap = UnitSnapshot {
+            shortfall: total,
+            states: BTreeMap::new(),
+        };
+        for (c, cell) in columns.iter().zip(&cells) {
+            if let Some(r) = cell {
+                snap.states.insert(c.key(), r.state.as_str().to_string());
+            }
+        }
+        let before = prev.and_then(|p| p.units.get(&u.code));
+        let flipped = columns
+            .iter()
+            .zip(&cells)
+            .map(|(c, cell)| match (before, cell) {
+                (Some(b), Some(r)) => b
+                    .states
+                    .get(&c.key())
+                    .is_some_and(|was| was != r.state.as_str()),
+                _ => false,
+            })
+            .collect();
+        lines.push(SummaryLine {
+            idx,
+            code: &u.code,
+            name: &u.name,
+            cells,
+            shortfall: total,
+            failing,
+            change: before.map(|b| total - b.shortfall),
+            flipped,
+        });
+        snapshot.units.insert(u.code.clone(), snap);
+    }
+    // The whole city first, then the units furthest below their targets.
+    lines.sort_by(|a, b| {
+        (a.idx != 0)
+            .cmp(&(b.idx != 0))
+            .then(b.shortfall.total_cmp(&a.shortfall))
+            .then(b.failing.cmp(&a.failing))
+            .then(a.idx.cmp(&b.idx))
+    });
+
+    let cell_text = |r: Option<&Row>, flipped: bool| -> String {
+        let mark = if flipped { "*" } else { "" };
+        match r {
+            None => "".into(),
+            Some(r) => {
+                let v = r.value.map(|v| points(lang, 100.0 * v));
+                match (r.state, v) {
+                    (RowState::Ok, Some(v)) => format!("✔ {v}{mark}"),
+                    (RowState::Breach, Some(v)) => format!("✘ {v}{mark}"),
+                    (_, Some(v)) if r.target.is_some() => format!("— {v}{mark}"),
+                    _ => format!("—{mark}"),
+                }
+            }
+        }
+    };
+    let below = lines.iter().filter(|l| l.idx != 0 && l.failing > 0).count();
+    let in_period = |e: &&Entry| e.row.as_ref().is_some_and(|r| r.period == period);
+    let news = entries
+        .iter()
+        .filter(in_period)
+        .filter(|e| e.kind == EntryKind::New)
+        .count();
+    let back = entries
+        .iter()
+        .filter(in_period)
+        .filter(|e| e.kind == EntryKind::Resolved)
+        .count();
     let when = to_local(now).format("%H:%M %d/%m/%Y");
+    let dashboard = s
+        .http
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/", u.trim_end_matches('/')));
+
+    // Plain text: an aligned table, the criteria numbered and named below it.
+    let mut text = String::new();
     let _ = writeln!(
         text,
-        "{} {root},\n\n{} {when}:\n\n{}",
+        "{} {root},\n\n{} {when}: {} — {plabel}.",
         w.dear, w.intro, w.summary
     );
+    let _ = writeln!(
+        text,
+        "{below}/{} {}. {}: {news} {}, {back} {}.\n",
+        tree.units.len().saturating_sub(1),
+        w.units_below,
+        w.since_last,
+        w.newly_below,
+        w.back_on_target
+    );
+    use unicode_width::UnicodeWidthStr;
+    let name_w = lines
+        .iter()
+        .map(|l| l.name.width())
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 42);
+    let cell_w = 8;
+    let mut head = pad(w.unit_col, name_w, false);
+    for i in 0..columns.len() {
+        head.push(' ');
+        head.push_str(&pad(&format!("({})", i + 1), cell_w, true));
+    }
+    let _ = write!(
+        head,
+        " {} {}",
+        pad(w.short_head, 6, true),
+        pad(w.delta_head, 8, true)
+    );
+    let _ = writeln!(text, "{}", head.trim_end());
+    let _ = writeln!(text, "{}", "-".repeat(head.trim_end().width()));
+    for l in &lines {
+        let mut line = pad(l.name, name_w, false);
+        for (cell, flipped) in l.cells.iter().zip(&l.flipped) {
+            line.push(' ');
+            line.push_str(&pad(&cell_text(*cell, *flipped), cell_w, true));
+        }
+        let change = match l.change {
+            Some(c) => signed_points(lang, c),
+            None => w.first_letter.into(),
+        };
+        let _ = write!(
+            line,
+            " {} {}",
+            pad(&points(lang, l.shortfall), 6, true),
+            pad(&change, 8, true)
+        );
+        let _ = writeln!(text, "{}", line.trim_end());
+    }
+    let _ = writeln!(text);
+    for (i, c) in columns.iter().enumerate() {
+        let _ = writeln!(text, "({}) {}", i + 1, c.label(s));
+    }
+    let _ = writeln!(text, "{}\n{}", w.head_note, w.legend);
+    if let Some(url) = &dashboard {
+        let _ = writeln!(text, "\n{}: {url}", w.dashboard);
+    }
+    let _ = writeln!(text, "\n--\n{}", w.footer);
+
+    // HTML: the same table, cells coloured, unit names linked to their dashboard pages.
+    let mut html = String::from("<html><body style=\"font-family: sans-serif; font-size: 14px\">");
     let _ = write!(
         html,
-        "<p>{} {},</p><p>{} {when}:</p><h3>{}</h3>",
+        "<p>{} {},</p><p>{} {when}: <b>{} — {}</b>.</p><p>{below}/{} {}. {}: <b>{news}</b> {}, <b>{back}</b> {}.</p>",
         w.dear,
         html_escape(root),
         w.intro,
-        w.summary
+        w.summary,
+        html_escape(&plabel),
+        tree.units.len().saturating_sub(1),
+        w.units_below,
+        w.since_last,
+        w.newly_below,
+        w.back_on_target
     );
-    for (idx, entries) in per_unit {
-        let name = &tree.units[*idx].name;
-        let _ = writeln!(text, "\n{name}");
-        let _ = write!(html, "<h3>{}</h3>", html_escape(name));
-        section(
-            lang,
-            s,
-            w.new,
-            &by_kind(entries, EntryKind::New),
-            &mut text,
-            &mut html,
+    let th = "style=\"padding: 3px 6px; border: 1px solid #ccc; background: #f1f3f4; font-weight: bold\"";
+    let _ = write!(
+        html,
+        "<table class=\"summary\" style=\"border-collapse: collapse\"><tr><th {th}>{}</th>",
+        w.unit_col
+    );
+    for c in &columns {
+        let _ = write!(html, "<th {th}>{}</th>", html_escape(&c.label(s)));
+    }
+    let _ = write!(
+        html,
+        "<th {th}>{}</th><th {th}>{}</th></tr>",
+        w.shortfall_col, w.change_col
+    );
+    for l in &lines {
+        let name = match unit_link(s, l.code) {
+            Some(url) => format!(
+                "<a href=\"{}\">{}</a>",
+                html_escape(&url),
+                html_escape(l.name)
+            ),
+            None => html_escape(l.name),
+        };
+        let weight = if l.idx == 0 { "bold" } else { "normal" };
+        let _ = write!(
+            html,
+            "<tr><td style=\"padding: 3px 6px; border: 1px solid #ccc; white-space: nowrap; font-weight: {weight}\">{name}</td>"
         );
-        section(
-            lang,
-            s,
-            w.continuing,
-            &by_kind(entries, EntryKind::Continuing),
-            &mut text,
-            &mut html,
-        );
-        section(
-            lang,
-            s,
-            w.warning,
-            &by_kind(entries, EntryKind::Warning),
-            &mut text,
-            &mut html,
-        );
-        section(
-            lang,
-            s,
-            w.resolved,
-            &by_kind(entries, EntryKind::Resolved),
-            &mut text,
-            &mut html,
+        for (cell, flipped) in l.cells.iter().zip(&l.flipped) {
+            let (bg, fg, state) = match cell.map(|r| r.state) {
+                Some(RowState::Ok) => ("#e6f4ea", "#137333", "ok"),
+                Some(RowState::Breach) => ("#fce8e6", "#a50e0e", "breach"),
+                _ => ("#f8f9fa", "#5f6368", "none"),
+            };
+            let _ = write!(
+                html,
+                "<td data-state=\"{state}\" style=\"padding: 3px 6px; border: 1px solid #ccc; text-align: right; white-space: nowrap; background: {bg}; color: {fg}\">{}</td>",
+                html_escape(&cell_text(*cell, *flipped))
+            );
+        }
+        let change = match l.change {
+            Some(c) => signed_points(lang, c),
+            None => w.first_letter.into(),
+        };
+        let _ = write!(
+            html,
+            "<td style=\"padding: 3px 6px; border: 1px solid #ccc; text-align: right\">{}</td><td style=\"padding: 3px 6px; border: 1px solid #ccc; text-align: right\">{}</td></tr>",
+            points(lang, l.shortfall),
+            html_escape(&change)
         );
     }
-    let _ = writeln!(text, "\n--\n{}", w.footer);
+    html.push_str("</table>");
+    let _ = write!(html, "<p><small>{}</small></p>", html_escape(w.legend));
+    if let Some(url) = &dashboard {
+        let _ = write!(
+            html,
+            "<p><a href=\"{}\">{}</a></p>",
+            html_escape(url),
+            w.dashboard
+        );
+    }
     let _ = write!(html, "<hr><p><small>{}</small></p></body></html>", w.footer);
-    (text, html)
+    (text, html, snapshot)
 }
 
 fn message_id(kind: &str, who: &str, fire: Epoch, s: &Settings) -> String {
@@ -645,26 +1074,67 @@ fn subject_period(s: &Settings, now: Epoch) -> Period {
     Period::containing(kind, now)
 }
 
+/// The outbox kind of a unit's letter.
+pub const UNIT_LETTER: &str = "alert_digest";
+/// The outbox kind of the city summary.
+pub const CITY_SUMMARY: &str = "city_summary";
+/// The outbox kind of the data-source alerts to the administrators.
+pub const SOURCE_ALERT: &str = "source_alert";
+
 /// Everything the digest of one fire needs, gathered from the store.
 pub struct Gathered {
     pub entries: Vec<Entry>,
     pub sources: Vec<AlertRecord>,
     /// Records to store as told (including alerts of ended periods, silently retired).
     pub notified: Vec<AlertRecord>,
+    /// Every row of every alerted period at `now` (the summary's table reads the subject period).
+    pub rows: Vec<Row>,
 }
 
-/// Picks the due alerts at `now` and fills in their current rows and projections. With
-/// `only_unit`, every firing alert of that unit is taken as due (for `alerts preview`).
-pub async fn gather(
-    app: &App,
-    now: Epoch,
-    only_unit: Option<&str>,
-) -> Result<Gathered, StoreError> {
+/// How an alert that was told only in a letter still waiting (one the new letter supersedes) is
+/// told again: the reader never saw it. `waiting_since` is when the oldest waiting letter about
+/// the unit was queued, `last_sent` when the newest sent one was. Pure.
+pub fn retold(
+    rec: &AlertRecord,
+    waiting_since: Option<Epoch>,
+    last_sent: Option<Epoch>,
+    send_resolved: bool,
+) -> Option<EntryKind> {
+    let since = waiting_since?;
+    if rec.last_notified_at.is_none_or(|t| t < since) {
+        return None;
+    }
+    let unseen = |t: Option<Epoch>| t.is_some_and(|t| last_sent.is_none_or(|s| t > s));
+    match rec.phase {
+        Phase::Firing if unseen(rec.fired_at) => Some(EntryKind::New),
+        Phase::Firing => Some(EntryKind::Continuing),
+        Phase::Warning => Some(EntryKind::Warning),
+        Phase::Clear if send_resolved && unseen(rec.resolved_at) => Some(EntryKind::Resolved),
+        _ => None,
+    }
+}
+
+/// Picks the alerts to tell at `now` (due, or told only in a letter that is still waiting and
+/// will be superseded) and fills in their current rows and projections.
+pub async fn gather(app: &App, now: Epoch) -> Result<Gathered, StoreError> {
     let s = &app.settings;
     let policy = Policy::from_settings(&s.alerts);
     let records = app.store.alerts().await?;
     let base: Baselines = baselines(app, now).await?;
+    let root = s
+        .units
+        .iter()
+        .find(|u| u.parent.is_none())
+        .map(|u| u.code.clone());
+    let history: HashMap<(String, String), (Option<Epoch>, Option<Epoch>)> = app
+        .store
+        .letter_history()
+        .await?
+        .into_iter()
+        .map(|h| ((h.kind, h.unit), (h.waiting_since, h.last_sent_queued_at)))
+        .collect();
     let mut rows: HashMap<(String, String, String, String), Row> = HashMap::new();
+    let mut all_rows = Vec::new();
     for kind in &s.alerts.periods {
         let period = Period::containing(*kind, now);
         let ev = metrics::evaluate(&app.store, s, period, now).await?;
@@ -676,29 +1146,46 @@ pub async fn gather(
                     r.scope.clone().unwrap_or_default(),
                     period.to_string(),
                 ),
-                r,
+                r.clone(),
             );
+            all_rows.push(r);
         }
     }
     let mut g = Gathered {
         entries: Vec::new(),
         sources: Vec::new(),
         notified: Vec::new(),
+        rows: all_rows,
     };
     for rec in records {
-        let due = match only_unit {
-            Some(u) => rec.key.unit == u && (rec.due(&policy, now) || rec.phase == Phase::Firing),
-            None => rec.due(&policy, now),
-        };
-        if !due {
-            continue;
-        }
         if rec.key.unit == SOURCE_UNIT {
-            if only_unit.is_none() {
+            if rec.due(&policy, now) {
                 g.sources.push(rec);
             }
             continue;
         }
+        let kind_of_letter = if root.as_deref() == Some(rec.key.unit.as_str()) {
+            CITY_SUMMARY
+        } else {
+            UNIT_LETTER
+        };
+        let (waiting_since, last_sent) = history
+            .get(&(kind_of_letter.to_string(), rec.key.unit.clone()))
+            .copied()
+            .unwrap_or((None, None));
+        let kind = if rec.due(&policy, now) {
+            match rec.notice {
+                Some(Notice::New) => EntryKind::New,
+                Some(Notice::Warning) => EntryKind::Warning,
+                Some(Notice::Resolved) => EntryKind::Resolved,
+                None => EntryKind::Continuing,
+            }
+        } else {
+            match retold(&rec, waiting_since, last_sent, s.alerts.send_resolved) {
+                Some(k) => k,
+                None => continue,
+            }
+        };
         let k = (
             rec.key.unit.clone(),
             rec.key.metric.clone(),
@@ -708,19 +1195,11 @@ pub async fn gather(
         let Some(row) = rows.get(&k).cloned() else {
             // An alert of a period that has ended (or a unit no longer configured): retired
             // without mail, as a new period starts new alerts.
-            if only_unit.is_none() {
-                let mut retired = rec.clone();
-                retired.notified(now);
-                retired.phase = Phase::Clear;
-                g.notified.push(retired);
-            }
+            let mut retired = rec.clone();
+            retired.notified(now);
+            retired.phase = Phase::Clear;
+            g.notified.push(retired);
             continue;
-        };
-        let kind = match (rec.notice, rec.phase) {
-            (Some(Notice::New), _) => EntryKind::New,
-            (Some(Notice::Warning), _) => EntryKind::Warning,
-            (Some(Notice::Resolved), _) => EntryKind::Resolved,
-            (None, _) => EntryKind::Continuing,
         };
         let b = base
             .get(&k)
@@ -764,26 +1243,25 @@ fn subtree_codes(s: &Settings, tree: &UnitTree, idx: usize) -> Vec<String> {
     codes
 }
 
-/// The action lists of one unit at `now`, for the subject period.
-pub async fn actions(
+/// The action lists of the dossiers of `codes` at `now`, for the subject period, each capped
+/// at `cap` codes (oldest due date first) with the total counted.
+pub async fn actions_of(
     app: &App,
-    idx: usize,
-    tree: &UnitTree,
+    codes: &[String],
     now: Epoch,
+    cap: usize,
 ) -> Result<Actions, StoreError> {
     let s = &app.settings;
-    let codes = subtree_codes(s, tree, idx);
     let period = subject_period(s, now);
-    let cap = s.alerts.action_list_cap;
     Ok(Actions {
         late_without_apology: app
             .store
-            .late_without_apology(&codes, period.start(), now, cap)
+            .late_without_apology(codes, period.start(), now, cap)
             .await?,
         due_soon: app
             .store
             .due_soon(
-                &codes,
+                codes,
                 now,
                 now + i64::from(s.alerts.due_soon_days) * 86_400,
                 cap,
@@ -791,93 +1269,187 @@ pub async fn actions(
             .await?,
         not_digitized: app
             .store
-            .not_digitized(&codes, period.start(), now, cap)
+            .not_digitized(codes, period.start(), now, cap)
             .await?,
     })
 }
 
-/// Composes every mail of one digest. Returns (kind, mail) pairs.
+/// The action lists of one unit's subtree at `now`, capped at `alerts.action_list_cap`.
+pub async fn actions(
+    app: &App,
+    idx: usize,
+    tree: &UnitTree,
+    now: Epoch,
+) -> Result<Actions, StoreError> {
+    let codes = subtree_codes(&app.settings, tree, idx);
+    actions_of(app, &codes, now, app.settings.alerts.action_list_cap).await
+}
+
+/// The action lists of one unit's subtree at `now` as the dashboard shows them: the full lists,
+/// up to `reports.action_list_cap` codes each (the letters point there for the rest).
+pub async fn actions_full(
+    app: &App,
+    idx: usize,
+    tree: &UnitTree,
+    now: Epoch,
+) -> Result<Actions, StoreError> {
+    let codes = subtree_codes(&app.settings, tree, idx);
+    let cap = app
+        .settings
+        .reports
+        .action_list_cap
+        .max(app.settings.alerts.action_list_cap);
+    actions_of(app, &codes, now, cap).await
+}
+
+/// Composes the letters of one digest at `now`: for every unit with an address, its letter when
+/// it has an alert to hear of or anything to act on (nothing otherwise); for the root unit, the
+/// city summary when any unit has an alert to hear of, and a letter of its own dossiers to act
+/// on (the dossiers of its own one-stop codes: its children's are in their letters); for the
+/// administrators, the data-source alerts. With `only`, the letters addressed to that unit only
+/// (what `dondoc alerts preview` prints). This is the one composition of letters: the digest,
+/// the preview and the tests all come through here.
 pub async fn compose(
     app: &App,
     g: &Gathered,
     fire: Epoch,
     now: Epoch,
-) -> Result<Vec<(String, OutgoingMail)>, StoreError> {
+    only: Option<&str>,
+) -> Result<Vec<QueuedLetter>, StoreError> {
     let s = &app.settings;
     let lang = s.alerts.language;
     let tree = UnitTree::new(s);
-    let period = subject_period(s, now);
     let mut per_unit: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
     for e in &g.entries {
         if let Some(idx) = tree.index_of(&e.record.key.unit) {
             per_unit.entry(idx).or_default().push(e.clone());
         }
     }
-    // ---- issue 19: the Decision 766 points lost this period (crate::score) ----
-    let score = crate::score::compute(
-        &app.store,
-        s,
-        period,
-        period.start(),
-        period.end(),
-        now,
-        crate::score::Options { codes_cap: 5 },
-    )
-    .await?;
-    let with_points = |code: &str, text: String, html: String| match score.unit(code) {
-        Some(u) => crate::score::with_points_lost(text, html, u, &period, lang == Language::Vi),
-        None => (text, html),
-    };
-    // ---- end issue 19 ----
-    let mut mails = Vec::new();
-    for (idx, entries) in &per_unit {
-        if *idx == 0 {
-            continue; // the root reads the city-wide summary
+    let mut letters = Vec::new();
+    for (idx, unit) in tree.units.iter().enumerate() {
+        if only.is_some_and(|o| o != unit.code) {
+            continue;
         }
-        let unit = &tree.units[*idx];
         let Some(cfg) = s.units.iter().find(|u| u.code == unit.code) else {
             continue;
         };
         if cfg.emails.is_empty() {
             continue;
         }
-        let acts = actions(app, *idx, &tree, now).await?;
-        let (text, html) = unit_body(lang, s, &unit.name, entries, &acts, now);
-        let (text, html) = with_points(&unit.code, text, html); // issue 19
-        mails.push((
-            "alert_digest".to_string(),
-            OutgoingMail {
-                message_id: message_id("digest", &unit.code, fire, s),
-                to: cfg.emails.clone(),
-                cc: s.alerts.cc.clone(),
-                subject: subject(lang, &unit.name, entries, &period),
-                text,
-                html: Some(html),
-                attachment: None,
-            },
-        ));
+        let to = Addressee {
+            code: &unit.code,
+            name: &unit.name,
+            emails: &cfg.emails,
+            own_only: idx == 0,
+        };
+        if idx == 0 {
+            if !per_unit.is_empty() {
+                let prev: Option<SummarySnapshot> = app
+                    .store
+                    .last_sent_snapshot(CITY_SUMMARY, &unit.code)
+                    .await?
+                    .and_then(|j| serde_json::from_str(&j).ok());
+                let all: Vec<Entry> = per_unit.values().flatten().cloned().collect();
+                let (text, html, snapshot) =
+                    summary_body(lang, s, &tree, &g.rows, &all, prev.as_ref(), now);
+                let w = words(lang);
+                let period = subject_period(s, now);
+                let firing: std::collections::BTreeSet<(&str, &str, &str)> = g
+                    .rows
+                    .iter()
+                    .filter(|r| r.period == period && r.state == RowState::Breach)
+                    .map(|r| {
+                        (
+                            r.unit.as_str(),
+                            r.metric.as_str(),
+                            r.scope.as_deref().unwrap_or(""),
+                        )
+                    })
+                    .collect();
+                let label = match lang {
+                    Language::Vi => period.label_vi(),
+                    Language::En => period.to_string(),
+                };
+                letters.push(QueuedLetter {
+                    kind: CITY_SUMMARY.into(),
+                    unit: Some(unit.code.clone()),
+                    snapshot: serde_json::to_string(&snapshot).ok(),
+                    mail: OutgoingMail {
+                        message_id: message_id("summary", &unit.code, fire, s),
+                        to: cfg.emails.clone(),
+                        cc: s.alerts.cc.clone(),
+                        subject: format!(
+                            "{}: {} — {} {} — {label}",
+                            unit.name,
+                            w.summary_subject,
+                            firing.len(),
+                            if lang == Language::Vi {
+                                "chỉ tiêu chưa đạt"
+                            } else {
+                                "rates below target"
+                            }
+                        ),
+                        text,
+                        html: Some(html),
+                        attachment: None,
+                    },
+                });
+            }
+            let acts = actions_of(app, &cfg.one_stop_codes, now, s.alerts.action_list_cap).await?;
+            if !acts.is_empty() {
+                letters.push(QueuedLetter {
+                    kind: UNIT_LETTER.into(),
+                    unit: Some(unit.code.clone()),
+                    snapshot: None,
+                    mail: unit_letter(lang, s, to, &[], &acts, fire, now),
+                });
+            }
+            continue;
+        }
+        let entries: &[Entry] = per_unit.get(&idx).map(Vec::as_slice).unwrap_or(&[]);
+        let acts = actions(app, idx, &tree, now).await?;
+        if entries.is_empty() && acts.is_empty() {
+            continue;
+        }
+        letters.push(QueuedLetter {
+            kind: UNIT_LETTER.into(),
+            unit: Some(unit.code.clone()),
+            snapshot: None,
+            mail: unit_letter(lang, s, to, entries, &acts, fire, now),
+        });
     }
-    if let (Some(root), false) = (tree.units.first(), per_unit.is_empty())
-        && let Some(cfg) = s.units.iter().find(|u| u.code == root.code)
-        && !cfg.emails.is_empty()
-    {
-        let all: Vec<Entry> = per_unit.values().flatten().cloned().collect();
-        let (text, html) = summary_body(lang, s, &tree, &per_unit, now);
-        let (text, html) = with_points(&root.code, text, html); // issue 19
-        mails.push((
-            "city_summary".to_string(),
-            OutgoingMail {
-                message_id: message_id("summary", &root.code, fire, s),
-                to: cfg.emails.clone(),
-                cc: s.alerts.cc.clone(),
-                subject: subject(lang, &root.name, &all, &period),
-                text,
-                html: Some(html),
-                attachment: None,
-            },
-        ));
+    // ---- issue 19: the Decision 766 points lost this period (crate::score), in each unit's
+    // letter and, for the root, in the city summary (not again in its own dossiers' letter) ----
+    if !letters.is_empty() {
+        let period = subject_period(s, now);
+        let score = crate::score::compute(
+            &app.store,
+            s,
+            period,
+            period.start(),
+            period.end(),
+            now,
+            crate::score::Options { codes_cap: 5 },
+        )
+        .await?;
+        let root = tree.units.first().map(|u| u.code.as_str());
+        for l in &mut letters {
+            if l.kind == UNIT_LETTER && l.unit.as_deref() == root {
+                continue;
+            }
+            let Some(u) = l.unit.as_deref().and_then(|c| score.unit(c)) else {
+                continue;
+            };
+            let text = std::mem::take(&mut l.mail.text);
+            let html = l.mail.html.take().unwrap_or_default();
+            let (text, html) =
+                crate::score::with_points_lost(text, html, u, &period, lang == Language::Vi);
+            l.mail.text = text;
+            l.mail.html = Some(html);
+        }
     }
-    if !g.sources.is_empty() && !s.alerts.admin.is_empty() {
+    // ---- end issue 19 ----
+    if only.is_none() && !g.sources.is_empty() && !s.alerts.admin.is_empty() {
         let w = words(lang);
         let mut text = format!("{}\n\n", w.sources);
         for a in &g.sources {
@@ -897,9 +1469,11 @@ pub async fn compose(
             Language::Vi => format!("dondoc: {} cảnh báo về nguồn dữ liệu", g.sources.len()),
             Language::En => format!("dondoc: {} data-source alert(s)", g.sources.len()),
         };
-        mails.push((
-            "source_alert".to_string(),
-            OutgoingMail {
+        letters.push(QueuedLetter {
+            kind: SOURCE_ALERT.into(),
+            unit: None,
+            snapshot: None,
+            mail: OutgoingMail {
                 message_id: message_id("sources", "admin", fire, s),
                 to: s.alerts.admin.clone(),
                 cc: Vec::new(),
@@ -908,16 +1482,17 @@ pub async fn compose(
                 html: None,
                 attachment: None,
             },
-        ));
+        });
     }
-    Ok(mails)
+    Ok(letters)
 }
 
-/// The digest job for the fire at `fire`: gathers, composes and queues the mail, marking the
-/// alerts it tells of, in one transaction. Returns how many messages were queued.
+/// The digest job for the fire at `fire`: gathers, composes and queues the letters, marking the
+/// alerts they tell of, in one transaction; each letter supersedes the letters about its unit
+/// still waiting. Returns how many messages were queued.
 pub async fn run_once(app: &App, fire: Epoch, now: Epoch) -> Result<usize, StoreError> {
-    let mut g = gather(app, now, None).await?;
-    let mails = compose(app, &g, fire, now).await?;
+    let mut g = gather(app, now).await?;
+    let letters = compose(app, &g, fire, now, None).await?;
     let mut notified = std::mem::take(&mut g.notified);
     for e in &g.entries {
         let mut r = e.record.clone();
@@ -931,73 +1506,33 @@ pub async fn run_once(app: &App, fire: Epoch, now: Epoch) -> Result<usize, Store
     for a in &g.sources {
         let mut r = a.clone();
         r.notified(now);
-        if r.key.metric == "rejected_records" {
-            r.phase = Phase::Clear; // a jump is an event: the next one is measured from here
+        if r.key.metric == "rejected_records" || r.key.metric == "future_updates" {
+            // A jump (or new future-dated records) is an event, told once: the next one is
+            // measured from here.
+            r.phase = Phase::Clear;
         }
         notified.push(r);
     }
-    let queued = app.store.commit_digest(&mails, &notified, now).await?;
-    tracing::info!(queued, told = notified.len(), "alert digest composed");
+    let (queued, superseded) = app.store.commit_letters(&letters, &notified, now).await?;
+    tracing::info!(
+        queued,
+        superseded,
+        told = notified.len(),
+        "alert digest composed"
+    );
     Ok(queued)
 }
 
-/// The mail a unit would receive now (for `dondoc alerts preview`), or `None` when it has
-/// nothing to hear.
-pub async fn preview(
-    app: &App,
-    unit: &str,
-    now: Epoch,
-) -> Result<Option<OutgoingMail>, StoreError> {
-    let g = gather(app, now, Some(unit)).await?;
-    let s = &app.settings;
-    let tree = UnitTree::new(s);
-    let Some(idx) = tree.index_of(unit) else {
-        return Ok(None);
-    };
-    let entries: Vec<Entry> = g
-        .entries
+/// The letters a unit would receive if a digest were composed now (for `dondoc alerts
+/// preview`): the same composition as the digest's, nothing sent or marked. Empty when the
+/// unit has nothing to hear of and nothing to act on.
+pub async fn preview(app: &App, unit: &str, now: Epoch) -> Result<Vec<OutgoingMail>, StoreError> {
+    let g = gather(app, now).await?;
+    Ok(compose(app, &g, now, now, Some(unit))
+        .await?
         .into_iter()
-        .filter(|e| e.record.key.unit == unit)
-        .collect();
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let acts = actions(app, idx, &tree, now).await?;
-    let cfg = s.units.iter().find(|u| u.code == unit);
-    let name = &tree.units[idx].name;
-    let (text, html) = unit_body(s.alerts.language, s, name, &entries, &acts, now);
-    let period = subject_period(s, now);
-    // ---- issue 19: the Decision 766 points lost this period, as in the digest ----
-    let score = crate::score::compute(
-        &app.store,
-        s,
-        period,
-        period.start(),
-        period.end(),
-        now,
-        crate::score::Options { codes_cap: 5 },
-    )
-    .await?;
-    let (text, html) = match score.unit(unit) {
-        Some(u) => crate::score::with_points_lost(
-            text,
-            html,
-            u,
-            &period,
-            s.alerts.language == Language::Vi,
-        ),
-        None => (text, html),
-    };
-    // ---- end issue 19 ----
-    Ok(Some(OutgoingMail {
-        message_id: message_id("preview", unit, now, s),
-        to: cfg.map(|c| c.emails.clone()).unwrap_or_default(),
-        cc: s.alerts.cc.clone(),
-        subject: subject(s.alerts.language, name, &entries, &period),
-        text,
-        html: Some(html),
-        attachment: None,
-    }))
+        .map(|l| l.mail)
+        .collect())
 }
 
 #[cfg(test)]
@@ -1070,18 +1605,47 @@ mod tests {
             entry(Metric::EdocRate, EntryKind::Resolved),
         ];
         assert_eq!(
-            subject(Language::Vi, "UBND Phường 1", &entries, &q2),
+            subject(Language::Vi, "UBND Phường 1", &entries, &q2, 7),
             "UBND Phường 1: 2 chỉ tiêu chưa đạt — Quý 2/2024"
         );
         assert_eq!(
-            subject(Language::En, "UBND Phường 1", &entries, &q2),
+            subject(Language::En, "UBND Phường 1", &entries, &q2, 0),
             "UBND Phường 1: 2 criteria below target — 2024-Q2"
         );
         let resolved = [entry(Metric::EdocRate, EntryKind::Resolved)];
         assert_eq!(
-            subject(Language::Vi, "UBND Phường 1", &resolved, &q2),
+            subject(Language::Vi, "UBND Phường 1", &resolved, &q2, 0),
             "UBND Phường 1: 1 chỉ tiêu đã đạt lại — Quý 2/2024"
         );
+        assert_eq!(
+            subject(Language::Vi, "UBND Phường 1", &[], &q2, 3),
+            "UBND Phường 1: 3 hồ sơ cần xử lý — Quý 2/2024"
+        );
+    }
+
+    #[test]
+    fn an_alert_told_only_in_a_waiting_letter_is_told_again() {
+        let mut rec = entry(Metric::LateRate, EntryKind::New).record;
+        rec.phase = Phase::Firing;
+        rec.fired_at = Some(100);
+        rec.last_notified_at = Some(200);
+        // Told at 200 in a letter still waiting since 200; nothing ever sent: new to the reader.
+        assert_eq!(retold(&rec, Some(200), None, true), Some(EntryKind::New));
+        // A letter sent at 150 (after it fired) told it already: it continues.
+        assert_eq!(
+            retold(&rec, Some(200), Some(150), true),
+            Some(EntryKind::Continuing)
+        );
+        // Told before the waiting letters, or nothing waiting: the lifecycle decides alone.
+        assert_eq!(retold(&rec, Some(300), None, true), None);
+        assert_eq!(retold(&rec, None, None, true), None);
+        rec.phase = Phase::Clear;
+        rec.resolved_at = Some(180);
+        assert_eq!(
+            retold(&rec, Some(200), Some(150), true),
+            Some(EntryKind::Resolved)
+        );
+        assert_eq!(retold(&rec, Some(200), Some(150), false), None);
     }
 
     #[test]
@@ -1157,10 +1721,16 @@ mod tests {
             std::path::Path::new("."),
         )
         .unwrap();
+        let to = Addressee {
+            code: "PHUONG_1",
+            name: "UBND Phường 1",
+            emails: &[],
+            own_only: false,
+        };
         let (text, html) = unit_body(
             Language::Vi,
             &s,
-            "UBND Phường 1",
+            to,
             &[entry(Metric::OnlineRate, EntryKind::New)],
             &acts,
             86_400 * 3,

@@ -226,6 +226,49 @@ async fn source_alerts(
                 rejected - baseline
             ),
         ));
+        // Records updated "in the future" (issue 17): told once per new record, like a jump.
+        for f in &ev.quality.future_dated {
+            let scope = format!("{}/{}", f.source, f.endpoint);
+            let key = AlertKey {
+                unit: SOURCE_UNIT.into(),
+                metric: "future_updates".into(),
+                scope: scope.clone(),
+                period: "-".into(),
+            };
+            let baseline = stored
+                .get(&key)
+                .and_then(|a| a.notified_numerator)
+                .unwrap_or(0);
+            checks.push((
+                "future_updates".into(),
+                scope.clone(),
+                f.records > baseline,
+                f.records,
+                format!(
+                    "{scope}: {} record(s) with NgayCapNhat later than dondoc's clock allows (the furthest: {}). \
+                     They are stored with the time dondoc read them, and the sync mark stays within \
+                     sources.{}.allowed_skew_secs of the clock, so syncing goes on. Ask the vendor to check \
+                     the server's clock or the data; `dondoc status` lists them",
+                    f.records,
+                    crate::time::rfc3339(f.latest_claimed),
+                    f.source
+                ),
+            ));
+        }
+    }
+    // The database's disk, before it is full (SQLite; docs/operations.md).
+    if let Some(Ok(disk)) = app.store.disk_space() {
+        let low = disk.is_low(s.health.min_free_disk_mib, s.health.min_free_disk_percent);
+        checks.push((
+            "disk_space_low".into(),
+            String::new(),
+            low,
+            (disk.free_bytes / (1024 * 1024)) as i64,
+            format!(
+                "disk space low: {}; free space there before the database's writes fail",
+                disk.describe()
+            ),
+        ));
     }
     let mut out = Vec::new();
     for (metric, scope, bad, n, detail) in checks {

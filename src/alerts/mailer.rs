@@ -246,7 +246,7 @@ impl Mailer {
             .subject(mail.subject.clone())
             .message_id(Some(format!("<{id}>")))
             .date_now()
-            .user_agent(concat!("dondoc/", env!("CARGO_PKG_VERSION")).to_string());
+            .user_agent(crate::USER_AGENT.to_string());
         for to in &mail.to {
             builder = builder.to(parse_recipient(to, "to", id)?);
         }

@@ -72,6 +72,8 @@ fn list(problems: &[Problem]) -> String {
 pub struct LoadedConfig {
     pub settings: Settings,
     pub file: PathBuf,
+    /// What is valid but probably not meant ([`super::validate::warnings`]), with lines.
+    pub warnings: Vec<Problem>,
 }
 
 /// Loads and validates `path`, with overrides from the process environment.
@@ -94,9 +96,17 @@ pub fn load_with_env(
         file: path.to_path_buf(),
         problems,
     })?;
+    let warnings = match toml_edit::Document::parse(text.as_str()) {
+        Ok(doc) => super::validate::warnings(&settings)
+            .into_iter()
+            .map(|w| with_line(w, &doc))
+            .collect(),
+        Err(_) => super::validate::warnings(&settings),
+    };
     Ok(LoadedConfig {
         settings,
         file: path.to_path_buf(),
+        warnings,
     })
 }
 

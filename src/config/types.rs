@@ -34,7 +34,7 @@ pub struct Settings {
     #[serde(default = "default_targets")]
     pub targets: BTreeMap<String, TargetSpec>,
     #[serde(default)]
-    pub field_groups: BTreeMap<String, Vec<String>>,
+    pub field_groups: BTreeMap<String, FieldGroup>,
     #[serde(default)]
     pub scoped_targets: Vec<ScopedTarget>,
     #[serde(default)]
@@ -150,6 +150,32 @@ pub struct SourceSettings {
     /// copied, and waits for the next pass.
     #[serde(default = "default_settle_secs")]
     pub settle_secs: u64,
+    // --- An upstream dondoc does not control (issue 17; docs/upstream-safety.md) ---
+    /// How far ahead of dondoc's clock an update time (`NgayCapNhat`) may be and still be
+    /// trusted for the high-water mark. A later one is counted as an anomaly, the record stored
+    /// with the time dondoc read it, and the mark moves at most to now + this. At most
+    /// `overlap_secs`.
+    #[serde(default = "default_allowed_skew")]
+    pub allowed_skew_secs: u64,
+    /// The largest answer (one page) read, in MiB; a larger one fails the page while it streams.
+    #[serde(default = "default_max_page_mib")]
+    pub max_page_mib: u64,
+    /// Requests per second at most to this source (each spaced by 1/rate, plus up to 20 %
+    /// jitter); 0 = no cap.
+    #[serde(default = "default_max_requests_per_sec")]
+    pub max_requests_per_sec: f64,
+    /// Requests to this source in flight at once, at most.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Who to call about dondoc's requests, sent in the `User-Agent` (an address or a URL).
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Consecutive failed passes after which the source's circuit opens (0 = never).
+    #[serde(default = "default_circuit_failures")]
+    pub circuit_failures: u32,
+    /// How long an open circuit stays open before one pass tries the source again.
+    #[serde(default = "default_circuit_cooldown")]
+    pub circuit_cooldown_secs: u64,
 }
 
 fn default_page_size() -> u32 {
@@ -178,6 +204,24 @@ fn default_retry_after_max() -> u64 {
 }
 fn default_settle_secs() -> u64 {
     5
+}
+fn default_allowed_skew() -> u64 {
+    300
+}
+fn default_max_page_mib() -> u64 {
+    64
+}
+fn default_max_requests_per_sec() -> f64 {
+    10.0
+}
+fn default_max_in_flight() -> u32 {
+    1
+}
+fn default_circuit_failures() -> u32 {
+    5
+}
+fn default_circuit_cooldown() -> u64 {
+    3600
 }
 
 /// The built-in upstream for demos, tests and benchmarks.
@@ -233,6 +277,15 @@ pub struct HttpSettings {
     pub password: Option<SecretString>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The dashboard's address as officials reach it (e.g. `https://dondoc.dongha.gov.vn`), for
+    /// the links in the letters; without it the letters carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Set true only when TLS is terminated in front of dondoc (a reverse proxy or load balancer
+    /// serving HTTPS): basic authentication on a `listen` address other machines reach is
+    /// refused otherwise, because its password would cross the network in clear text.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
 }
 
 impl Default for HttpSettings {
@@ -242,6 +295,8 @@ impl Default for HttpSettings {
             username: None,
             password: None,
             password_file: None,
+            public_url: None,
+            behind_tls_proxy: false,
         }
     }
 }
@@ -291,14 +346,31 @@ pub struct HealthSettings {
     /// A source whose last successful sync is older than this makes `/healthz` answer 503.
     #[serde(default = "default_max_staleness")]
     pub max_staleness_hours: u64,
+    /// Free space of the SQLite database's filesystem below which dondoc warns (log, the
+    /// administrators' letter) and `/healthz` says `degraded`, in MiB (0: no limit in MiB).
+    #[serde(default = "default_min_free_disk_mib")]
+    pub min_free_disk_mib: u64,
+    /// The same limit in percent of the filesystem's size (0: no limit in percent); below
+    /// either limit is low.
+    #[serde(default = "default_min_free_disk_percent")]
+    pub min_free_disk_percent: f64,
 }
 
 impl Default for HealthSettings {
     fn default() -> Self {
         Self {
             max_staleness_hours: default_max_staleness(),
+            min_free_disk_mib: default_min_free_disk_mib(),
+            min_free_disk_percent: default_min_free_disk_percent(),
         }
     }
+}
+
+fn default_min_free_disk_mib() -> u64 {
+    1024
+}
+fn default_min_free_disk_percent() -> f64 {
+    5.0
 }
 
 fn default_max_staleness() -> u64 {
@@ -425,9 +497,56 @@ pub struct AlertSettings {
     /// Data-source alert: this many more rejected records than at the last digest.
     #[serde(default = "default_rejected_jump")]
     pub rejected_jump: i64,
-    /// Attempts to deliver one mail before it is marked failed (transient errors only).
-    #[serde(default = "default_mail_attempts")]
-    pub max_attempts: u32,
+    /// An optional cap on the attempts to deliver one mail (transient errors only); without it,
+    /// `mail_lifetime` alone decides when a message is given up.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// How long a message that the server does not take is retried before it is marked failed,
+    /// as a number with its unit: "3d", "72h", "90m" (Postfix keeps trying for 5 days).
+    #[serde(default = "default_mail_lifetime")]
+    pub mail_lifetime: Span,
+    /// A message waiting longer than this makes /healthz `degraded` and shows in
+    /// `dondoc_outbox_stuck_messages`.
+    #[serde(default = "default_mail_stuck_hours")]
+    pub mail_stuck_hours: u64,
+}
+
+/// A span of time written with its unit: `"3d"`, `"72h"`, `"90m"`, `"600s"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub secs: i64,
+}
+
+impl Span {
+    /// Reads `"<whole number><s|m|h|d>"`.
+    pub fn parse(text: &str) -> Result<Span, String> {
+        let t = text.trim();
+        let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+        let per = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => {
+                return Err(format!(
+                    "'{text}' is not a span of time: write a whole number and a unit, e.g. \"3d\", \"72h\", \"90m\" or \"600s\""
+                ));
+            }
+        };
+        let n: i64 = digits.parse().map_err(|_| {
+            format!("'{text}' is not a span of time: the number is missing or too large")
+        })?;
+        n.checked_mul(per)
+            .map(|secs| Span { secs })
+            .ok_or_else(|| format!("'{text}' is too long a span of time"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Span::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for AlertSettings {
@@ -448,7 +567,9 @@ impl Default for AlertSettings {
             failing_syncs: default_failing_syncs(),
             stale_hours: default_stale_hours(),
             rejected_jump: default_rejected_jump(),
-            max_attempts: default_mail_attempts(),
+            max_attempts: None,
+            mail_lifetime: default_mail_lifetime(),
+            mail_stuck_hours: default_mail_stuck_hours(),
         }
     }
 }
@@ -545,8 +666,11 @@ fn default_stale_hours() -> u64 {
 fn default_rejected_jump() -> i64 {
     100
 }
-fn default_mail_attempts() -> u32 {
-    10
+fn default_mail_lifetime() -> Span {
+    Span { secs: 3 * 86_400 }
+}
+fn default_mail_stuck_hours() -> u64 {
+    4
 }
 fn default_min_sample() -> u64 {
     20
@@ -586,6 +710,100 @@ pub fn default_targets() -> BTreeMap<String, TargetSpec> {
         ("satisfaction_rate".into(), t(Some(99.0), None)),
         ("edoc_rate".into(), t(Some(80.0), None)),
     ])
+}
+
+/// A group of fields (lĩnh vực) under its key in `[field_groups]`: the key stays in the
+/// configuration, `[[scoped_targets]]`, JSON and `/metrics`; the display name is what people read
+/// (mail, dashboard, `status`, reports). Written either as the codes alone, or as a table:
+///
+/// ```toml
+/// [field_groups]
+/// land = ["G09-DD", "G09-XD"]
+/// investment = { name = "đất đai, xây dựng, đầu tư", codes = ["G09-DD", "G09-XD", "G09-DT"] }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldGroup {
+    /// The display name; none: the key is shown.
+    pub name: Option<String>,
+    /// `MaLinhVuc` codes.
+    pub codes: Vec<String>,
+}
+
+impl FieldGroup {
+    /// The name shown to people: the configured name, else the key.
+    pub fn display_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(key)
+    }
+}
+
+/// The table form of a field group (unknown keys are reported like everywhere else).
+#[derive(Deserialize)]
+struct FieldGroupTable {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    codes: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for FieldGroup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldGroup;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a list of MaLinhVuc codes, or a table { name = \"…\", codes = [\"…\"] }",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<FieldGroup, A::Error> {
+                let codes =
+                    Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(FieldGroup { name: None, codes })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FieldGroup, E> {
+                // An environment variable: comma-separated codes.
+                Ok(FieldGroup {
+                    name: None,
+                    codes: v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FieldGroup, A::Error> {
+                let t = FieldGroupTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(FieldGroup {
+                    name: t.name,
+                    codes: t.codes,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Settings {
+    /// The display name of a field group's key (the key itself when it names no group).
+    pub fn scope_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.field_groups
+            .get(key)
+            .map(|g| g.display_name(key))
+            .unwrap_or(key)
+    }
 }
 
 /// A target for a metric narrowed to a field group.

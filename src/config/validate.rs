@@ -29,8 +29,29 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
             "basic authentication needs both http.username and http.password (or password_file)",
         ));
     }
+    if let Some(public) = &s.http.public_url {
+        match url::Url::parse(public) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => p.push(Problem::new(
+                "http.public_url",
+                format!(
+                    "'{public}' is not an http(s) address: give the dashboard's address as officials open it, e.g. https://dondoc.dongha.gov.vn"
+                ),
+            )),
+        }
+    }
+    if let Some(msg) = clear_text_password(s) {
+        p.push(Problem::new("http.listen", msg));
+    }
     if s.simulator.enabled {
         listen("simulator.listen", &s.simulator.listen, &mut p);
+    }
+    let pct = s.health.min_free_disk_percent;
+    if !(0.0..=100.0).contains(&pct) {
+        p.push(Problem::new(
+            "health.min_free_disk_percent",
+            format!("{pct} is not a percentage: use 0 (off) to 100"),
+        ));
     }
     if let Some(level) = &s.log.level
         && tracing_subscriber::EnvFilter::try_new(level).is_err()
@@ -119,6 +140,39 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
         }
         if src.max_attempts == 0 {
             p.push(Problem::new(at("max_attempts"), "must be at least 1"));
+        }
+        // An upstream dondoc does not control (docs/upstream-safety.md).
+        if src.allowed_skew_secs > src.overlap_secs {
+            p.push(Problem::new(
+                at("allowed_skew_secs"),
+                format!(
+                    "{} is more than overlap_secs ({}): a mark moved to now + skew would skip records updated just after a pass; lower it or raise overlap_secs",
+                    src.allowed_skew_secs, src.overlap_secs
+                ),
+            ));
+        }
+        if src.max_page_mib == 0 || src.max_page_mib > 4096 {
+            p.push(Problem::new(
+                at("max_page_mib"),
+                format!("{} is outside 1..4096", src.max_page_mib),
+            ));
+        }
+        if !src.max_requests_per_sec.is_finite() || src.max_requests_per_sec < 0.0 {
+            p.push(Problem::new(
+                at("max_requests_per_sec"),
+                "must be a number of requests per second, 0 or more (0 = no cap)",
+            ));
+        }
+        if src.max_in_flight == 0 {
+            p.push(Problem::new(at("max_in_flight"), "must be at least 1"));
+        }
+        if let Some(c) = &src.contact
+            && (c.trim().is_empty() || c.chars().any(|ch| ch.is_control() || !ch.is_ascii()))
+        {
+            p.push(Problem::new(
+                at("contact"),
+                "must be a non-empty ASCII address or URL (it travels in the User-Agent header)",
+            ));
         }
     }
 }
@@ -273,11 +327,19 @@ fn target_map(path: &str, map: &BTreeMap<String, TargetSpec>, p: &mut Vec<Proble
 
 fn targets(s: &Settings, p: &mut Vec<Problem>) {
     target_map("targets", &s.targets, p);
-    for (name, codes) in &s.field_groups {
-        if codes.is_empty() {
+    for (name, group) in &s.field_groups {
+        if group.codes.is_empty() {
             p.push(Problem::new(
                 format!("field_groups.{name}"),
                 "a field group needs at least one MaLinhVuc code",
+            ));
+        }
+        if let Some(n) = &group.name
+            && (n.trim().is_empty() || n.chars().any(char::is_control))
+        {
+            p.push(Problem::new(
+                format!("field_groups.{name}.name"),
+                "a display name is a line of text (not empty, no control characters); leave `name` out to show the key",
             ));
         }
     }
@@ -310,6 +372,48 @@ fn targets(s: &Settings, p: &mut Vec<Problem>) {
         }
         target(&format!("{path}.metric"), &st.metric, &st.spec(), p);
     }
+}
+
+/// Whether `http.listen` is reachable from other machines (anything but a loopback address).
+fn beyond_loopback(listen: &str) -> bool {
+    SocketAddr::from_str(listen).is_ok_and(|a| !a.ip().is_loopback())
+}
+
+/// Basic authentication on an address other machines reach, without TLS in front: the password
+/// would cross the network in clear text with every request. Refused unless the administrator
+/// says that TLS is terminated in front of dondoc (`http.behind_tls_proxy`).
+fn clear_text_password(s: &Settings) -> Option<String> {
+    let auth = s.http.username.is_some() || s.http.password.is_some();
+    (auth && beyond_loopback(&s.http.listen) && !s.http.behind_tls_proxy).then(|| {
+        format!(
+            "{} is reachable from other machines and the dashboard uses basic authentication, \
+             whose password crosses the network in clear text without TLS. Listen on 127.0.0.1 \
+             behind a reverse proxy that serves HTTPS (deploy/README.md), or, when TLS is already \
+             terminated in front of dondoc, say so with http.behind_tls_proxy = true",
+            s.http.listen
+        )
+    })
+}
+
+/// What is valid but probably not meant: `check-config` prints these and the daemon logs them at
+/// start; they never stop dondoc.
+pub fn warnings(s: &Settings) -> Vec<Problem> {
+    let mut w = Vec::new();
+    for (name, src) in &s.sources {
+        crate::upstream::mapping::validate::warnings_source(name, src, &mut w);
+    }
+    if beyond_loopback(&s.http.listen) && s.http.username.is_none() {
+        w.push(Problem::new(
+            "http.listen",
+            format!(
+                "{} is reachable from other machines and the dashboard has no authentication: \
+                 anyone who reaches it reads it. Set http.username and http.password_file, or \
+                 restrict the port with the firewall",
+                s.http.listen
+            ),
+        ));
+    }
+    w
 }
 
 /// Checks a cron expression in the cron crate's form (seconds first).
@@ -394,8 +498,20 @@ fn alerts(s: &Settings, p: &mut Vec<Problem>) {
     if a.repeat_days == 0 {
         p.push(Problem::new("alerts.repeat_days", "must be at least 1"));
     }
-    if a.max_attempts == 0 {
+    if a.max_attempts == Some(0) {
         p.push(Problem::new("alerts.max_attempts", "must be at least 1"));
+    }
+    if a.mail_lifetime.secs < 60 {
+        p.push(Problem::new(
+            "alerts.mail_lifetime",
+            "must be at least a minute (\"3d\" keeps retrying for three days)",
+        ));
+    }
+    if a.mail_stuck_hours == 0 {
+        p.push(Problem::new(
+            "alerts.mail_stuck_hours",
+            "must be at least 1 (hours a message may wait before /healthz says degraded)",
+        ));
     }
     if !(0.0..=100.0).contains(&a.warn_margin) {
         p.push(Problem::new(

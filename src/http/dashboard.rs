@@ -222,8 +222,27 @@ th{background:#eef1f5;position:sticky;top:0}td.unit{white-space:nowrap;font-weig
 .warn{background:#fff4d6;border:1px solid #e6c15a;padding:.5rem;margin:.5rem 0}
 .meta{color:#cfd9e8;font-size:.85rem}.chart{background:#fff;border:1px solid #d5d9e0;margin:.5rem 0;padding:.4rem;max-width:640px}
 nav.periods a{margin-right:.6rem}code{font-size:.85rem}
+td.depth0{padding-left:.4rem}td.depth1{padding-left:1.6rem}td.depth2{padding-left:2.8rem}td.depth3{padding-left:4rem}td.depth4{padding-left:5.2rem}td.depth5{padding-left:6.4rem}td.depth6{padding-left:7.6rem}
 @media print{header{background:none;color:#000}header a{color:#000}}
 ";
+
+/// The deepest unit indentation the stylesheet has (deeper units are indented as much).
+const MAX_DEPTH: usize = 6;
+
+/// The `Content-Security-Policy` of every response: nothing may load but the page's own style
+/// sheet (by its hash) and inline SVG; no script, no frame, no form, no base URL.
+pub fn content_security_policy() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    });
+    &CSP
+}
 
 fn page(
     title: &str,
@@ -449,13 +468,13 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
             table {
                 thead { tr {
                     th { "Đơn vị" }
-                    @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (sc) ")" } } } }
+                    @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (s.scope_name(sc)) ")" } } } }
                     th { "Điểm 766 (ước tính)" }
                 } }
                 tbody {
                     @for u in &tree.units {
                         tr {
-                            td.unit style=(format!("padding-left:{}rem", 0.4 + 1.2 * u.depth as f64)) {
+                            td class=(format!("unit depth{}", u.depth.min(MAX_DEPTH))) {
                                 a href=(format!("/units/{}?period={}", u.code, kind.as_str())) { (u.name) }
                             }
                             @for (m, scope) in &crit {
@@ -586,7 +605,7 @@ pub async fn unit(
         .into_iter()
         .filter(|a| a.key.unit == code && a.phase != Phase::Clear)
         .collect();
-    let actions = digest::actions(&app, idx, &tree, now)
+    let actions = digest::actions_full(&app, idx, &tree, now)
         .await
         .unwrap_or_default();
     let score = scores(&daemon, kind, now, last_sync).await; // issue 19
@@ -601,7 +620,7 @@ pub async fn unit(
         }
         @if !alerts.is_empty() {
             h2 { "Cảnh báo đang mở" }
-            ul { @for a in &alerts { li { (phase_vi(a.phase)) " · " (Metric::from_name(&a.key.metric).map(|m| m.label_vi()).unwrap_or(&a.key.metric)) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } " · " (a.key.period) " · " (a.numerator) "/" (a.denominator) } } }
+            ul { @for a in &alerts { li { (phase_vi(a.phase)) " · " (Metric::from_name(&a.key.metric).map(|m| m.label_vi()).unwrap_or(&a.key.metric)) @if !a.key.scope.is_empty() { " (" (s.scope_name(&a.key.scope)) ")" } " · " (a.key.period) " · " (a.numerator) "/" (a.denominator) } } }
         }
         @for (m, scope) in criteria(s) {
             @let key = (code.clone(), m.as_str().to_string(), scope.clone().unwrap_or_default());
@@ -613,7 +632,7 @@ pub async fn unit(
             @let base = pts.and_then(|p| p.iter().find(|x| x.3 == cur_id && x.0 >= now - i64::from(s.alerts.trend_days) * 86_400 && x.0 < now - 86_400)).map(|x| (x.0, x.1, x.2));
             @let proj = (row.denominator > 0).then(|| project(&row, &period, base, now)).and_then(|p| p.at_end);
             section.chart data-metric=(m.as_str()) {
-                h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (sc) ")" } }
+                h2 { (m.label_vi()) @if let Some(sc) = &scope { " (" (s.scope_name(sc)) ")" } }
                 p class=(class) {
                     b { @match row.value { Some(v) => (pct(v)), None => "—" } } " · " (icon) " " (word) " · chỉ tiêu " (target_text(row.target))
                     " · " (row.numerator) "/" (row.denominator)
@@ -674,6 +693,14 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
                 tr { th { "Hồ sơ không có hạn trả kết quả (không bao giờ bị tính trễ hạn)" } td.num { (q.no_due_date) } }
                 tr { th { "Hồ sơ có thủ tục không có trong danh mục (không tính vào tỷ lệ trực tuyến toàn trình)" } td.num { (q.unknown_procedure) } }
                 tr { th { "Bản ghi bị loại" } td.num { (q.rejected.iter().map(|r| r.count).sum::<i64>()) } }
+                tr { th { "Bản ghi có ngày cập nhật ở tương lai (không dùng để đánh dấu đồng bộ)" } td.num { (q.future_dated.iter().map(|f| f.records).sum::<i64>()) } }
+            }
+            @if !q.future_dated.is_empty() {
+                h3 { "Ngày cập nhật ở tương lai, theo nguồn" }
+                p { "Các bản ghi này vẫn được lưu, với thời điểm dondoc đọc chúng; mốc đồng bộ không vượt quá hiện tại + độ lệch cho phép (allowed_skew_secs)." }
+                table.future { tr { th { "Nguồn" } th { "Số bản ghi" } th { "NgayCapNhat xa nhất" } th { "Thấy lần cuối" } }
+                    @for f in &q.future_dated { tr { td { (f.source) "/" (f.endpoint) } td.num { (f.records) } td { (to_local(f.latest_claimed).format("%H:%M %d/%m/%Y")) } td { (to_local(f.last_seen).format("%H:%M %d/%m/%Y")) } } }
+                }
             }
             h3 { "Mã đơn vị chưa thuộc đơn vị nào" }
             @if q.unmapped_dossier_codes.is_empty() && q.unmapped_document_codes.is_empty() { p { "Không có." } }
@@ -763,7 +790,7 @@ pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
                 tr class=(if a.phase == Phase::Firing { "breach" } else { "" }) {
                     td { (phase_vi(a.phase)) }
                     td { (name(&a.key.unit)) }
-                    td { (Metric::from_name(&a.key.metric).map(|m| m.label_vi().to_string()).unwrap_or_else(|| a.key.metric.clone())) @if !a.key.scope.is_empty() { " (" (a.key.scope) ")" } }
+                    td { (Metric::from_name(&a.key.metric).map(|m| m.label_vi().to_string()).unwrap_or_else(|| a.key.metric.clone())) @if !a.key.scope.is_empty() { " (" (app.settings.scope_name(&a.key.scope)) ")" } }
                     td { (a.key.period) }
                     td { (a.detail.clone().unwrap_or_else(|| format!("{}/{}", a.numerator, a.denominator))) }
                     td { @if let Some(t) = a.last_notified_at { (to_local(t).format("%H:%M %d/%m/%Y")) } @else { "chưa" } }

@@ -4,6 +4,9 @@
 //! - [`dashboard`]: the pages for people (`/`, `/units/{code}`, `/quality`, `/alerts`), behind
 //!   HTTP basic authentication when `http.username` and `http.password` are set.
 //!
+//! Every response carries the security headers of [`security_headers`] (CSP without script,
+//! `nosniff`, no framing, no referrer, no caching).
+//!
 //! Read-only: handlers read the store and the daemon's counters; they never write rates, never
 //! contact upstream and never show personal data or secrets.
 
@@ -35,7 +38,31 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(prometheus::metrics))
         .merge(pages)
+        .layer(middleware::map_response(security_headers))
         .with_state(daemon)
+}
+
+/// The headers a browser needs to keep the pages to themselves: a strict Content-Security-Policy
+/// (no script; only the page's own style), no MIME sniffing, no framing by another site, no
+/// Referer leaving with a link, and no copy kept by caches (the pages may sit behind a password).
+async fn security_headers(mut res: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(dashboard::content_security_policy()),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// Equal in time whatever the first differing byte (credentials are not leaked by timing).

@@ -225,6 +225,9 @@ pub struct Quality {
     pub unknown_procedure: i64,
     /// Rejected records per source, kind and reason.
     pub rejected: Vec<RejectionCount>,
+    /// Records whose update time lay past now + `allowed_skew_secs` when read, per source
+    /// endpoint (stored, but their time not trusted for the mark).
+    pub future_dated: Vec<crate::store::FutureCount>,
 }
 
 /// The rows of one period at one instant.
@@ -318,7 +321,7 @@ pub fn rows_from_tallies(
             let codes = s
                 .field_groups
                 .get(&st.scope)
-                .map(|v| v.iter().map(String::as_str).collect())
+                .map(|g| g.codes.iter().map(String::as_str).collect())
                 .unwrap_or_default();
             (i, st, codes)
         })
@@ -444,6 +447,7 @@ pub async fn evaluate_many(
     let unmapped_document_codes =
         unmapped(store.document_codes().await?, &|c| tree.claims_document(c));
     let rejected = store.rejection_counts().await?;
+    let future_dated = store.future_counts().await?;
     let mut out = Vec::with_capacity(windows.len());
     for (k, (period, _, _)) in windows.iter().enumerate() {
         let (start, horizon) = bounds[k];
@@ -456,6 +460,7 @@ pub async fn evaluate_many(
             no_due_date: q.no_due_date,
             unknown_procedure: q.unknown_procedure,
             rejected: rejected.clone(),
+            future_dated: future_dated.clone(),
         };
         out.push(Evaluation {
             as_of,

@@ -73,18 +73,26 @@ impl Line {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criterion {
     pub metric: Metric,
+    /// The field group's key (for csv and scripts).
     pub scope: Option<String>,
+    /// The field group's display name (`[field_groups]`), shown to people; none: the key.
+    pub scope_name: Option<String>,
     /// Every unit in tree order: the root (the whole city) first.
     pub lines: Vec<Line>,
 }
 
 impl Criterion {
-    /// "Mức độ hài lòng" or "Mức độ hài lòng (nhóm lĩnh vực land)".
+    /// "Mức độ hài lòng" or "Mức độ hài lòng (nhóm lĩnh vực đất đai, xây dựng, đầu tư)".
     pub fn label(&self) -> String {
-        match &self.scope {
+        match self.scope_label() {
             None => self.metric.label_vi().to_string(),
             Some(s) => format!("{} (nhóm lĩnh vực {s})", self.metric.label_vi()),
         }
+    }
+
+    /// The field group as people read it: its display name, else its key.
+    pub fn scope_label(&self) -> Option<&str> {
+        self.scope_name.as_deref().or(self.scope.as_deref())
     }
 
     /// The whole city's line.
@@ -231,6 +239,7 @@ pub fn criteria(current: &[Row], previous: &[Row]) -> Vec<Criterion> {
                 .collect(),
             metric,
             scope,
+            scope_name: None,
         })
         .collect()
 }
@@ -313,7 +322,13 @@ pub async fn build(
             .first()
             .map(|u| u.name.clone())
             .unwrap_or_default(),
-        criteria: criteria(&current.rows, &previous.rows),
+        criteria: criteria(&current.rows, &previous.rows)
+            .into_iter()
+            .map(|c| Criterion {
+                scope_name: c.scope.as_deref().map(|k| s.scope_name(k).to_string()),
+                ..c
+            })
+            .collect(),
         actions,
         action_cap: cap,
         quality: current.quality,
@@ -343,6 +358,7 @@ mod tests {
         let c = Criterion {
             metric: Metric::DigitizedRate,
             scope: None,
+            scope_name: None,
             lines: vec![
                 line("A", 99, 100, RowState::Ok),
                 line("B", 0, 0, RowState::NoData),
@@ -362,6 +378,7 @@ mod tests {
                 line("C", 9, 100, RowState::Breach),
             ],
             scope: None,
+            scope_name: None,
         };
         let order: Vec<&str> = c.ranked().iter().map(|l| l.unit.as_str()).collect();
         assert_eq!(order, ["C", "B", "A"]);

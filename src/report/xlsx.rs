@@ -306,7 +306,7 @@ pub fn criterion_sheet_names(r: &Report) -> Vec<String> {
     ];
     let mut out = Vec::new();
     for c in &r.criteria {
-        let base = match &c.scope {
+        let base = match c.scope_label() {
             None => c.metric.label_vi().to_string(),
             Some(s) => format!("{} - {s}", c.metric.label_vi()),
         };

@@ -137,6 +137,19 @@ pub const TABLES: &[Table] = &[
         key: "source, kind, key",
     },
     Table {
+        name: "future_updates",
+        columns: &[
+            ("source", Text),
+            ("endpoint", Text),
+            ("key", Text),
+            ("claimed_at", Int),
+            ("first_seen", Int),
+            ("last_seen", Int),
+            ("times_seen", Int),
+        ],
+        key: "source, endpoint, key",
+    },
+    Table {
         name: "metric_samples",
         columns: &[
             ("unit", Text),
@@ -195,6 +208,8 @@ pub const TABLES: &[Table] = &[
             ("last_error", Text),
             ("created_at", Int),
             ("sent_at", Int),
+            ("unit", Text),
+            ("snapshot", Text),
         ],
         key: "id",
     },

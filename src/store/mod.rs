@@ -6,16 +6,25 @@
 //! the same methods with the same behaviour, and the same tests run against both
 //! (`tests/common`). Every multi-row write is one transaction: a crash at any point leaves the
 //! database as it was before the write, or after it. [`copy`] moves a whole history from one
-//! backend to another (`dondoc migrate-store`).
+//! backend to another (`dondoc migrate-store`); [`backup`] copies a live SQLite database
+//! (`dondoc backup`).
+//!
+//! After a fault (a full disk, a server that cut the connection) the store heals without a
+//! restart: a connection that failed inside a transaction is closed, never reused
+//! ([`recovery`]). [`disk`] measures the free space of a SQLite database's filesystem.
 //!
 //! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
 //! rows) and never holds personal data (the record types it accepts have none).
 
+pub mod backup;
 pub mod copy;
+pub mod disk;
 pub mod postgres;
+mod recovery;
 pub mod sqlite;
 
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
+pub use disk::DiskSpace;
 
 use crate::alerts::lifecycle::AlertRecord;
 use crate::alerts::message::OutgoingMail;
@@ -105,6 +114,39 @@ pub struct OutboxCounts {
     pub pending: i64,
     pub failed: i64,
     pub sent: i64,
+    /// Replaced by a newer letter to the same recipients about the same unit before being sent.
+    pub superseded: i64,
+}
+
+/// Mail waiting for delivery (pending or being sent), for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxWaiting {
+    /// Messages queued before the instant asked about (waiting longer than allowed).
+    pub stuck: i64,
+    /// When the oldest waiting message was queued.
+    pub oldest_queued_at: Option<Epoch>,
+}
+
+/// A letter to queue: the mail, its kind, and (for letters about one unit) the unit, so that a
+/// newer letter of the same kind to the same recipients about that unit supersedes it while it
+/// waits; `snapshot` is what a city summary showed (JSON), read back by the next summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedLetter {
+    pub kind: String,
+    pub unit: Option<String>,
+    pub snapshot: Option<String>,
+    pub mail: OutgoingMail,
+}
+
+/// The delivery history of the letters of one kind about one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterHistory {
+    pub kind: String,
+    pub unit: String,
+    /// When the oldest letter still waiting (pending) was queued.
+    pub waiting_since: Option<Epoch>,
+    /// When the newest letter that was sent had been queued.
+    pub last_sent_queued_at: Option<Epoch>,
 }
 
 /// The last run of a source endpoint, for health and metrics.
@@ -156,6 +198,17 @@ pub struct RejectionCount {
     pub count: i64,
 }
 
+/// Records of one source endpoint whose update time lay too far in the future when read
+/// (`future_updates`): how many, the furthest time claimed, and when one was last seen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FutureCount {
+    pub source: String,
+    pub endpoint: String,
+    pub records: i64,
+    pub latest_claimed: Epoch,
+    pub last_seen: Epoch,
+}
+
 /// Records per upstream unit code (for the "unmapped" data-quality count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeCount {
@@ -202,6 +255,8 @@ pub struct OutboxRow {
 pub struct ClaimedMail {
     pub id: i64,
     pub attempts: i64,
+    /// When the message was queued (its lifetime counts from here).
+    pub created_at: Epoch,
     pub mail: OutgoingMail,
 }
 
@@ -304,6 +359,15 @@ impl Store {
         dispatch!(self, s => s.close().await)
     }
 
+    /// Free space of the filesystem holding a SQLite database file; `None` for PostgreSQL (the
+    /// server's disk is not this machine's) and for a memory database.
+    pub fn disk_space(&self) -> Option<std::io::Result<DiskSpace>> {
+        match self {
+            Store::Sqlite(s) => s.file().map(disk::measure),
+            Store::Postgres(_) => None,
+        }
+    }
+
     pub async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping().await)
     }
@@ -374,6 +438,39 @@ impl Store {
         now: Epoch,
     ) -> Result<()> {
         dispatch!(self, s => s.record_failure(source, endpoint, error, counts, now).await)
+    }
+
+    /// Sets a source endpoint's mark to exactly `mark` (which may move it back): the
+    /// administrator's `sync --from`, and the repair of a mark found ahead of the clock.
+    pub async fn set_mark(&self, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        dispatch!(self, s => s.set_mark(source, endpoint, mark).await)
+    }
+
+    /// Notes records whose update time (`claimed`) lay too far in the future when read at `now`.
+    pub async fn note_future_updates(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[(String, Epoch)],
+        now: Epoch,
+    ) -> Result<()> {
+        // One row per key (a key twice in one statement is an error on PostgreSQL).
+        let unique: std::collections::BTreeMap<&str, Epoch> =
+            items.iter().map(|(k, t)| (k.as_str(), *t)).collect();
+        if unique.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(String, Epoch)> = unique
+            .into_iter()
+            .map(|(k, t)| (k.to_string(), t))
+            .collect();
+        let items = items.as_slice();
+        dispatch!(self, s => s.note_future_updates(source, endpoint, items, now).await)
+    }
+
+    /// The future-dated records per source endpoint.
+    pub async fn future_counts(&self) -> Result<Vec<FutureCount>> {
+        dispatch!(self, s => s.future_counts().await)
     }
 
     /// Exact dossier counts per (unit code, field code) for the window, in one pass.
@@ -465,7 +562,45 @@ impl Store {
         notified: &[AlertRecord],
         now: Epoch,
     ) -> Result<usize> {
-        dispatch!(self, s => s.commit_digest(mails, notified, now).await)
+        let letters: Vec<QueuedLetter> = mails
+            .iter()
+            .map(|(kind, mail)| QueuedLetter {
+                kind: kind.clone(),
+                unit: None,
+                snapshot: None,
+                mail: mail.clone(),
+            })
+            .collect();
+        Ok(self.commit_letters(&letters, notified, now).await?.0)
+    }
+
+    /// Queues letters and records the alerts they tell of as notified, in one transaction (as
+    /// [`Store::commit_digest`]); each letter with a unit marks the waiting letters of its kind to
+    /// the same recipients (To and Cc) about the same unit as superseded. Returns (queued,
+    /// superseded).
+    pub async fn commit_letters(
+        &self,
+        letters: &[QueuedLetter],
+        notified: &[AlertRecord],
+        now: Epoch,
+    ) -> Result<(usize, usize)> {
+        dispatch!(self, s => s.commit_letters(letters, notified, now).await)
+    }
+
+    /// Per (kind, unit) of the letters about one unit: the oldest still waiting, the newest sent.
+    pub async fn letter_history(&self) -> Result<Vec<LetterHistory>> {
+        dispatch!(self, s => s.letter_history().await)
+    }
+
+    /// The snapshot of the newest letter of `kind` about `unit` that was sent.
+    pub async fn last_sent_snapshot(&self, kind: &str, unit: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.last_sent_snapshot(kind, unit).await)
+    }
+
+    /// Mail still waiting for delivery: how many were queued before `queued_before`, and the
+    /// oldest's queue time.
+    pub async fn outbox_waiting(&self, queued_before: Epoch) -> Result<OutboxWaiting> {
+        dispatch!(self, s => s.outbox_waiting(queued_before).await)
     }
 
     /// Claims one fire of a scheduled job; false when another run (or replica) has it.

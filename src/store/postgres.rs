@@ -26,7 +26,7 @@ use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{ConnectOptions as _, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::str::FromStr;
@@ -41,6 +41,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The URL without its password, for messages.
     shown: String,
+    unmarked: super::recovery::UnmarkedSent,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -92,7 +93,9 @@ impl PostgresStore {
                 url: shown.clone(),
                 source,
             })?
-            .application_name("dondoc");
+            .application_name("dondoc")
+            // Slow statements at debug, not sqlx's WARN with the whole SQL (see sqlite.rs).
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         // TLS only when asked for (`sslmode=require`, `verify-full`, … in the URL, or PGSSLMODE):
         // sqlx 0.9.0 leaves Nagle's algorithm on, which costs about 40 ms per round trip over
         // TLS (transact-rs/sqlx#4335), so its default `prefer` would make every local server with
@@ -108,6 +111,16 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // A connection left inside a failed transaction is closed, never reused
+            // (super::recovery): the same rule as SQLite's.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    super::recovery::reusable(conn, false, "returned to the pool").await
+                })
+            })
+            .before_acquire(|conn, _| {
+                Box::pin(async move { super::recovery::reusable(conn, false, "handed out").await })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {
@@ -124,7 +137,11 @@ impl PostgresStore {
                 source,
             });
         }
-        Ok(Self { pool, shown })
+        Ok(Self {
+            pool,
+            shown,
+            unmarked: Default::default(),
+        })
     }
 
     pub(crate) fn pool(&self) -> &PgPool {
@@ -858,6 +875,73 @@ impl PostgresStore {
         .await
     }
 
+    pub async fn set_mark(&self, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query("UPDATE sync_state SET mark = $1 WHERE source = $2 AND endpoint = $3")
+            .bind(mark)
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut *tx)
+            .await
+            .doing("setting the sync mark")?;
+        tx.commit().await.doing("setting the sync mark")
+    }
+
+    pub async fn note_future_updates(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[(String, Epoch)],
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        for chunk in items.chunks(1000) {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO future_updates (source, endpoint, key, claimed_at, first_seen, last_seen) ",
+            );
+            qb.push_values(chunk, |mut b, (key, claimed)| {
+                b.push_bind(source)
+                    .push_bind(endpoint)
+                    .push_bind(key)
+                    .push_bind(*claimed)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(
+                " ON CONFLICT (source, endpoint, key) DO UPDATE SET claimed_at = excluded.claimed_at, \
+                 last_seen = excluded.last_seen, times_seen = future_updates.times_seen + 1",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("noting future-dated records")?;
+        }
+        tx.commit().await.doing("noting future-dated records")
+    }
+
+    pub async fn future_counts(&self) -> Result<Vec<super::FutureCount>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, count(*) AS n, max(claimed_at) AS latest, max(last_seen) AS seen \
+             FROM future_updates GROUP BY source, endpoint ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting future-dated records")?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::FutureCount {
+                    source: r.try_get("source")?,
+                    endpoint: r.try_get("endpoint")?,
+                    records: r.try_get("n")?,
+                    latest_claimed: r.try_get("latest")?,
+                    last_seen: r.try_get("seen")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading future-dated records")
+    }
+
     pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
         let rows = sqlx::query(
             "SELECT source, kind, reason, count(*) AS n FROM rejected GROUP BY source, kind, reason ORDER BY n DESC, reason",
@@ -1054,25 +1138,28 @@ impl PostgresStore {
         tx.commit().await.doing("committing alerts")
     }
 
-    pub async fn commit_digest(
+    pub async fn commit_letters(
         &self,
-        mails: &[(String, OutgoingMail)],
+        letters: &[super::QueuedLetter],
         notified: &[AlertRecord],
         now: Epoch,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let mut tx = self.write().await?;
-        let mut queued = 0;
-        for (kind, m) in mails {
+        let (mut queued, mut superseded) = (0, 0);
+        for l in letters {
+            let m = &l.mail;
+            let (to, cc) = (m.to.join(","), m.cc.join(","));
             let done = sqlx::query(
                 "INSERT INTO outbox (message_id, kind, recipients, cc, subject, body_text, body_html, attachment_name,
-                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11)
+                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at,
+                                     unit, snapshot)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $12, $13)
                  ON CONFLICT (message_id) DO NOTHING",
             )
             .bind(&m.message_id)
-            .bind(kind)
-            .bind(m.to.join(","))
-            .bind(m.cc.join(","))
+            .bind(&l.kind)
+            .bind(&to)
+            .bind(&cc)
             .bind(&m.subject)
             .bind(&m.text)
             .bind(&m.html)
@@ -1080,14 +1167,83 @@ impl PostgresStore {
             .bind(m.attachment.as_ref().map(|a| a.content_type.as_str()))
             .bind(m.attachment.as_ref().map(|a| a.bytes.as_slice()))
             .bind(now)
+            .bind(&l.unit)
+            .bind(&l.snapshot)
             .execute(&mut *tx)
             .await
             .doing("queueing mail")?;
             queued += done.rows_affected() as usize;
+            if let (Some(unit), 1) = (&l.unit, done.rows_affected()) {
+                let older = sqlx::query(
+                    "UPDATE outbox SET status = 'superseded', claimed_until = NULL, last_error = $1
+                     WHERE kind = $2 AND unit = $3 AND recipients = $4 AND cc = $5 AND status = 'pending'
+                       AND message_id <> $6",
+                )
+                .bind(format!("superseded by {}", m.message_id))
+                .bind(&l.kind)
+                .bind(unit)
+                .bind(&to)
+                .bind(&cc)
+                .bind(&m.message_id)
+                .execute(&mut *tx)
+                .await
+                .doing("superseding waiting mail")?;
+                superseded += older.rows_affected() as usize;
+            }
         }
         Self::put_alerts(&mut tx, notified).await?;
         tx.commit().await.doing("committing queued mail")?;
-        Ok(queued)
+        Ok((queued, superseded))
+    }
+
+    pub async fn letter_history(&self) -> Result<Vec<super::LetterHistory>> {
+        let rows: Vec<(String, String, Option<Epoch>, Option<Epoch>)> = sqlx::query_as(
+            "SELECT kind, unit, min(created_at) FILTER (WHERE status = 'pending'),
+                    max(created_at) FILTER (WHERE status = 'sent')
+             FROM outbox WHERE unit IS NOT NULL GROUP BY kind, unit ORDER BY kind, unit",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the letters' history")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, unit, waiting_since, last_sent_queued_at)| super::LetterHistory {
+                    kind,
+                    unit,
+                    waiting_since,
+                    last_sent_queued_at,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn last_sent_snapshot(&self, kind: &str, unit: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT snapshot FROM outbox
+             WHERE kind = $1 AND unit = $2 AND status = 'sent' AND snapshot IS NOT NULL
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(unit)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the last summary sent")
+    }
+
+    pub async fn outbox_waiting(&self, queued_before: Epoch) -> Result<super::OutboxWaiting> {
+        let (stuck, oldest_queued_at): (i64, Option<Epoch>) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE created_at < $1), min(created_at)
+             FROM outbox WHERE status IN ('pending', 'sending')",
+        )
+        .bind(queued_before)
+        .fetch_one(&self.pool)
+        .await
+        .doing("reading the mail waiting for delivery")?;
+        Ok(super::OutboxWaiting {
+            stuck,
+            oldest_queued_at,
+        })
     }
 
     pub async fn claim_fire(
@@ -1117,15 +1273,17 @@ impl PostgresStore {
         error: Option<&str>,
         now: Epoch,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE job_runs SET finished_at = $1, ok = $2, error = $3 WHERE job = $4 AND fire_at = $5",
-        )
-        .bind(now)
-        .bind(error.is_none())
-        .bind(error)
-        .bind(job)
-        .bind(fire_at)
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE job_runs SET finished_at = $1, ok = $2, error = $3 WHERE job = $4 AND fire_at = $5",
+            )
+            .bind(now)
+            .bind(error.is_none())
+            .bind(error)
+            .bind(job)
+            .bind(fire_at)
+            .execute(&self.pool)
+        })
         .await
         .doing("finishing a job fire")?;
         Ok(())
@@ -1149,9 +1307,9 @@ impl PostgresStore {
     }
 
     pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
-        let (pending, failed, sent): (i64, i64, i64) = sqlx::query_as(
+        let (pending, failed, sent, superseded): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')), count(*) FILTER (WHERE status = 'failed'),
-                    count(*) FILTER (WHERE status = 'sent') FROM outbox",
+                    count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'superseded') FROM outbox",
         )
         .fetch_one(&self.pool)
         .await
@@ -1160,6 +1318,7 @@ impl PostgresStore {
             pending,
             failed,
             sent,
+            superseded,
         })
     }
 
@@ -1200,6 +1359,7 @@ impl PostgresStore {
     }
 
     pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        self.mark_unmarked().await?;
         // One statement, one transaction: the row the inner SELECT picks is locked (rows another
         // replica is claiming right now are skipped, not waited for), re-checked against the
         // condition, and leased. A replica that dies while sending leaves the row 'sending' with
@@ -1212,7 +1372,7 @@ impl PostgresStore {
                ORDER BY next_attempt_at, id LIMIT 1
                FOR UPDATE SKIP LOCKED)
              RETURNING id, message_id, recipients, cc, subject, body_text, body_html, attachment_name,
-                       attachment_type, attachment, attempts",
+                       attachment_type, attachment, attempts, created_at",
         )
         .bind(now)
         .bind(now + lease_secs)
@@ -1245,6 +1405,7 @@ impl PostgresStore {
                 id: r.try_get("id")?,
                 // Already counted by the claim.
                 attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
                 mail: OutgoingMail {
                     message_id: r.try_get("message_id")?,
                     to: split(r.try_get("recipients")?),
@@ -1260,15 +1421,37 @@ impl PostgresStore {
         .doing("reading mail to send")
     }
 
-    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
+    async fn mark_sent(&self, id: i64, now: Epoch) -> std::result::Result<(), sqlx::Error> {
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+        })
         .await
-        .doing("marking mail sent")?;
+        .map(|_| ())
+    }
+
+    pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
+        if let Err(e) = self.mark_sent(id, now).await {
+            self.unmarked.remember(id, now);
+            return Err(e).doing("marking mail sent (it is marked before the next claim)");
+        }
+        Ok(())
+    }
+
+    /// Records the "sent" marks the database refused earlier.
+    async fn mark_unmarked(&self) -> Result<()> {
+        let pending = self.unmarked.take();
+        for (i, (id, at)) in pending.iter().enumerate() {
+            if let Err(e) = self.mark_sent(*id, *at).await {
+                self.unmarked.put_back(pending[i..].to_vec());
+                return Err(e)
+                    .doing("marking mail sent earlier (no other mail is sent until then)");
+            }
+        }
         Ok(())
     }
 
@@ -1278,20 +1461,22 @@ impl PostgresStore {
         error: &str,
         next_attempt_at: Option<Epoch>,
     ) -> Result<()> {
-        match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
-            )
-            .bind(at)
-            .bind(error)
-            .bind(id),
-            None => sqlx::query(
-                "UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $1 WHERE id = $2",
-            )
-            .bind(error)
-            .bind(id),
-        }
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            match next_attempt_at {
+                Some(at) => sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
+                )
+                .bind(at)
+                .bind(error)
+                .bind(id),
+                None => sqlx::query(
+                    "UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = $1 WHERE id = $2",
+                )
+                .bind(error)
+                .bind(id),
+            }
+            .execute(&self.pool)
+        })
         .await
         .doing("recording a failed delivery")?;
         Ok(())

@@ -4,6 +4,9 @@
 //! Writes begin with `BEGIN IMMEDIATE` so that two writers queue on the busy timeout instead of
 //! failing with SQLITE_BUSY halfway through a transaction. Multi-row statements stay under
 //! SQLite's 32766 bind parameters.
+//!
+//! A connection whose transaction failed (SQLITE_FULL, an I/O error) is closed instead of being
+//! reused ([`super::recovery`]), so that the store works again as soon as the disk has room.
 
 use super::{
     ActionItem, ActionList, ClaimedMail, CodeCount, Context, FeeProcedure, GroupTally, OutboxRow,
@@ -15,19 +18,29 @@ use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions as _, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const MAX_BINDS: usize = 32_000;
 
+/// SQLite's largest `max_page_count` (what "no cap" means).
+const NO_PAGE_CAP: u64 = 4_294_967_294;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file (none for a memory database).
+    file: Option<std::path::PathBuf>,
+    /// A cap on the file's pages set by [`SqliteStore::set_page_cap`] (0: never set).
+    page_cap: Arc<AtomicU64>,
+    unmarked: super::recovery::UnmarkedSent,
 }
 
-/// The folder of a `sqlite://` file URL (none for memory databases).
-fn folder_of(url: &str) -> Option<std::path::PathBuf> {
+/// The database file of a `sqlite://` URL (none for memory databases).
+fn file_of(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -35,7 +48,24 @@ fn folder_of(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path.starts_with(":memory:") {
         return None;
     }
-    std::path::Path::new(path)
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Applies the page cap (when one was ever set) to a connection.
+async fn apply_page_cap(conn: &mut sqlx::SqliteConnection, cap: u64) -> sqlx::Result<()> {
+    if cap != 0 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {cap}"
+        )))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The folder of a `sqlite://` file URL (none for memory databases).
+fn folder_of(url: &str) -> Option<std::path::PathBuf> {
+    file_of(url)?
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
@@ -63,9 +93,34 @@ impl SqliteStore {
             // all over the key index. No memory-mapped I/O: it counts every touched page of the
             // file as resident memory, and buys nothing once the scans are clustered.
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // sqlx logs a statement slower than a second at WARN, whole: a normal sync's bulk
+            // writes would fill the journal with SQL. Debug: seen only when asked for.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+        let page_cap = Arc::new(AtomicU64::new(0));
+        let (on_connect, on_acquire) = (page_cap.clone(), page_cap.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .after_connect(move |conn, _| {
+                let cap = on_connect.load(Ordering::SeqCst);
+                Box::pin(async move { apply_page_cap(conn, cap).await })
+            })
+            // A connection left inside a failed transaction is closed, never reused.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    super::recovery::reusable(conn, true, "returned to the pool").await
+                })
+            })
+            .before_acquire(move |conn, _| {
+                let cap = on_acquire.load(Ordering::SeqCst);
+                Box::pin(async move {
+                    if !super::recovery::reusable(conn, false, "handed out").await? {
+                        return Ok(false);
+                    }
+                    apply_page_cap(conn, cap).await?;
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {
@@ -79,11 +134,40 @@ impl SqliteStore {
                 url: url.to_string(),
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            file: file_of(url),
+            page_cap,
+            unmarked: Default::default(),
+        })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The database file (none for a memory database).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    /// Fault drill: caps the database file at `pages` pages on every connection of the pool
+    /// (SQLite's `PRAGMA max_page_count`: a write that would grow the file past it fails with
+    /// SQLITE_FULL, "database or disk is full", exactly as on a full disk); `None` lifts the cap.
+    /// It applies to each connection when it is next handed out. For tests and drills
+    /// (docs/operations.md); the cap is not stored in the file and ends with the process.
+    pub fn set_page_cap(&self, pages: Option<u64>) {
+        self.page_cap
+            .store(pages.unwrap_or(NO_PAGE_CAP).max(1), Ordering::SeqCst);
+    }
+
+    /// The database file's size in pages.
+    pub async fn page_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the database's size")?;
+        Ok(n.max(0) as u64)
     }
 
     pub async fn close(&self) {
@@ -812,6 +896,73 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn set_mark(&self, source: &str, endpoint: &str, mark: Option<Epoch>) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::ensure_state(&mut tx, source, endpoint).await?;
+        sqlx::query("UPDATE sync_state SET mark = ?1 WHERE source = ?2 AND endpoint = ?3")
+            .bind(mark)
+            .bind(source)
+            .bind(endpoint)
+            .execute(&mut *tx)
+            .await
+            .doing("setting the sync mark")?;
+        tx.commit().await.doing("setting the sync mark")
+    }
+
+    pub async fn note_future_updates(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[(String, Epoch)],
+        now: Epoch,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        for chunk in items.chunks(1000) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO future_updates (source, endpoint, key, claimed_at, first_seen, last_seen) ",
+            );
+            qb.push_values(chunk, |mut b, (key, claimed)| {
+                b.push_bind(source)
+                    .push_bind(endpoint)
+                    .push_bind(key)
+                    .push_bind(*claimed)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(
+                " ON CONFLICT (source, endpoint, key) DO UPDATE SET claimed_at = excluded.claimed_at, \
+                 last_seen = excluded.last_seen, times_seen = future_updates.times_seen + 1",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("noting future-dated records")?;
+        }
+        tx.commit().await.doing("noting future-dated records")
+    }
+
+    pub async fn future_counts(&self) -> Result<Vec<super::FutureCount>> {
+        let rows = sqlx::query(
+            "SELECT source, endpoint, count(*) AS n, max(claimed_at) AS latest, max(last_seen) AS seen \
+             FROM future_updates GROUP BY source, endpoint ORDER BY source, endpoint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting future-dated records")?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::FutureCount {
+                    source: r.try_get("source")?,
+                    endpoint: r.try_get("endpoint")?,
+                    records: r.try_get("n")?,
+                    latest_claimed: r.try_get("latest")?,
+                    last_seen: r.try_get("seen")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading future-dated records")
+    }
+
     pub async fn rejection_counts(&self) -> Result<Vec<RejectionCount>> {
         let rows = sqlx::query(
             "SELECT source, kind, reason, count(*) AS n FROM rejected GROUP BY source, kind, reason ORDER BY n DESC, reason",
@@ -983,25 +1134,28 @@ impl SqliteStore {
         tx.commit().await.doing("committing alerts")
     }
 
-    pub async fn commit_digest(
+    pub async fn commit_letters(
         &self,
-        mails: &[(String, OutgoingMail)],
+        letters: &[super::QueuedLetter],
         notified: &[AlertRecord],
         now: Epoch,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let mut tx = self.write().await?;
-        let mut queued = 0;
-        for (kind, m) in mails {
+        let (mut queued, mut superseded) = (0, 0);
+        for l in letters {
+            let m = &l.mail;
+            let (to, cc) = (m.to.join(","), m.cc.join(","));
             let done = sqlx::query(
                 "INSERT INTO outbox (message_id, kind, recipients, cc, subject, body_text, body_html, attachment_name,
-                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                                     attachment_type, attachment, status, attempts, next_attempt_at, created_at,
+                                     unit, snapshot)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
                  ON CONFLICT (message_id) DO NOTHING",
             )
             .bind(&m.message_id)
-            .bind(kind)
-            .bind(m.to.join(","))
-            .bind(m.cc.join(","))
+            .bind(&l.kind)
+            .bind(&to)
+            .bind(&cc)
             .bind(&m.subject)
             .bind(&m.text)
             .bind(&m.html)
@@ -1010,14 +1164,83 @@ impl SqliteStore {
             .bind(m.attachment.as_ref().map(|a| a.bytes.as_slice()))
             .bind(now)
             .bind(now)
+            .bind(&l.unit)
+            .bind(&l.snapshot)
             .execute(&mut *tx)
             .await
             .doing("queueing mail")?;
             queued += done.rows_affected() as usize;
+            if let (Some(unit), 1) = (&l.unit, done.rows_affected()) {
+                let older = sqlx::query(
+                    "UPDATE outbox SET status = 'superseded', claimed_until = NULL, last_error = ?
+                     WHERE kind = ? AND unit = ? AND recipients = ? AND cc = ? AND status = 'pending'
+                       AND message_id <> ?",
+                )
+                .bind(format!("superseded by {}", m.message_id))
+                .bind(&l.kind)
+                .bind(unit)
+                .bind(&to)
+                .bind(&cc)
+                .bind(&m.message_id)
+                .execute(&mut *tx)
+                .await
+                .doing("superseding waiting mail")?;
+                superseded += older.rows_affected() as usize;
+            }
         }
         Self::put_alerts(&mut tx, notified).await?;
         tx.commit().await.doing("committing queued mail")?;
-        Ok(queued)
+        Ok((queued, superseded))
+    }
+
+    pub async fn letter_history(&self) -> Result<Vec<super::LetterHistory>> {
+        let rows: Vec<(String, String, Option<Epoch>, Option<Epoch>)> = sqlx::query_as(
+            "SELECT kind, unit, min(CASE WHEN status = 'pending' THEN created_at END),
+                    max(CASE WHEN status = 'sent' THEN created_at END)
+             FROM outbox WHERE unit IS NOT NULL GROUP BY kind, unit ORDER BY kind, unit",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the letters' history")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, unit, waiting_since, last_sent_queued_at)| super::LetterHistory {
+                    kind,
+                    unit,
+                    waiting_since,
+                    last_sent_queued_at,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn last_sent_snapshot(&self, kind: &str, unit: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT snapshot FROM outbox
+             WHERE kind = ? AND unit = ? AND status = 'sent' AND snapshot IS NOT NULL
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(unit)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the last summary sent")
+    }
+
+    pub async fn outbox_waiting(&self, queued_before: Epoch) -> Result<super::OutboxWaiting> {
+        let (stuck, oldest_queued_at): (i64, Option<Epoch>) = sqlx::query_as(
+            "SELECT coalesce(sum(created_at < ?), 0), min(created_at)
+             FROM outbox WHERE status IN ('pending', 'sending')",
+        )
+        .bind(queued_before)
+        .fetch_one(&self.pool)
+        .await
+        .doing("reading the mail waiting for delivery")?;
+        Ok(super::OutboxWaiting {
+            stuck,
+            oldest_queued_at,
+        })
     }
 
     pub async fn claim_fire(
@@ -1047,15 +1270,17 @@ impl SqliteStore {
         error: Option<&str>,
         now: Epoch,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?",
-        )
-        .bind(now)
-        .bind(error.is_none())
-        .bind(error)
-        .bind(job)
-        .bind(fire_at)
-        .execute(&self.pool)
+        super::recovery::once_more(|| {
+            sqlx::query(
+                "UPDATE job_runs SET finished_at = ?, ok = ?, error = ? WHERE job = ? AND fire_at = ?",
+            )
+            .bind(now)
+            .bind(error.is_none())
+            .bind(error)
+            .bind(job)
+            .bind(fire_at)
+            .execute(&self.pool)
+        })
         .await
         .doing("finishing a job fire")?;
         Ok(())
@@ -1079,9 +1304,9 @@ impl SqliteStore {
     }
 
     pub async fn outbox_counts(&self) -> Result<super::OutboxCounts> {
-        let (pending, failed, sent): (i64, i64, i64) = sqlx::query_as(
+        let (pending, failed, sent, superseded): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT coalesce(sum(status IN ('pending', 'sending')), 0), coalesce(sum(status = 'failed'), 0),
-                    coalesce(sum(status = 'sent'), 0) FROM outbox",
+                    coalesce(sum(status = 'sent'), 0), coalesce(sum(status = 'superseded'), 0) FROM outbox",
         )
         .fetch_one(&self.pool)
         .await
@@ -1090,6 +1315,7 @@ impl SqliteStore {
             pending,
             failed,
             sent,
+            superseded,
         })
     }
 
@@ -1130,10 +1356,11 @@ impl SqliteStore {
     }
 
     pub async fn claim_mail(&self, now: Epoch, lease_secs: i64) -> Result<Option<ClaimedMail>> {
+        self.mark_unmarked().await?;
         let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT id, message_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment_type,
-                    attachment, attempts
+                    attachment, attempts, created_at
              FROM outbox
              WHERE (status = 'pending' AND next_attempt_at <= ?1) OR (status = 'sending' AND claimed_until < ?1)
              ORDER BY next_attempt_at, id LIMIT 1",
@@ -1168,6 +1395,7 @@ impl SqliteStore {
             Ok(ClaimedMail {
                 id: r.try_get("id")?,
                 attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
                 mail: OutgoingMail {
                     message_id: r.try_get("message_id")?,
                     to: split(r.try_get("recipients")?),
@@ -1193,13 +1421,35 @@ impl SqliteStore {
         }))
     }
 
+    async fn mark_sent(&self, id: i64, now: Epoch) -> std::result::Result<(), sqlx::Error> {
+        super::recovery::once_more(|| {
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+        })
+        .await
+        .map(|_| ())
+    }
+
     pub async fn mail_sent(&self, id: i64, now: Epoch) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .doing("marking mail sent")?;
+        if let Err(e) = self.mark_sent(id, now).await {
+            self.unmarked.remember(id, now);
+            return Err(e).doing("marking mail sent (it is marked before the next claim)");
+        }
+        Ok(())
+    }
+
+    /// Records the "sent" marks the database refused earlier.
+    async fn mark_unmarked(&self) -> Result<()> {
+        let pending = self.unmarked.take();
+        for (i, (id, at)) in pending.iter().enumerate() {
+            if let Err(e) = self.mark_sent(*id, *at).await {
+                self.unmarked.put_back(pending[i..].to_vec());
+                return Err(e)
+                    .doing("marking mail sent earlier (no other mail is sent until then)");
+            }
+        }
         Ok(())
     }
 
@@ -1209,18 +1459,20 @@ impl SqliteStore {
         error: &str,
         next_attempt_at: Option<Epoch>,
     ) -> Result<()> {
-        match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
-            )
-            .bind(at)
-            .bind(error)
-            .bind(id),
-            None => sqlx::query("UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = ? WHERE id = ?")
+        super::recovery::once_more(|| {
+            match next_attempt_at {
+                Some(at) => sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
+                )
+                .bind(at)
                 .bind(error)
                 .bind(id),
-        }
-        .execute(&self.pool)
+                None => sqlx::query("UPDATE outbox SET status = 'failed', claimed_until = NULL, last_error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(id),
+            }
+            .execute(&self.pool)
+        })
         .await
         .doing("recording a failed delivery")?;
         Ok(())

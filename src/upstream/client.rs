@@ -4,8 +4,14 @@
 //! `Retry-After` honoured and capped). Every request, the login included, goes through the one
 //! retry loop ([`SourceClient::fetch`]).
 //!
-//! It fetches bytes; it never parses records (see [`super::records`]) and never logs a token or
-//! a password.
+//! It is also where dondoc is polite to a production system it does not control
+//! (docs/upstream-safety.md): a [`Gate`] per source spaces requests (`max_requests_per_sec`, with
+//! jitter) and lets at most `max_in_flight` run at once; the `User-Agent` names dondoc, its
+//! version and the city's `contact`; and an answer is read chunk by chunk and refused as soon as
+//! it passes `max_page_mib`, so that a vendor that ignores `limit` cannot exhaust memory.
+//!
+//! It fetches bytes; it never parses records (see [`super::records`]), never reads a body whole
+//! without a cap, and never logs a token or a password.
 
 use crate::clock::Clock;
 use crate::config::{SourceKind, SourceSettings};
@@ -50,6 +56,16 @@ pub enum FetchError {
         source_name: String,
         url: String,
         reason: String,
+    },
+    #[error(
+        "{url} answered more than the {max_mib} MiB allowed for one page of source '{source_name}' ({size});          the page fails and nothing of it is stored. If the vendor honours the page size, lower          sources.{source_name}.page_size; otherwise raise sources.{source_name}.max_page_mib"
+    )]
+    TooLarge {
+        source_name: String,
+        url: String,
+        /// What was seen: the declared length, or the bytes read when the cap was passed.
+        size: String,
+        max_mib: u64,
     },
 }
 
@@ -104,6 +120,162 @@ impl RetryPolicy {
         };
         Some(wait.min(self.retry_after_max))
     }
+}
+
+/// The politeness of one source toward its server, shared by every client of that source in
+/// the process (see [`Gates`]): at most `max_in_flight` requests at once, and request starts
+/// spaced by at least `1 / max_requests_per_sec` (plus up to 20 % random jitter, so that
+/// replicas do not fall in step; the jitter only ever lengthens the gap, so the cap holds).
+///
+/// It waits on tokio's clock (monotonic; paused in tests), never on the business clock.
+#[derive(Debug)]
+pub struct Gate {
+    in_flight: tokio::sync::Semaphore,
+    max_in_flight: u32,
+    interval: Option<Duration>,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Gate {
+    pub fn new(s: &SourceSettings) -> Self {
+        let rate = s.max_requests_per_sec;
+        let interval =
+            (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+        let max_in_flight = s.max_in_flight.max(1);
+        Gate {
+            in_flight: tokio::sync::Semaphore::new(max_in_flight as usize),
+            max_in_flight,
+            interval,
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether this gate was built from the same politeness settings.
+    fn matches(&self, s: &SourceSettings) -> bool {
+        let other = Gate::new(s);
+        self.max_in_flight == other.max_in_flight && self.interval == other.interval
+    }
+
+    /// Waits for a free slot and for the request's turn; the permit is held while the request
+    /// runs (its body included).
+    async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed: `acquire` fails only on a closed semaphore.
+        let permit = self.in_flight.acquire().await.ok();
+        if let Some(interval) = self.interval {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = next.map_or(now, |n| n.max(now));
+            let jitter: f64 = rand::rng().random_range(0.0..0.2);
+            *next = Some(at + interval + interval.mul_f64(jitter));
+            drop(next);
+            tokio::time::sleep_until(at).await;
+        }
+        permit
+    }
+}
+
+/// The [`Gate`] of every source, kept for the life of the process (one per [`crate::app::App`]),
+/// so that the cap holds across passes, and across a sync and a `check-source` at once.
+#[derive(Debug, Default)]
+pub struct Gates {
+    by_source: std::sync::Mutex<std::collections::HashMap<String, Arc<Gate>>>,
+}
+
+impl Gates {
+    /// The gate of `name`; a new one when its settings changed (after a reload).
+    pub fn of(&self, name: &str, s: &SourceSettings) -> Arc<Gate> {
+        let mut map = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(name) {
+            Some(g) if g.matches(s) => g.clone(),
+            _ => {
+                let g = Arc::new(Gate::new(s));
+                map.insert(name.to_string(), g.clone());
+                g
+            }
+        }
+    }
+}
+
+/// The `User-Agent` dondoc sends: its name and version, and the city's contact when configured,
+/// e.g. `dondoc/0.1.0+1a2b3c4d5e (+contact: it@city.gov.vn)`.
+pub fn user_agent(contact: Option<&str>) -> String {
+    let base = crate::USER_AGENT;
+    match contact.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => format!("{base} (+contact: {c})"),
+        None => base.to_string(),
+    }
+}
+
+/// Bytes in a MiB.
+const MIB: u64 = 1024 * 1024;
+
+/// How much of an error answer's body is read, to quote it.
+const ERROR_BODY_BYTES: usize = 4096;
+
+/// A size for messages: bytes, and MiB when large.
+fn size_text(bytes: u64) -> String {
+    if bytes >= MIB {
+        format!("{bytes} bytes = {:.1} MiB", bytes as f64 / MIB as f64)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// Over the cap: final, not retried (the next answer would be as large).
+    TooLarge(String),
+    /// The transport broke: retried.
+    Transport(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk, refusing it as soon as it passes `max` bytes (or at once when
+/// its declared length does): memory stays within the cap whatever the server sends.
+async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<bytes::Bytes, BodyError> {
+    if let Some(len) = resp.content_length()
+        && len > max
+    {
+        return Err(BodyError::TooLarge(format!(
+            "Content-Length {}",
+            size_text(len)
+        )));
+    }
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        total += chunk.len() as u64;
+        if total > max {
+            return Err(BodyError::TooLarge(format!(
+                "{} read when reading stopped",
+                size_text(total)
+            )));
+        }
+        chunks.push(chunk);
+    }
+    Ok(match chunks.len() {
+        0 => bytes::Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut buf = bytes::BytesMut::with_capacity(total as usize);
+            for c in chunks {
+                buf.extend_from_slice(&c);
+            }
+            buf.freeze()
+        }
+    })
+}
+
+/// The first [`ERROR_BODY_BYTES`] of an error answer, as text (the rest is not read).
+async fn error_body(mut resp: reqwest::Response) -> String {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < ERROR_BODY_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    buf.truncate(ERROR_BODY_BYTES);
+    String::from_utf8_lossy(&buf).chars().take(300).collect()
 }
 
 /// An answer's body, and the server's clock when it sent it (its `Date` header).
@@ -175,6 +347,8 @@ pub struct SourceClient {
     pub page_size: u32,
     pub retry: RetryPolicy,
     clock: Arc<dyn Clock>,
+    gate: Arc<Gate>,
+    max_page_bytes: u64,
 }
 
 impl SourceClient {
@@ -186,7 +360,7 @@ impl SourceClient {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(s.connect_timeout_secs))
             .timeout(Duration::from_secs(s.timeout_secs))
-            .user_agent(concat!("dondoc/", env!("CARGO_PKG_VERSION")));
+            .user_agent(user_agent(s.contact.as_deref()));
         if let Some(ca) = &s.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| setup(format!("cannot read ca_file {}: {e}", ca.display())))?;
@@ -196,6 +370,13 @@ impl SourceClient {
                     ca.display()
                 ))
             })?;
+            // An empty bundle parses without error: say so rather than fail every handshake.
+            if certs.is_empty() {
+                return Err(setup(format!(
+                    "ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the issuing CA's certificate",
+                    ca.display()
+                )));
+            }
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
@@ -274,7 +455,16 @@ impl SourceClient {
             page_size: s.page_size,
             retry: RetryPolicy::from_settings(s),
             clock,
+            gate: Arc::new(Gate::new(s)),
+            max_page_bytes: s.max_page_mib.max(1).saturating_mul(MIB),
         })
+    }
+
+    /// Uses `gate` (the process's gate of this source, from [`Gates::of`]) instead of a gate of
+    /// its own, so that the politeness caps hold across clients.
+    pub fn with_gate(mut self, gate: Arc<Gate>) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// The full URL of a path under `base_url`.
@@ -461,6 +651,7 @@ impl SourceClient {
     ) -> Result<Fetched, FetchError> {
         let mut last = String::new();
         for attempt in 1..=self.retry.max_attempts {
+            let permit = self.gate.enter().await;
             let wait = match make().send().await {
                 Ok(resp) => {
                     let status = resp.status();
@@ -471,9 +662,17 @@ impl SourceClient {
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
                             .map(|t| t.timestamp());
-                        match resp.bytes().await {
+                        match read_capped(resp, self.max_page_bytes).await {
                             Ok(body) => return Ok(Fetched { body, date }),
-                            Err(e) => {
+                            Err(BodyError::TooLarge(size)) => {
+                                return Err(FetchError::TooLarge {
+                                    source_name: self.name.clone(),
+                                    url: url.to_string(),
+                                    size,
+                                    max_mib: self.max_page_bytes / MIB,
+                                });
+                            }
+                            Err(BodyError::Transport(e)) => {
                                 last = format!("reading the body failed: {}", describe(&e));
                                 self.retry.backoff(attempt)
                             }
@@ -498,8 +697,7 @@ impl SourceClient {
                         last = format!("{status}");
                         self.retry.backoff(attempt)
                     } else {
-                        let body = resp.text().await.unwrap_or_default();
-                        let body: String = body.chars().take(300).collect();
+                        let body = error_body(resp).await;
                         return Err(FetchError::Rejected {
                             url: url.to_string(),
                             status: status.as_u16(),
@@ -512,6 +710,7 @@ impl SourceClient {
                     self.retry.backoff(attempt)
                 }
             };
+            drop(permit);
             if attempt < self.retry.max_attempts {
                 tracing::warn!(source = %self.name, %url, attempt, error = %last, wait_ms = wait.as_millis() as u64, "request failed; retrying");
                 tokio::time::sleep(wait).await;

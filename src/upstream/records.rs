@@ -531,6 +531,35 @@ impl Check {
         }
     }
 
+    /// A code field (a key or a reference to another record: dossier, procedure, field, unit,
+    /// document) must be single-line printable text: a control character (CR, LF, NUL, …), a
+    /// line or paragraph separator or a bidirectional override in it rejects the record. Such a
+    /// value would otherwise reach a letter's plain text (a forged "Bcc:" line), a log line or a
+    /// spreadsheet as if it were dondoc's own text.
+    fn single_line(&mut self, field: &str, value: &str) {
+        if let Some((at, c)) = value.chars().enumerate().find(|(_, c)| is_hostile(*c)) {
+            self.fail(format!(
+                "{field} contains {} at character {}: a code must be single-line printable text",
+                char_name(c),
+                at + 1
+            ));
+        }
+    }
+
+    fn required_code(&mut self, field: &str, v: Text) -> String {
+        let code = self.required_text(field, v);
+        self.single_line(field, &code);
+        code
+    }
+
+    fn optional_code(&mut self, field: &str, v: Text) -> Option<String> {
+        let code = self.optional_text(field, v);
+        if let Some(c) = &code {
+            self.single_line(field, c);
+        }
+        code
+    }
+
     /// A code that must be one of `allowed`; absent is `None`.
     fn code(
         &mut self,
@@ -569,12 +598,46 @@ impl Check {
             None => Ok(value),
             Some(reason) => Err(Rejection {
                 kind,
-                key: key.to_string(),
+                key: printable_key(key),
                 updated_at,
                 reason,
             }),
         }
     }
+}
+
+/// Characters a code must never hold: control characters (C0, DEL, C1), line and paragraph
+/// separators, and the bidirectional embeddings, overrides and isolates.
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn char_name(c: char) -> String {
+    match c {
+        '\r' => "a carriage return (CR)".into(),
+        '\n' => "a line feed (LF)".into(),
+        '\0' => "a NUL character".into(),
+        '\t' => "a tab".into(),
+        c => format!("the control character U+{:04X}", u32::from(c)),
+    }
+}
+
+/// A key as it may be stored and shown: each hostile character written as an escape (`\r`,
+/// `\n`, `\u{0}`), so that a rejected record's key never breaks a line where it is printed.
+pub fn printable_key(key: &str) -> String {
+    if !key.chars().any(is_hostile) {
+        return key.to_string();
+    }
+    key.chars()
+        .map(|c| {
+            if is_hostile(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn shape_rejection(kind: RecordKind, raw: &RawValue, err: serde_json::Error) -> Rejection {
@@ -593,7 +656,7 @@ fn shape_rejection(kind: RecordKind, raw: &RawValue, err: serde_json::Error) -> 
     let msg = err.to_string();
     Rejection {
         kind,
-        key: keyless(key, || stand_in_key(kind, raw.get().as_bytes())),
+        key: printable_key(&keyless(key, || stand_in_key(kind, raw.get().as_bytes()))),
         updated_at,
         reason: format!(
             "the record does not have the contract's shape: {}",
@@ -621,7 +684,7 @@ fn value_shape_rejection(
     };
     Rejection {
         kind,
-        key: keyless(key, stand_in),
+        key: printable_key(&keyless(key, stand_in)),
         updated_at,
         reason: format!(
             "the record does not have the contract's shape: {}",
@@ -685,7 +748,7 @@ pub fn parse_dossier_value(v: &Value, stand_in: impl FnOnce() -> String) -> Pars
 fn dossier_of(r: RawDossier, stand_in: impl FnOnce() -> String) -> Parsed<Dossier> {
     let mut c = Check::new();
     let key_text = r.code.clone();
-    let code = c.required_text("MaHoSo", r.code);
+    let code = c.required_code("MaHoSo", r.code);
     let key = if code.is_empty() {
         keyless(key_text, stand_in)
     } else {
@@ -711,9 +774,9 @@ fn dossier_of(r: RawDossier, stand_in: impl FnOnce() -> String) -> Parsed<Dossie
         );
     }
 
-    let procedure_code = c.required_text("MaTTHC", r.procedure_code);
-    let field_code = c.optional_text("MaLinhVuc", r.field_code);
-    let unit_code = c.required_text("DonViXuLy", r.unit_code);
+    let procedure_code = c.required_code("MaTTHC", r.procedure_code);
+    let field_code = c.optional_code("MaLinhVuc", r.field_code);
+    let unit_code = c.required_code("DonViXuLy", r.unit_code);
     let channel = c.code("KenhThucHien", &r.channel, 1..=3);
     let status = match c.code("TrangThaiHoSo", &r.status, 1..=10) {
         Some(s) => s,
@@ -869,7 +932,7 @@ pub fn parse_procedure_value(v: &Value, stand_in: impl FnOnce() -> String) -> Pa
 fn procedure_of(r: RawProcedure, stand_in: impl FnOnce() -> String) -> Parsed<Procedure> {
     let mut c = Check::new();
     let key_text = r.code.clone();
-    let code = c.required_text("MaTTHC", r.code);
+    let code = c.required_code("MaTTHC", r.code);
     let key = if code.is_empty() {
         keyless(key_text, stand_in)
     } else {
@@ -878,7 +941,7 @@ fn procedure_of(r: RawProcedure, stand_in: impl FnOnce() -> String) -> Parsed<Pr
     let p = Procedure {
         code,
         name: c.optional_text("TenTTHC", r.name),
-        field_code: c.optional_text("MaLinhVuc", r.field_code),
+        field_code: c.optional_code("MaLinhVuc", r.field_code),
         field_name: c.optional_text("TenLinhVuc", r.field_name),
         level: c.code("MucDo", &r.level, 1..=4),
     };
@@ -907,7 +970,7 @@ pub fn parse_document_value(v: &Value, stand_in: impl FnOnce() -> String) -> Par
 fn document_of(r: RawDocument, stand_in: impl FnOnce() -> String) -> Parsed<Document> {
     let mut c = Check::new();
     let key_text = r.code.clone();
-    let code = c.required_text("MaVanBan", r.code);
+    let code = c.required_code("MaVanBan", r.code);
     let key = if code.is_empty() {
         keyless(key_text, stand_in)
     } else {
@@ -932,7 +995,7 @@ fn document_of(r: RawDocument, stand_in: impl FnOnce() -> String) -> Parsed<Docu
         };
         return c.finish(RecordKind::Document, &key, updated_at, doc);
     }
-    let unit_code = c.required_text("MaDonVi", r.unit_code);
+    let unit_code = c.required_code("MaDonVi", r.unit_code);
     let direction = match c.required_text("LoaiVanBan", r.direction).as_str() {
         "DEN" => Some(Direction::Incoming),
         "DI" => Some(Direction::Outgoing),
@@ -1038,6 +1101,58 @@ mod tests {
         let r = parse_dossier(&raw(&v.to_string())).unwrap_err();
         assert_eq!(r.key, "H50.01-240501-0001");
         assert!(r.reason.contains("shape"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_code_with_a_control_character_rejects_the_record_and_names_it() {
+        let mut v = full();
+        v["MaHoSo"] = "X\r\nBcc: evil@example.com\r\nSubject: forged-028".into();
+        let r = parse_dossier(&raw(&v.to_string())).unwrap_err();
+        assert!(
+            r.reason
+                .starts_with("MaHoSo contains a carriage return (CR) at character 2"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(
+            r.key,
+            "X\\r\\nBcc: evil@example.com\\r\\nSubject: forged-028"
+        );
+        assert!(!r.key.contains(['\r', '\n']));
+        for (field, value, what) in [
+            ("DonViXuLy", "000.01\u{0}.H50", "a NUL character"),
+            ("MaTTHC", "1.0\n01", "a line feed (LF)"),
+            ("MaLinhVuc", "G09\u{85}DD", "U+0085"),
+            ("DonViXuLy", "000\u{202E}01", "U+202E"),
+        ] {
+            let mut v = full();
+            v[field] = value.into();
+            let r = parse_dossier(&raw(&v.to_string())).unwrap_err();
+            assert!(
+                r.reason.starts_with(&format!("{field} contains")) && r.reason.contains(what),
+                "{}",
+                r.reason
+            );
+        }
+        // Vietnamese text and ordinary punctuation stay valid.
+        let mut v = full();
+        v["MaHoSo"] = "000.01.23.H50-240601-0001/Đợt-1".into();
+        assert!(parse_dossier(&raw(&v.to_string())).is_ok());
+        let d = r#"{"MaVanBan":"VB\u0000","MaDonVi":"P1","LoaiVanBan":"DEN","NgayCapNhat":"20240601000000"}"#;
+        let r = parse_document(&raw(d)).unwrap_err();
+        assert!(
+            r.reason.contains("MaVanBan contains a NUL character"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(r.key, "VB\\u{0}");
+        let p = r#"{"MaTTHC":"1.00\r1","TenTTHC":"Cấp phép"}"#;
+        assert!(
+            parse_procedure(&raw(p))
+                .unwrap_err()
+                .reason
+                .contains("MaTTHC contains")
+        );
     }
 
     #[test]

@@ -602,3 +602,4 @@ pub async fn strings(db_url: &str, sql: &str) -> Vec<String> {
     v
 }
 pub mod smtp;
+pub mod upstream;

@@ -1,7 +1,7 @@
 //! The contract fields a mapping may fill: exactly those that dondoc reads from each list
 //! (`../shared/spec/upstream-api.md`), with their kind. A field outside this catalogue cannot be
-//! mapped: personal data (`ChuHoSo`, `SoDienThoai`, …) has no place to go, and contract fields
-//! dondoc does not use (`TenPhiLePhi`, …) are refused with a word saying so.
+//! mapped: personal data (`ChuHoSo`, `SoDienThoai`, …) has no place to go; contract fields
+//! dondoc does not use (`TenPhiLePhi`, …) are ignored, with a warning from `check-config`.
 
 use crate::upstream::records::RecordKind;
 
@@ -107,7 +107,7 @@ pub const DOCUMENT: &[FieldDef] = &[
     f("DaXoa", FieldKind::Flag),
 ];
 
-/// Contract fields that dondoc does not read: a mapping may not name them.
+/// Contract fields that dondoc does not read: a mapping that names them is ignored (a warning).
 pub const UNUSED: &[&str] = &[
     "MaPhiLePhi",
     "TenPhiLePhi",

@@ -521,15 +521,15 @@ fn formats(list: &[String], path: &str, problems: &mut Vec<PlanProblem>) -> Vec<
 }
 
 fn check_name(name: &str, defs: &[FieldDef], path: &str, problems: &mut Vec<PlanProblem>) {
-    if defs.iter().any(|d| d.name == name) {
+    // A contract field dondoc does not read is ignored with a warning ([`unused_fields`]): an
+    // administrator mapping everything the vendor offers is not wrong.
+    if defs.iter().any(|d| d.name == name) || fields::UNUSED.contains(&name) {
         return;
     }
     let msg = if fields::PERSONAL.contains(&name) {
         format!(
             "{name} is personal data: dondoc never reads it (Decree 13/2023/NĐ-CP); leave it out"
         )
-    } else if fields::UNUSED.contains(&name) {
-        format!("{name} is part of the contract but dondoc does not use it: leave it out")
     } else {
         let known: Vec<&str> = defs.iter().map(|d| d.name).collect();
         format!(
@@ -538,6 +538,31 @@ fn check_name(name: &str, defs: &[FieldDef], path: &str, problems: &mut Vec<Plan
         )
     };
     problems.push((format!("{path}.{name}"), msg));
+}
+
+/// Contract fields that a list's mapping names but dondoc does not read (`NgayBoSung`,
+/// `SoPhieu`, …), at any depth: `(key path below the table, message)`. They are ignored; the
+/// configuration check reports them as warnings.
+pub fn unused_fields(m: &ListMapping) -> Vec<PlanProblem> {
+    fn walk(map: &BTreeMap<String, FieldSpec>, path: &str, out: &mut Vec<PlanProblem>) {
+        for (name, spec) in map {
+            let here = format!("{path}.{name}");
+            if fields::UNUSED.contains(&name.as_str()) {
+                out.push((
+                    here.clone(),
+                    format!(
+                        "{name} is part of the contract but dondoc does not use it: its mapping is ignored"
+                    ),
+                ));
+            }
+            if let Some(sub) = spec.table().fields {
+                walk(&sub, &format!("{here}.fields"), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&m.fields, "fields", &mut out);
+    out
 }
 
 fn code_value_problem(kind: FieldKind, v: &MapValue) -> Option<String> {

@@ -266,7 +266,6 @@ KenhThucHien = { fields = { Gia = "/x" } }
         "records",
         "date_format",
         "fields.ChuHoSo",
-        "fields.TenPhiLePhi",
         "fields.MaHoSoo",
         "fields.TrangThaiHoSo.map.Xong",
         "fields.TrangThaiHoSo.map.Mới",
@@ -284,4 +283,14 @@ KenhThucHien = { fields = { Gia = "/x" } }
         .find(|(p, _)| p == "fields.ChuHoSo")
         .unwrap();
     assert!(personal.1.contains("personal data"));
+    // A contract field dondoc does not use is no error: it is ignored, with a warning.
+    assert!(!paths.contains(&"fields.TenPhiLePhi"), "{problems:#?}");
+    assert_eq!(
+        super::unused_fields(&m),
+        [(
+            "fields.TenPhiLePhi".to_string(),
+            "TenPhiLePhi is part of the contract but dondoc does not use it: its mapping is ignored"
+                .to_string()
+        )]
+    );
 }

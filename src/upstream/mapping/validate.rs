@@ -7,6 +7,27 @@ use super::{ListPlan, pointer_problem};
 use crate::config::{Problem, SourceKind, SourceSettings};
 use crate::upstream::records::RecordKind;
 
+/// What the mapping of source `name` says that dondoc ignores (not an error): contract fields it
+/// does not use.
+pub fn warnings_source(name: &str, src: &SourceSettings, w: &mut Vec<Problem>) {
+    for kind in [
+        RecordKind::Dossier,
+        RecordKind::Procedure,
+        RecordKind::Document,
+    ] {
+        let m = match kind {
+            RecordKind::Dossier => src.dossiers.as_ref(),
+            RecordKind::Procedure => src.procedures.as_ref(),
+            RecordKind::Document => src.documents.as_ref(),
+        };
+        let Some(m) = m else { continue };
+        let table = super::fields::table_name(kind);
+        for (path, msg) in super::unused_fields(m) {
+            w.push(Problem::new(format!("sources.{name}.{table}.{path}"), msg));
+        }
+    }
+}
+
 /// Every problem of the mapping keys of source `name`.
 pub fn validate_source(name: &str, src: &SourceSettings, p: &mut Vec<Problem>) {
     let at = |k: &str| format!("sources.{name}.{k}");

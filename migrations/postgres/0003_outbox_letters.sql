@@ -1,0 +1,7 @@
+-- As in SQLite: letters that replace one another. A letter about one unit (`unit`) supersedes the
+-- letters of the same kind to the same recipients for that unit that are still waiting (status
+-- 'superseded': listed by `alerts list`, never sent). `snapshot` keeps what the city summary
+-- showed (JSON), so that the next summary can say what changed since the last letter sent.
+ALTER TABLE outbox ADD COLUMN unit TEXT COLLATE "C";
+ALTER TABLE outbox ADD COLUMN snapshot TEXT;
+CREATE INDEX outbox_unit ON outbox (kind, unit, status);
