@@ -114,6 +114,12 @@ impl Job {
         }
     }
 
+    /// Whether the configuration schedules this job at all (the portal's collection only with an
+    /// enabled `[portal]`).
+    pub fn is_scheduled(self, s: &Settings) -> bool {
+        self.expr(s).is_some()
+    }
+
     /// The job's schedule; `None` for a job that is not configured (the portal's collection
     /// without an enabled `[portal]`).
     fn expr(self, s: &Settings) -> Option<&str> {

@@ -94,10 +94,12 @@ async fn fire(a: &Application, clock: &ManualClock, instant: &str) -> Vec<(Job, 
     started
 }
 
-/// How each job's run of the last fire ended.
+/// How each scheduled job's run of the last fire ended.
 fn outcomes(a: &Application) -> Vec<(Job, Option<String>)> {
+    let app = a.daemon().app();
     Job::ALL
         .iter()
+        .filter(|j| j.is_scheduled(&app.settings))
         .map(|j| {
             let o = a
                 .daemon()
