@@ -85,6 +85,10 @@ pub enum Command {
     Alerts(AlertsCommand),
     /// Make the commitment report of a period as xlsx, csv or html (reads the database only).
     Report(ReportArgs),
+    /// Each unit's estimated Decision 766 points, the points it loses, what wins them back, and
+    /// the portal's published figures beside them (reads the database only); `portal-collect`
+    /// and `portal-reset` manage the collection of the portal's figures.
+    Score(ScoreArgs),
     /// The commitment letter's criteria: each unit's pre-filled form, returned forms, the
     /// consolidation (docs/letter.md).
     #[command(subcommand)]
@@ -119,6 +123,40 @@ pub enum LetterCommand {
         format: Format,
     },
 }
+
+// ---- issue 19: `dondoc score` ----
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ScoreArgs {
+    #[command(subcommand)]
+    pub action: Option<ScoreCommand>,
+    #[arg(long, value_enum, default_value = "quarter")]
+    pub period: PeriodKind,
+    /// The evaluation instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Keep one unit (default: all, parents included); the table then shows every indicator.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// calendar (default, as `status`) or reporting (the 15th of the month before to the 14th).
+    #[arg(long, value_enum, default_value = "calendar")]
+    pub basis: crate::report::Basis,
+    /// table (for people) or json (for scripts).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScoreCommand {
+    /// Collect the portal's published figures now ([portal] section), politely.
+    PortalCollect,
+    /// Close the portal collector's circuit after a person dealt with its cause.
+    PortalReset,
+}
+
+mod score; // `dondoc score`: src/cli/score.rs
+// ---- end issue 19 ----
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -365,6 +403,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
+        Command::Score(a) => score::score(loaded.settings, clock, a).await,
         Command::Backup { out } => backup(&loaded.settings, out).await,
         Command::Letter(a) => letter(loaded.settings, clock, a).await,
         Command::CheckConfig | Command::MigrateStore { .. } => Ok(()),
@@ -446,6 +485,17 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
                 "smtp       not configured: alerts are evaluated and listed, not mailed"
             );
         }
+    }
+    // issue 19: the portal's published figures
+    if let Some(p) = s.portal.as_ref().filter(|p| p.enabled) {
+        let _ = writeln!(
+            out,
+            "portal     {} (root {}, {} unit(s) mapped), collected at \"{}\"",
+            p.base_url,
+            p.root_department_id,
+            p.departments.len(),
+            p.schedule
+        );
     }
     let targets: Vec<String> = Metric::ALL
         .iter()

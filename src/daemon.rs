@@ -83,24 +83,25 @@ pub enum Job {
     Deliver,
     Reports,
     Letter,
+    /// Issue 19: collect the portal's published Decision 766 figures (only with an enabled
+    /// `[portal]` section; `portal.schedule`, daily).
+    Portal,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Job::Sync,
         Job::AlertsDigest,
         Job::Deliver,
         Job::Reports,
         Job::Letter,
+        Job::Portal,
     ];
 
     /// The jobs a configuration schedules: every job, but the letter's only with a register of
-    /// criteria (`[[commitments]]`).
+    /// criteria (`[[commitments]]`) and the portal's only with an enabled `[portal]`.
     pub fn scheduled(s: &Settings) -> Vec<Job> {
-        Job::ALL
-            .into_iter()
-            .filter(|j| *j != Job::Letter || !s.commitments.is_empty())
-            .collect()
+        Job::ALL.into_iter().filter(|j| j.is_scheduled(s)).collect()
     }
 
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
@@ -112,6 +113,7 @@ impl Job {
             Job::Deliver => "deliver",
             Job::Reports => crate::report::scheduled::JOB,
             Job::Letter => crate::letter::job::JOB,
+            Job::Portal => crate::score::portal::JOB,
         }
     }
 
@@ -123,14 +125,24 @@ impl Job {
         }
     }
 
-    fn expr(self, s: &Settings) -> &str {
-        match self {
+    /// Whether the configuration schedules this job at all (the portal's collection only with an
+    /// enabled `[portal]`).
+    pub fn is_scheduled(self, s: &Settings) -> bool {
+        self.expr(s).is_some()
+    }
+
+    /// The job's schedule; `None` for a job that is not configured (the portal's collection
+    /// without an enabled `[portal]`).
+    fn expr(self, s: &Settings) -> Option<&str> {
+        Some(match self {
             Job::Sync => &s.schedule.sync,
             Job::AlertsDigest => &s.schedule.alerts,
             Job::Deliver => &s.schedule.deliver,
             Job::Reports => &s.reports.schedule,
+            Job::Letter if s.commitments.is_empty() => return None,
             Job::Letter => &s.letter.schedule,
-        }
+            Job::Portal => &s.portal.as_ref().filter(|p| p.enabled)?.schedule,
+        })
     }
 }
 
@@ -159,6 +171,11 @@ pub struct SyncCounters {
     pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
     /// The evaluations of the last sync (month, quarter, year).
     pub latest: Mutex<Option<Arc<Vec<crate::metrics::Evaluation>>>>,
+    /// Issue 19: the dashboard's Decision 766 scores per period kind, with the instant of the
+    /// last successful sync they were computed after (recomputed after the next sync).
+    #[allow(clippy::type_complexity)]
+    pub scores:
+        Mutex<HashMap<crate::metrics::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
 }
 
 impl Runner for Jobs {
@@ -235,6 +252,10 @@ pub async fn run_job(
                 .map_err(|e| e.to_string())?;
             deliver(app, now).await
         }
+        Job::Portal => crate::score::portal::run_once(app, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -259,9 +280,10 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
-        let schedules = Job::scheduled(s)
-            .into_iter()
-            .map(|j| Ok((j, Schedule::parse(j.expr(s))?)))
+        let schedules = Job::ALL
+            .iter()
+            .filter_map(|j| j.expr(s).map(|e| (j, e)))
+            .map(|(j, e)| Ok((*j, Schedule::parse(e)?)))
             .collect::<Result<_, ScheduleError>>()?;
         Ok(Scheduler {
             schedules,

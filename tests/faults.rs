@@ -94,7 +94,7 @@ async fn fire(a: &Application, clock: &ManualClock, instant: &str) -> Vec<(Job, 
     started
 }
 
-/// How each job's run of the last fire ended.
+/// How each scheduled job's run of the last fire ended.
 fn outcomes(a: &Application) -> Vec<(Job, Option<String>)> {
     Job::scheduled(&a.daemon().app().settings)
         .into_iter()

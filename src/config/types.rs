@@ -47,6 +47,9 @@ pub struct Settings {
     /// The letter's forms: when they are mailed, reminded, and where returned ones are dropped.
     #[serde(default)]
     pub letter: LetterSettings,
+    /// The national portal's published Decision 766 figures (issue 19); absent: not collected.
+    #[serde(default)]
+    pub portal: Option<PortalSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1000,4 +1003,82 @@ fn default_form_days() -> u32 {
 }
 fn default_remind_days() -> u32 {
     3
+}
+
+// ---- [portal] (issue 19: the Decision 766 score, docs/score.md) ----
+
+/// `[portal]`: collecting the national public-service portal's published Decision 766 figures.
+/// Absent (the default, and the demo): nothing is collected and the score shows dondoc's estimate
+/// alone.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortalSettings {
+    /// Collect (default true when the section is present).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The portal's address before `/api/v1/reporting/evaluation/…`.
+    pub base_url: String,
+    /// The province's `rootDepartmentId` on the portal.
+    pub root_department_id: String,
+    /// A contact (mail address or URL) put in the User-Agent, so that the portal's operators can
+    /// reach the city's IT office.
+    pub contact: String,
+    /// dondoc unit code → the unit's department code on the portal. Units not listed get no
+    /// published figures.
+    #[serde(default)]
+    pub departments: BTreeMap<String, String>,
+    /// When the daily collection runs (6-field cron, Asia/Ho_Chi_Minh). The portal refreshes
+    /// once a night: once a day is enough.
+    #[serde(default = "default_portal_cron")]
+    pub schedule: String,
+    /// The least time between two requests (one request at a time).
+    #[serde(default = "default_portal_interval")]
+    pub min_interval_ms: u64,
+    /// A random extra wait of up to this much is added to every interval.
+    #[serde(default = "default_portal_jitter")]
+    pub jitter_ms: u64,
+    /// Attempts per request (timeouts and 5xx are retried with exponential backoff).
+    #[serde(default = "default_portal_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_portal_backoff")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_portal_timeout")]
+    pub timeout_secs: u64,
+    /// Units asked per page.
+    #[serde(default = "default_portal_page_size")]
+    pub page_size: u32,
+    /// A published TDGQ score further than this from dondoc's estimate is reported on the
+    /// data-quality page.
+    #[serde(default = "default_portal_tolerance_points")]
+    pub tolerance_points: f64,
+    /// A portal dossier count further than this (percent of dondoc's) is reported.
+    #[serde(default = "default_portal_tolerance_pct")]
+    pub tolerance_count_pct: f64,
+}
+
+fn default_portal_cron() -> String {
+    "0 30 6 * * *".into()
+}
+fn default_portal_interval() -> u64 {
+    1000
+}
+fn default_portal_jitter() -> u64 {
+    500
+}
+fn default_portal_attempts() -> u32 {
+    3
+}
+fn default_portal_backoff() -> u64 {
+    2000
+}
+fn default_portal_timeout() -> u64 {
+    30
+}
+fn default_portal_page_size() -> u32 {
+    100
+}
+fn default_portal_tolerance_points() -> f64 {
+    1.0
+}
+fn default_portal_tolerance_pct() -> f64 {
+    5.0
 }

@@ -22,6 +22,7 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     alerts(s, &mut p);
     reports(s, &mut p);
     commitments(s, &mut p);
+    portal(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
     if s.http.password.is_some() != s.http.username.is_some() {
         p.push(Problem::new(
@@ -548,6 +549,66 @@ fn reports(s: &Settings, p: &mut Vec<Problem>) {
         p.push(Problem::new(
             "reports.addressee",
             "is empty: name whom the report is addressed to, e.g. \"Phòng Nội vụ\"",
+        ));
+    }
+}
+
+/// `[portal]` (issue 19).
+fn portal(s: &Settings, p: &mut Vec<Problem>) {
+    let Some(c) = &s.portal else { return };
+    match url::Url::parse(c.base_url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => p.push(Problem::new(
+            "portal.base_url",
+            format!(
+                "'{}' is not an http(s) URL: give the portal's address, e.g. https://dichvucong.gov.vn",
+                c.base_url
+            ),
+        )),
+    }
+    if c.root_department_id.trim().is_empty() {
+        p.push(Problem::new(
+            "portal.root_department_id",
+            "is empty: give the province's rootDepartmentId on the portal",
+        ));
+    }
+    if c.contact.trim().is_empty() || c.contact.chars().any(char::is_control) {
+        p.push(Problem::new(
+            "portal.contact",
+            "give a contact (a mail address or URL) for the User-Agent, so that the portal's operators can reach you",
+        ));
+    }
+    for unit in c.departments.keys() {
+        if !s.units.iter().any(|u| &u.code == unit) {
+            p.push(Problem::new(
+                format!("portal.departments.{unit}"),
+                format!("'{unit}' is not a configured unit code"),
+            ));
+        }
+    }
+    if let Some(msg) = cron_problem(&c.schedule) {
+        p.push(Problem::new("portal.schedule", msg));
+    }
+    if c.min_interval_ms < 500 {
+        p.push(Problem::new(
+            "portal.min_interval_ms",
+            "must be at least 500: the portal is asked about one request a second",
+        ));
+    }
+    if c.max_attempts == 0 || c.max_attempts > 5 {
+        p.push(Problem::new("portal.max_attempts", "must be 1 to 5"));
+    }
+    if c.page_size == 0 || c.page_size > 1000 {
+        p.push(Problem::new("portal.page_size", "must be 1 to 1000"));
+    }
+    if c.timeout_secs == 0 {
+        p.push(Problem::new("portal.timeout_secs", "must be at least 1"));
+    }
+    let bad = |v: f64| v.is_nan() || v < 0.0;
+    if bad(c.tolerance_points) || bad(c.tolerance_count_pct) {
+        p.push(Problem::new(
+            "portal.tolerance_points",
+            "tolerances must be numbers of 0 or more",
         ));
     }
 }

@@ -251,6 +251,36 @@ pub const TABLES: &[Table] = &[
         ],
         key: "job, fire_at",
     },
+    // Issue 19 (the Decision 766 score): the portal's published figures and the collector's circuit.
+    Table {
+        name: "portal_figures",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("grp", Text),
+            ("day", Text),
+            ("department", Text),
+            ("score", Real),
+            ("max_score", Real),
+            ("received", Int),
+            ("detail", Text),
+            ("fetched_at", Int),
+        ],
+        key: "unit, period, grp, day",
+    },
+    Table {
+        name: "portal_circuit",
+        columns: &[
+            ("id", Int),
+            ("open", Bool),
+            ("reason", Text),
+            ("opened_at", Int),
+            ("last_attempt_at", Int),
+            ("last_success_at", Int),
+            ("last_error", Text),
+        ],
+        key: "id",
+    },
 ];
 
 /// At most this many rows per batch (SQLite's bind limit is the tighter: 32766 per statement).

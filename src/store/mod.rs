@@ -286,6 +286,55 @@ pub struct LetterValue {
     pub note: String,
 }
 
+/// A fee-bearing procedure of a unit code in a window (the score's procedure-level ratio; the rule
+/// is `metrics::rules::fee_procedure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeProcedure {
+    pub unit_code: String,
+    /// `MaTTHC`.
+    pub procedure_code: String,
+    /// At least one of its fee-bearing dossiers of the window was paid online.
+    pub paid_online: bool,
+}
+
+/// One group's figures as the national portal published them for a unit and period, on the day
+/// dondoc collected them (issue 19; aggregates only).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PortalFigure {
+    /// dondoc's unit code.
+    pub unit: String,
+    /// `2026-Q4`, `2026-11` or `2026`.
+    pub period: String,
+    /// The group's code on the portal: CKMB, TDGQ, CLGQ, TTTT, MDHL, MDSH.
+    pub group: String,
+    /// The local day of the collection, `YYYY-MM-DD`.
+    pub day: String,
+    /// The portal's department code of the unit.
+    pub department: String,
+    /// `totalScore`.
+    pub score: Option<f64>,
+    /// `totalMaxScore`.
+    pub max_score: Option<f64>,
+    /// The portal's dossier count for the group (`totalReceived`), when the report gives one.
+    pub received: Option<i64>,
+    /// The report's metrics and counts, as JSON text.
+    pub detail: String,
+    pub fetched_at: Epoch,
+}
+
+/// The portal collector's circuit breaker, kept in the database so that it stays open across
+/// restarts until a person resets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PortalCircuit {
+    pub open: bool,
+    /// Why it opened, in words.
+    pub reason: Option<String>,
+    pub opened_at: Option<Epoch>,
+    pub last_attempt_at: Option<Epoch>,
+    pub last_success_at: Option<Epoch>,
+    pub last_error: Option<String>,
+}
+
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -462,6 +511,35 @@ impl Store {
         windows: &[(Epoch, Epoch)],
     ) -> Result<Vec<Vec<GroupTally>>> {
         dispatch!(self, s => s.dossier_tallies_many(windows).await)
+    }
+
+    /// Fee-bearing procedures per unit code for several windows, in one pass (the score's
+    /// procedure-level online-payment ratio). One list per window, in order.
+    pub async fn fee_procedures_many(
+        &self,
+        windows: &[(Epoch, Epoch)],
+    ) -> Result<Vec<Vec<FeeProcedure>>> {
+        dispatch!(self, s => s.fee_procedures_many(windows).await)
+    }
+
+    /// Upserts the portal's published figures (one transaction; one row per unit, period, group
+    /// and day: a second collection on the same day replaces the first).
+    pub async fn save_portal_figures(&self, figures: &[PortalFigure]) -> Result<()> {
+        dispatch!(self, s => s.save_portal_figures(figures).await)
+    }
+
+    /// The newest collected figures of `period`, for every unit and group (the latest day each).
+    pub async fn portal_figures(&self, period: &str) -> Result<Vec<PortalFigure>> {
+        dispatch!(self, s => s.portal_figures(period).await)
+    }
+
+    /// The portal collector's circuit (closed and empty when never written).
+    pub async fn portal_circuit(&self) -> Result<PortalCircuit> {
+        dispatch!(self, s => s.portal_circuit().await)
+    }
+
+    pub async fn set_portal_circuit(&self, c: &PortalCircuit) -> Result<()> {
+        dispatch!(self, s => s.set_portal_circuit(c).await)
     }
 
     /// Exact document counts per unit code for the window, in one pass.
