@@ -88,7 +88,78 @@ pub enum Command {
     Alerts(AlertsCommand),
     /// Make the commitment report of a period as xlsx, csv or html (reads the database only).
     Report(ReportArgs),
+    /// Each unit's estimated Decision 766 points, the points it loses, what wins them back, and
+    /// the portal's published figures beside them (reads the database only); `portal-collect`
+    /// and `portal-reset` manage the collection of the portal's figures.
+    Score(ScoreArgs),
+    /// The commitment letter's criteria: each unit's pre-filled form, returned forms, the
+    /// consolidation (docs/letter.md).
+    #[command(subcommand)]
+    Letter(LetterCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum LetterCommand {
+    /// Write one pre-filled form per unit, DIR/<UNIT>.xlsx.
+    Forms {
+        /// The period: 2026-Q4 (a quarter) or 2026 (the year).
+        #[arg(long)]
+        period: String,
+        /// The folder to write into (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The evaluation instant of the automatic figures, RFC 3339 (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Import a returned form (.xlsx): recorded whole, or refused naming every bad cell.
+    Import { file: PathBuf },
+    /// Every criterion × unit with its value, target and state; the units whose form is not back.
+    Status {
+        /// The period (default: the quarter containing --as-of).
+        #[arg(long)]
+        period: Option<String>,
+        /// The evaluation instant, RFC 3339 (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+// ---- issue 19: `dondoc score` ----
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ScoreArgs {
+    #[command(subcommand)]
+    pub action: Option<ScoreCommand>,
+    #[arg(long, value_enum, default_value = "quarter")]
+    pub period: PeriodKind,
+    /// The evaluation instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Keep one unit (default: all, parents included); the table then shows every indicator.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// calendar (default, as `status`) or reporting (the 15th of the month before to the 14th).
+    #[arg(long, value_enum, default_value = "calendar")]
+    pub basis: crate::report::Basis,
+    /// table (for people) or json (for scripts).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScoreCommand {
+    /// Collect the portal's published figures now ([portal] section), politely.
+    PortalCollect,
+    /// Close the portal collector's circuit after a person dealt with its cause.
+    PortalReset,
+}
+
+mod score; // `dondoc score`: src/cli/score.rs
+// ---- end issue 19 ----
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -350,7 +421,9 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> Result<(), Failure> {
         Command::Simulate(a) => simulate(&loaded.settings, clock, a).await,
         Command::Alerts(a) => alerts(loaded.settings, clock, a).await,
         Command::Report(a) => report(loaded.settings, clock, a).await,
+        Command::Score(a) => score::score(loaded.settings, clock, a).await,
         Command::Backup { out } => backup(&loaded.settings, out).await,
+        Command::Letter(a) => letter(loaded.settings, clock, a).await,
         Command::CheckConfig | Command::MigrateStore { .. } => Ok(()),
     }
 }
@@ -385,11 +458,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         "units      {} ({root} and {wards} below it)",
         tree.units.len()
     );
-    for (key, expr) in [
+    let mut schedules = vec![
         ("sync", &s.schedule.sync),
         ("alerts", &s.schedule.alerts),
         ("reports", &s.reports.schedule),
-    ] {
+    ];
+    if !s.commitments.is_empty() {
+        schedules.push(("letter", &s.letter.schedule));
+    }
+    for (key, expr) in schedules {
         let next = crate::schedule::Schedule::parse(expr)
             .ok()
             .and_then(|sc| sc.next_fires(chrono::Utc::now(), 1).into_iter().next())
@@ -427,6 +504,17 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             );
         }
     }
+    // issue 19: the portal's published figures
+    if let Some(p) = s.portal.as_ref().filter(|p| p.enabled) {
+        let _ = writeln!(
+            out,
+            "portal     {} (root {}, {} unit(s) mapped), collected at \"{}\"",
+            p.base_url,
+            p.root_department_id,
+            p.departments.len(),
+            p.schedule
+        );
+    }
     let targets: Vec<String> = Metric::ALL
         .iter()
         .filter_map(|m| {
@@ -461,6 +549,15 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
         let _ = writeln!(out, "           {overrides} unit(s) override some targets");
     }
     let _ = writeln!(out, "min sample {}", s.alerts.min_sample);
+    if !s.commitments.is_empty() {
+        let auto = s.commitments.iter().filter(|c| c.is_automatic()).count();
+        let _ = writeln!(
+            out,
+            "letter     {} criteria ({auto} measured by rates, {} reported on the units' forms)",
+            s.commitments.len(),
+            s.commitments.len() - auto
+        );
+    }
     for w in &loaded.warnings {
         let _ = writeln!(out, "warning    {w}");
     }
@@ -1004,6 +1101,129 @@ async fn report(settings: Settings, clock: Arc<dyn Clock>, a: &ReportArgs) -> Re
         r.city_breaches()
     );
     Ok(())
+}
+
+/// `dondoc letter …` (issue 20).
+async fn letter(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    a: &LetterCommand,
+) -> Result<(), Failure> {
+    use crate::letter::{LetterError, forms, import, register, status};
+    if settings.commitments.is_empty() {
+        return Err(Failure::usage(
+            "the configuration has no [[commitments]]: add the letter's criteria (see docs/letter.md)",
+        ));
+    }
+    let now = epoch(clock.now());
+    let period_of = |p: Option<&str>, as_of: Epoch| -> Result<Period, Failure> {
+        match p {
+            Some(p) => register::parse_period(p).map_err(Failure::usage),
+            None => Ok(Period::containing(PeriodKind::Quarter, as_of)),
+        }
+    };
+    let letter_err = |e: LetterError| match e {
+        LetterError::Usage(m) => Failure::usage(m),
+        other => Failure::work(other.to_string()),
+    };
+    match a {
+        LetterCommand::Forms { period, out, as_of } => {
+            let as_of = parse_as_of(as_of.as_deref(), clock.as_ref())?;
+            let p = period_of(Some(period), as_of)?;
+            std::fs::create_dir_all(out).map_err(|e| {
+                Failure::work(format!("cannot create the folder {}: {e}", out.display()))
+            })?;
+            let app = App::build(settings, clock).await?;
+            let built = status::build(&app.store, &app.settings, p, as_of).await;
+            app.store.close().await;
+            let c = built?;
+            let units = register::form_units(&app.settings, p);
+            for unit in &units {
+                let bytes = forms::workbook(&app.settings, &c, unit).map_err(letter_err)?;
+                let path = out.join(forms::file_name(unit));
+                std::fs::write(&path, bytes)
+                    .map_err(|e| Failure::work(format!("cannot write {}: {e}", path.display())))?;
+                println!("{}", path.display());
+            }
+            eprintln!(
+                "{} forms of {p} written into {} (due {})",
+                units.len(),
+                out.display(),
+                register::deadline_date(p).format("%d/%m/%Y")
+            );
+            Ok(())
+        }
+        LetterCommand::Import { file } => {
+            let app = App::build(settings, clock).await?;
+            let done = import::import_file(&app.store, &app.settings, file, now).await;
+            app.store.close().await;
+            let done = done.map_err(letter_err)?;
+            if done.unchanged {
+                println!(
+                    "{}: the same form as submission {} of {} for {}: nothing new recorded",
+                    file.display(),
+                    done.seq,
+                    done.unit,
+                    done.period
+                );
+            } else {
+                println!(
+                    "{}: recorded as submission {} of {} for {} ({} values)",
+                    file.display(),
+                    done.seq,
+                    done.unit,
+                    done.period,
+                    done.values
+                );
+            }
+            Ok(())
+        }
+        LetterCommand::Status {
+            period,
+            as_of,
+            format,
+        } => {
+            let as_of = parse_as_of(as_of.as_deref(), clock.as_ref())?;
+            let p = period_of(period.as_deref(), as_of)?;
+            let app = App::build(settings, clock).await?;
+            let built = status::build(&app.store, &app.settings, p, as_of).await;
+            app.store.close().await;
+            let c = built?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&c).map_err(|e| Failure::work(e.to_string()))?
+                ),
+                Format::Table => print!("{}", status::table(&c)),
+                Format::Csv => {
+                    let mut w = ::csv::Writer::from_writer(Vec::new());
+                    let _ = w.write_record([
+                        "criterion",
+                        "unit",
+                        "value",
+                        "target",
+                        "state",
+                        "evidence",
+                        "note",
+                    ]);
+                    for r in &c.rows {
+                        let _ = w.write_record([
+                            r.criterion.as_str(),
+                            r.unit.as_str(),
+                            r.value.as_deref().unwrap_or(""),
+                            r.target.as_str(),
+                            r.state.as_str(),
+                            r.evidence.as_str(),
+                            r.note.as_str(),
+                        ]);
+                    }
+                    let bytes = w.into_inner().map_err(|e| Failure::work(e.to_string()))?;
+                    print!("{}", String::from_utf8_lossy(&bytes));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn parse_as_of(s: Option<&str>, clock: &dyn Clock) -> Result<Epoch, Failure> {

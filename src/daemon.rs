@@ -2,7 +2,9 @@
 //!
 //! - Jobs are `run_once` functions ([`Job::Sync`]: pull, store, evaluate, update alerts;
 //!   [`Job::AlertsDigest`]: compose and queue the digests; [`Job::Deliver`]: send queued mail;
-//!   [`Job::Reports`]: build and queue the commitment report, `reports.schedule`).
+//!   [`Job::Reports`]: build and queue the commitment report, `reports.schedule`;
+//!   [`Job::Letter`]: the commitment letter's forms and reminders, `letter.schedule`, scheduled
+//!   only when `[[commitments]]` holds criteria).
 //!   The schedule only decides *when*: [`Daemon::tick`] runs what is due at an instant, and the
 //!   loop in [`Daemon::run`] sleeps until the next fire computed from the injected clock. Tests
 //!   call `tick` with a manual clock and never wait for time to pass.
@@ -80,10 +82,27 @@ pub enum Job {
     AlertsDigest,
     Deliver,
     Reports,
+    Letter,
+    /// Issue 19: collect the portal's published Decision 766 figures (only with an enabled
+    /// `[portal]` section; `portal.schedule`, daily).
+    Portal,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [Job::Sync, Job::AlertsDigest, Job::Deliver, Job::Reports];
+    pub const ALL: [Job; 6] = [
+        Job::Sync,
+        Job::AlertsDigest,
+        Job::Deliver,
+        Job::Reports,
+        Job::Letter,
+        Job::Portal,
+    ];
+
+    /// The jobs a configuration schedules: every job, but the letter's only with a register of
+    /// criteria (`[[commitments]]`) and the portal's only with an enabled `[portal]`.
+    pub fn scheduled(s: &Settings) -> Vec<Job> {
+        Job::ALL.into_iter().filter(|j| j.is_scheduled(s)).collect()
+    }
 
     /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
     /// that the two never serve one fire twice).
@@ -93,6 +112,8 @@ impl Job {
             Job::AlertsDigest => alerts::DIGEST_JOB,
             Job::Deliver => "deliver",
             Job::Reports => crate::report::scheduled::JOB,
+            Job::Letter => crate::letter::job::JOB,
+            Job::Portal => crate::score::portal::JOB,
         }
     }
 
@@ -104,13 +125,24 @@ impl Job {
         }
     }
 
-    fn expr(self, s: &Settings) -> &str {
-        match self {
+    /// Whether the configuration schedules this job at all (the portal's collection only with an
+    /// enabled `[portal]`).
+    pub fn is_scheduled(self, s: &Settings) -> bool {
+        self.expr(s).is_some()
+    }
+
+    /// The job's schedule; `None` for a job that is not configured (the portal's collection
+    /// without an enabled `[portal]`).
+    fn expr(self, s: &Settings) -> Option<&str> {
+        Some(match self {
             Job::Sync => &s.schedule.sync,
             Job::AlertsDigest => &s.schedule.alerts,
             Job::Deliver => &s.schedule.deliver,
             Job::Reports => &s.reports.schedule,
-        }
+            Job::Letter if s.commitments.is_empty() => return None,
+            Job::Letter => &s.letter.schedule,
+            Job::Portal => &s.portal.as_ref().filter(|p| p.enabled)?.schedule,
+        })
     }
 }
 
@@ -139,6 +171,11 @@ pub struct SyncCounters {
     pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
     /// The evaluations of the last sync (month, quarter, year).
     pub latest: Mutex<Option<Arc<Vec<crate::metrics::Evaluation>>>>,
+    /// Issue 19: the dashboard's Decision 766 scores per period kind, with the instant of the
+    /// last successful sync they were computed after (recomputed after the next sync).
+    #[allow(clippy::type_complexity)]
+    pub scores:
+        Mutex<HashMap<crate::metrics::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
 }
 
 impl Runner for Jobs {
@@ -225,6 +262,16 @@ pub async fn run_job(
                 .map_err(|e| e.to_string())?;
             deliver(app, now).await
         }
+        Job::Letter => {
+            crate::letter::job::run_once(app, fire, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            deliver(app, now).await
+        }
+        Job::Portal => crate::score::portal::run_once(app, now)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -251,7 +298,8 @@ impl Scheduler {
     pub fn new(s: &Settings, now: Epoch) -> Result<Scheduler, ScheduleError> {
         let schedules = Job::ALL
             .iter()
-            .map(|j| Ok((*j, Schedule::parse(j.expr(s))?)))
+            .filter_map(|j| j.expr(s).map(|e| (j, e)))
+            .map(|(j, e)| Ok((*j, Schedule::parse(e)?)))
             .collect::<Result<_, ScheduleError>>()?;
         Ok(Scheduler {
             schedules,

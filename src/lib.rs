@@ -18,8 +18,13 @@
 //! - [`store`]: the database boundary (SQLite now);
 //! - [`sync`]: one pass from every source into the store (`run_once`);
 //! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`);
+//! - [`score`]: the Decision 766 index as dossier data can estimate it: each unit's points, the
+//!   points it loses, what wins them back, and the national portal's published figures beside
+//!   them (collected politely, once a day, when `[portal]` is configured);
 //! - [`report`]: the quarterly and annual commitment report (xlsx, csv, html), by hand or mailed
 //!   on its schedule;
+//! - [`letter`]: the commitment letter end to end: the register of criteria, each unit's
+//!   pre-filled form, returned forms, the consolidation and its scheduled job;
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
@@ -44,9 +49,11 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod letter;
 pub mod metrics;
 pub mod report;
 pub mod schedule;
+pub mod score;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

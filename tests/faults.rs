@@ -94,16 +94,16 @@ async fn fire(a: &Application, clock: &ManualClock, instant: &str) -> Vec<(Job, 
     started
 }
 
-/// How each job's run of the last fire ended.
+/// How each scheduled job's run of the last fire ended.
 fn outcomes(a: &Application) -> Vec<(Job, Option<String>)> {
-    Job::ALL
-        .iter()
+    Job::scheduled(&a.daemon().app().settings)
+        .into_iter()
         .map(|j| {
             let o = a
                 .daemon()
-                .last_outcome(*j)
+                .last_outcome(j)
                 .unwrap_or_else(|| panic!("{j:?} never ran"));
-            (*j, o.error)
+            (j, o.error)
         })
         .collect()
 }

@@ -666,6 +666,9 @@ async fn excluded_statuses_and_deletions_count_in_no_metric(backend: Backend) {
         with_fee: 1,
         satisfied: 1,
         rated: 1,
+        // The score's receipts (issue 19): received in the window, online.
+        received: 1,
+        received_online: 1,
         ..Tally::default()
     };
     assert_eq!(t, every, "the control dossier counts everywhere");

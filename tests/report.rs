@@ -324,7 +324,7 @@ async fn the_xlsx_reads_back_with_names_numbers_formats_fills_frozen_header_and_
 
     // Sheet names: Vietnamese, ≤ 31 characters, none of []:*?/\.
     let names = wb.sheet_names();
-    assert_eq!(names.len(), 2 + r.criteria.len() + 1, "{names:?}");
+    assert_eq!(names.len(), 2 + r.criteria.len() + 2, "{names:?}");
     assert_eq!(names[0], "Tổng hợp");
     assert_eq!(names[1], "Hồ sơ trễ hạn");
     assert!(names.contains(&"Số hóa kết quả".to_string()));
@@ -333,8 +333,8 @@ async fn the_xlsx_reads_back_with_names_numbers_formats_fills_frozen_header_and_
         "{names:?}"
     );
     assert_eq!(
-        &names[names.len() - 2..],
-        ["Việc cần làm", "Chất lượng dữ liệu"]
+        &names[names.len() - 3..],
+        ["Điểm 766", "Việc cần làm", "Chất lượng dữ liệu"]
     );
     for n in &names {
         assert!(n.chars().count() <= 31, "{n}");

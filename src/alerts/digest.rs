@@ -737,9 +737,10 @@ impl Column {
         }
     }
 
-    fn label(&self) -> String {
+    /// "Mức độ hài lòng (đất đai, xây dựng, đầu tư)": a scope by its display name.
+    fn label(&self, s: &Settings) -> String {
         match &self.scope {
-            Some(sc) => format!("{} ({sc})", self.metric.label_vi()),
+            Some(sc) => format!("{} ({})", self.metric.label_vi(), s.scope_name(sc)),
             None => self.metric.label_vi().to_string(),
         }
     }
@@ -994,7 +995,7 @@ pub fn summary_body(
     }
     let _ = writeln!(text);
     for (i, c) in columns.iter().enumerate() {
-        let _ = writeln!(text, "({}) {}", i + 1, c.label());
+        let _ = writeln!(text, "({}) {}", i + 1, c.label(s));
     }
     let _ = writeln!(text, "{}\n{}", w.head_note, w.legend);
     if let Some(url) = &dashboard {
@@ -1025,7 +1026,7 @@ pub fn summary_body(
         w.unit_col
     );
     for c in &columns {
-        let _ = write!(html, "<th {th}>{}</th>", html_escape(&c.label()));
+        let _ = write!(html, "<th {th}>{}</th>", html_escape(&c.label(s)));
     }
     let _ = write!(
         html,
@@ -1467,6 +1468,37 @@ pub async fn compose(
             mail: unit_letter(lang, s, to, entries, &acts, fire, now),
         });
     }
+    // ---- issue 19: the Decision 766 points lost this period (crate::score), in each unit's
+    // letter and, for the root, in the city summary (not again in its own dossiers' letter) ----
+    if !letters.is_empty() {
+        let period = subject_period(s, now);
+        let score = crate::score::compute(
+            &app.store,
+            s,
+            period,
+            period.start(),
+            period.end(),
+            now,
+            crate::score::Options { codes_cap: 5 },
+        )
+        .await?;
+        let root = tree.units.first().map(|u| u.code.as_str());
+        for l in &mut letters {
+            if l.kind == UNIT_LETTER && l.unit.as_deref() == root {
+                continue;
+            }
+            let Some(u) = l.unit.as_deref().and_then(|c| score.unit(c)) else {
+                continue;
+            };
+            let text = std::mem::take(&mut l.mail.text);
+            let html = l.mail.html.take().unwrap_or_default();
+            let (text, html) =
+                crate::score::with_points_lost(text, html, u, &period, lang == Language::Vi);
+            l.mail.text = text;
+            l.mail.html = Some(html);
+        }
+    }
+    // ---- end issue 19 ----
     if only.is_none() && !g.sources.is_empty() && !s.alerts.admin.is_empty() {
         let w = words(lang);
         let mut text = format!("{}\n\n", w.sources);

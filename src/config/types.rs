@@ -41,6 +41,15 @@ pub struct Settings {
     pub units: Vec<UnitSettings>,
     #[serde(default)]
     pub log: LogSettings,
+    /// The commitment letter's register of criteria (issue 20, docs/letter.md).
+    #[serde(default)]
+    pub commitments: Vec<CommitmentSettings>,
+    /// The letter's forms: when they are mailed, reminded, and where returned ones are dropped.
+    #[serde(default)]
+    pub letter: LetterSettings,
+    /// The national portal's published Decision 766 figures (issue 19); absent: not collected.
+    #[serde(default)]
+    pub portal: Option<PortalSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -882,4 +891,194 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
             .map(str::to_string)
             .collect(),
     })
+}
+
+// ---- The commitment letter (issue 20) ------------------------------------------------------
+
+/// What a criterion of the letter measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitmentKind {
+    /// A percentage (0 to 100) judged against `min` or `max`.
+    Percent,
+    /// A whole number judged against `min` or `max`.
+    Count,
+    /// Done or not done.
+    Done,
+    /// The date it was done, on or before the criterion's deadline.
+    Date,
+}
+
+impl CommitmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitmentKind::Percent => "percent",
+            CommitmentKind::Count => "count",
+            CommitmentKind::Done => "done",
+            CommitmentKind::Date => "date",
+        }
+    }
+}
+
+/// One criterion of the commitment letter (`[[commitments]]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommitmentSettings {
+    /// A short code, unique in the register: `TCKH_THU_NGAN_SACH`.
+    pub code: String,
+    /// The criterion as the letter words it.
+    pub text: String,
+    /// The units that answer for it (unit codes), or `"all"`: every unit below the root.
+    #[serde(deserialize_with = "string_or_list")]
+    pub owners: Vec<String>,
+    pub kind: CommitmentKind,
+    /// Target for percent and count: at least this much.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Target for percent and count: at most this much.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// When it is due: `each_quarter` (every quarterly form), `year` (by the year's deadline,
+    /// 12 December), or a date `YYYY-MM-DD`.
+    #[serde(default = "default_commitment_due")]
+    pub due: String,
+    /// For an automatic criterion: the rate that measures it (its target is the rate's target).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// With `metric`: a field group of `[field_groups]`.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl CommitmentSettings {
+    /// Whether dondoc measures it (a rate) rather than the unit reporting it.
+    pub fn is_automatic(&self) -> bool {
+        self.metric.is_some()
+    }
+}
+
+fn default_commitment_due() -> String {
+    "each_quarter".into()
+}
+
+/// `[letter]`: the quarterly forms of the commitment letter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LetterSettings {
+    /// When the forms job runs (cron with seconds, local time); it only mails inside the windows
+    /// below. Scheduled only when `[[commitments]]` holds criteria.
+    #[serde(default = "default_letter_cron")]
+    pub schedule: String,
+    /// Each unit is mailed its pre-filled form this many days before the deadline.
+    #[serde(default = "default_form_days")]
+    pub form_days_before: u32,
+    /// Units that have not returned their form are reminded daily from this many days before
+    /// the deadline to the deadline.
+    #[serde(default = "default_remind_days")]
+    pub remind_days_before: u32,
+    /// A folder where returned forms (.xlsx) are dropped; the job imports them (done ones move to
+    /// `imported/`, refused ones to `refused/` with the reasons beside them).
+    #[serde(default)]
+    pub inbox: Option<PathBuf>,
+    /// Copied on the forms and reminders (Home Affairs, who consolidates).
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub cc: Vec<String>,
+}
+
+impl Default for LetterSettings {
+    fn default() -> Self {
+        Self {
+            schedule: default_letter_cron(),
+            form_days_before: default_form_days(),
+            remind_days_before: default_remind_days(),
+            inbox: None,
+            cc: Vec::new(),
+        }
+    }
+}
+
+fn default_letter_cron() -> String {
+    "0 0 8 * * *".into()
+}
+fn default_form_days() -> u32 {
+    10
+}
+fn default_remind_days() -> u32 {
+    3
+}
+
+// ---- [portal] (issue 19: the Decision 766 score, docs/score.md) ----
+
+/// `[portal]`: collecting the national public-service portal's published Decision 766 figures.
+/// Absent (the default, and the demo): nothing is collected and the score shows dondoc's estimate
+/// alone.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortalSettings {
+    /// Collect (default true when the section is present).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The portal's address before `/api/v1/reporting/evaluation/…`.
+    pub base_url: String,
+    /// The province's `rootDepartmentId` on the portal.
+    pub root_department_id: String,
+    /// A contact (mail address or URL) put in the User-Agent, so that the portal's operators can
+    /// reach the city's IT office.
+    pub contact: String,
+    /// dondoc unit code → the unit's department code on the portal. Units not listed get no
+    /// published figures.
+    #[serde(default)]
+    pub departments: BTreeMap<String, String>,
+    /// When the daily collection runs (6-field cron, Asia/Ho_Chi_Minh). The portal refreshes
+    /// once a night: once a day is enough.
+    #[serde(default = "default_portal_cron")]
+    pub schedule: String,
+    /// The least time between two requests (one request at a time).
+    #[serde(default = "default_portal_interval")]
+    pub min_interval_ms: u64,
+    /// A random extra wait of up to this much is added to every interval.
+    #[serde(default = "default_portal_jitter")]
+    pub jitter_ms: u64,
+    /// Attempts per request (timeouts and 5xx are retried with exponential backoff).
+    #[serde(default = "default_portal_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_portal_backoff")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_portal_timeout")]
+    pub timeout_secs: u64,
+    /// Units asked per page.
+    #[serde(default = "default_portal_page_size")]
+    pub page_size: u32,
+    /// A published TDGQ score further than this from dondoc's estimate is reported on the
+    /// data-quality page.
+    #[serde(default = "default_portal_tolerance_points")]
+    pub tolerance_points: f64,
+    /// A portal dossier count further than this (percent of dondoc's) is reported.
+    #[serde(default = "default_portal_tolerance_pct")]
+    pub tolerance_count_pct: f64,
+}
+
+fn default_portal_cron() -> String {
+    "0 30 6 * * *".into()
+}
+fn default_portal_interval() -> u64 {
+    1000
+}
+fn default_portal_jitter() -> u64 {
+    500
+}
+fn default_portal_attempts() -> u32 {
+    3
+}
+fn default_portal_backoff() -> u64 {
+    2000
+}
+fn default_portal_timeout() -> u64 {
+    30
+}
+fn default_portal_page_size() -> u32 {
+    100
+}
+fn default_portal_tolerance_points() -> f64 {
+    1.0
+}
+fn default_portal_tolerance_pct() -> f64 {
+    5.0
 }

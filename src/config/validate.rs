@@ -21,6 +21,8 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
     mail(s, &mut p);
     alerts(s, &mut p);
     reports(s, &mut p);
+    commitments(s, &mut p);
+    portal(s, &mut p);
     listen("http.listen", &s.http.listen, &mut p);
     if s.http.password.is_some() != s.http.username.is_some() {
         p.push(Problem::new(
@@ -551,11 +553,197 @@ fn reports(s: &Settings, p: &mut Vec<Problem>) {
     }
 }
 
+/// `[portal]` (issue 19).
+fn portal(s: &Settings, p: &mut Vec<Problem>) {
+    let Some(c) = &s.portal else { return };
+    match url::Url::parse(c.base_url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => p.push(Problem::new(
+            "portal.base_url",
+            format!(
+                "'{}' is not an http(s) URL: give the portal's address, e.g. https://dichvucong.gov.vn",
+                c.base_url
+            ),
+        )),
+    }
+    if c.root_department_id.trim().is_empty() {
+        p.push(Problem::new(
+            "portal.root_department_id",
+            "is empty: give the province's rootDepartmentId on the portal",
+        ));
+    }
+    if c.contact.trim().is_empty() || c.contact.chars().any(char::is_control) {
+        p.push(Problem::new(
+            "portal.contact",
+            "give a contact (a mail address or URL) for the User-Agent, so that the portal's operators can reach you",
+        ));
+    }
+    for unit in c.departments.keys() {
+        if !s.units.iter().any(|u| &u.code == unit) {
+            p.push(Problem::new(
+                format!("portal.departments.{unit}"),
+                format!("'{unit}' is not a configured unit code"),
+            ));
+        }
+    }
+    if let Some(msg) = cron_problem(&c.schedule) {
+        p.push(Problem::new("portal.schedule", msg));
+    }
+    if c.min_interval_ms < 500 {
+        p.push(Problem::new(
+            "portal.min_interval_ms",
+            "must be at least 500: the portal is asked about one request a second",
+        ));
+    }
+    if c.max_attempts == 0 || c.max_attempts > 5 {
+        p.push(Problem::new("portal.max_attempts", "must be 1 to 5"));
+    }
+    if c.page_size == 0 || c.page_size > 1000 {
+        p.push(Problem::new("portal.page_size", "must be 1 to 1000"));
+    }
+    if c.timeout_secs == 0 {
+        p.push(Problem::new("portal.timeout_secs", "must be at least 1"));
+    }
+    let bad = |v: f64| v.is_nan() || v < 0.0;
+    if bad(c.tolerance_points) || bad(c.tolerance_count_pct) {
+        p.push(Problem::new(
+            "portal.tolerance_points",
+            "tolerances must be numbers of 0 or more",
+        ));
+    }
+}
+
 fn listen(path: &str, addr: &str, p: &mut Vec<Problem>) {
     if SocketAddr::from_str(addr).is_err() {
         p.push(Problem::new(
             path,
             format!("'{addr}' is not an address:port such as 127.0.0.1:9464"),
         ));
+    }
+}
+
+/// `[[commitments]]` and `[letter]` (issue 20, docs/letter.md).
+fn commitments(s: &Settings, p: &mut Vec<Problem>) {
+    use super::types::CommitmentKind;
+    let units: HashSet<&str> = s.units.iter().map(|u| u.code.as_str()).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in s.commitments.iter().enumerate() {
+        let at = |k: &str| format!("commitments[{i}].{k}");
+        let code = c.code.trim();
+        if code.is_empty() {
+            p.push(Problem::new(at("code"), "is empty"));
+        } else if !code
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
+        {
+            p.push(Problem::new(
+                at("code"),
+                format!("'{code}' may hold only letters A-Z, digits, '_', '-' and '.'"),
+            ));
+        } else if let Some(first) = seen.insert(code, i) {
+            p.push(Problem::new(
+                at("code"),
+                format!("'{code}' is already the code of commitments[{first}]"),
+            ));
+        }
+        if c.text.trim().is_empty() {
+            p.push(Problem::new(
+                at("text"),
+                "is empty: give the criterion as the letter words it",
+            ));
+        }
+        if c.owners.is_empty() {
+            p.push(Problem::new(
+                at("owners"),
+                "name at least one unit code, or \"all\"",
+            ));
+        }
+        for (j, o) in c.owners.iter().enumerate() {
+            if o != "all" && !units.contains(o.as_str()) {
+                p.push(Problem::new(
+                    format!("commitments[{i}].owners[{j}]"),
+                    format!("'{o}' is not the code of any [[units]] (or write \"all\")"),
+                ));
+            }
+        }
+        let due = c.due.trim();
+        if !matches!(due, "each_quarter" | "year")
+            && chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").is_err()
+        {
+            p.push(Problem::new(
+                at("due"),
+                format!("'{due}' is none of each_quarter, year, or a date YYYY-MM-DD"),
+            ));
+        }
+        if let Some(metric) = &c.metric {
+            if Metric::from_name(metric).is_none() {
+                p.push(Problem::new(
+                    at("metric"),
+                    format!("'{metric}' is not a rate; known: {}", all_names()),
+                ));
+            }
+            if c.kind != CommitmentKind::Percent {
+                p.push(Problem::new(
+                    at("kind"),
+                    "a criterion measured by a rate is a percent",
+                ));
+            }
+            if c.min.is_some() || c.max.is_some() {
+                p.push(Problem::new(
+                    at("min"),
+                    "a criterion measured by a rate takes its target from [targets] (or [[scoped_targets]]): remove min/max here",
+                ));
+            }
+            if let Some(scope) = &c.scope
+                && !s.field_groups.contains_key(scope)
+            {
+                p.push(Problem::new(
+                    at("scope"),
+                    format!("'{scope}' is not a group of [field_groups]"),
+                ));
+            }
+        } else {
+            if c.scope.is_some() {
+                p.push(Problem::new(
+                    at("scope"),
+                    "only a criterion with a metric has a scope",
+                ));
+            }
+            match c.kind {
+                CommitmentKind::Percent | CommitmentKind::Count => {
+                    if c.min.is_some() == c.max.is_some() {
+                        p.push(Problem::new(
+                            at("min"),
+                            "a percent or count criterion needs exactly one of min (at least) or max (at most)",
+                        ));
+                    }
+                    for (k, v) in [("min", c.min), ("max", c.max)] {
+                        if let Some(v) = v
+                            && (!v.is_finite()
+                                || v < 0.0
+                                || (c.kind == CommitmentKind::Percent && v > 100.0))
+                        {
+                            p.push(Problem::new(at(k), format!("{v} is out of range")));
+                        }
+                    }
+                }
+                CommitmentKind::Done | CommitmentKind::Date => {
+                    if c.min.is_some() || c.max.is_some() {
+                        p.push(Problem::new(
+                            at("min"),
+                            "a done or date criterion has no min/max: it is met when done by its due date",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !s.commitments.is_empty()
+        && let Some(msg) = cron_problem(&s.letter.schedule)
+    {
+        p.push(Problem::new("letter.schedule", msg));
+    }
+    for (i, e) in s.letter.cc.iter().enumerate() {
+        email(&format!("letter.cc[{i}]"), e, p);
     }
 }

@@ -11,6 +11,11 @@
 //!   (history from the first day: the backfill fills the past), the numbers beneath; the unit's
 //!   open alerts and action lists (dossier codes only);
 //! - `/quality`: data-quality counts; `/alerts`: current alerts and the outbox.
+//! - Issue 19: the overview's last column is each unit's estimated Decision 766 points (of the 46
+//!   dondoc can see) and the points it loses; the unit page has a section with every group and
+//!   indicator, what wins points back (with dossier codes) and the portal's published figures
+//!   beside them; `/quality` lists where the portal's figures differ from dondoc's beyond the
+//!   tolerance of `[portal]` (a sync gap costs points) and the collector's circuit.
 //!
 //! Read-only, from the stored time series (the same numbers as `/metrics` and `dondoc history`);
 //! the series of a page is built once per sync and kept in memory, so pages stay fast at any
@@ -408,7 +413,6 @@ fn page(
     stale: &[String],
     last_sync: Option<Epoch>,
 ) -> Markup {
-    let _ = daemon;
     html! {
         (DOCTYPE)
         html lang="vi" {
@@ -421,7 +425,7 @@ fn page(
             body {
                 header {
                     h1 { "Theo dõi chỉ tiêu cải cách hành chính" }
-                    nav { a href="/" { "Tổng quan" } a href="/quality" { "Chất lượng dữ liệu" } a href="/alerts" { "Cảnh báo" } }
+                    nav { a href="/" { "Tổng quan" } a href="/quality" { "Chất lượng dữ liệu" } a href="/alerts" { "Cảnh báo" } @if !daemon.app().settings.commitments.is_empty() { a href="/letter" { "Cam kết" } } }
                     div.meta {
                         "Cập nhật lúc " (to_local(now).format("%H:%M %d/%m/%Y"))
                         " · đồng bộ gần nhất: "
@@ -494,6 +498,99 @@ fn current_row(
     }
 }
 
+// ---- issue 19: the Decision 766 score on the dashboard ----
+
+/// The score of the current period of `kind`, computed once after each sync and kept.
+async fn scores(
+    daemon: &Daemon,
+    kind: PeriodKind,
+    now: Epoch,
+    last_sync: Option<Epoch>,
+) -> Option<Arc<crate::score::ScoreSet>> {
+    if let Ok(cache) = daemon.counters.scores.lock()
+        && let Some((at, set)) = cache.get(&kind)
+        && *at == last_sync
+        && set.period == Period::containing(kind, now)
+    {
+        return Some(set.clone());
+    }
+    let app = daemon.app();
+    let set = crate::score::compute_calendar(
+        &app.store,
+        &app.settings,
+        kind,
+        now,
+        crate::score::Options { codes_cap: 10 },
+    )
+    .await
+    .ok()
+    .map(Arc::new)?;
+    if let Ok(mut cache) = daemon.counters.scores.lock() {
+        cache.insert(kind, (last_sync, set.clone()));
+    }
+    Some(set)
+}
+
+fn cents_vi(c: i64) -> String {
+    crate::score::points::points_vi(c)
+}
+
+fn published_vi(v: f64) -> String {
+    format!("{v:.2}").replace('.', ",")
+}
+
+/// The unit page's section: groups, indicators, what wins points back, the portal's figures.
+fn score_section(u: &crate::score::UnitScore) -> Markup {
+    let e = &u.estimate;
+    html! {
+        section.score {
+            h2 { "Chỉ số Quyết định 766 (ước tính từ dữ liệu hồ sơ)" }
+            p {
+                b { (cents_vi(e.estimated_cents())) } " / " (cents_vi(e.estimable_max_cents())) " điểm dondoc tính được; mất "
+                b { (cents_vi(u.lost_cents())) } " điểm. "
+                (cents_vi(10_000 - e.estimable_max_cents())) " điểm còn lại cần dữ liệu dondoc không có."
+                @if let Some(p) = &u.published { " Cổng Dịch vụ công quốc gia công bố: " b { (published_vi(p.total())) } " điểm (lấy lúc " (to_local(p.fetched_at).format("%H:%M %d/%m/%Y")) ")." }
+            }
+            table.groups {
+                tr { th { "Nhóm" } th { "Ước tính" } th { "Tính được tối đa" } th { "Tối đa" } th { "Cổng công bố" } th { "Ghi chú" } }
+                @for g in &e.groups {
+                    tr data-group=(g.group.code()) {
+                        td { (g.group.code()) " — " (g.group.label_vi()) }
+                        td.num { @match g.estimated_cents { Some(c) => (cents_vi(c)), None => "không ước tính" } }
+                        td.num { (cents_vi(g.estimable_max_cents)) }
+                        td.num { (cents_vi(g.group.max_cents())) }
+                        td.num { @match u.published.as_ref().and_then(|p| p.groups.get(g.group.code())) { Some(v) => (published_vi(*v)), None => "—" } }
+                        td { @if let Some(n) = g.group.not_estimated_vi() { small { "Chưa ước tính: " (n) } } }
+                    }
+                }
+            }
+            table.indicators {
+                tr { th { "Nhóm" } th { "Tiêu chí" } th { "Tử số / mẫu số" } th { "Tỷ lệ" } th { "Điểm" } th { "Tối đa" } }
+                @for i in &e.indicators {
+                    tr data-indicator=(i.indicator.name()) {
+                        td { (i.indicator.group().code()) }
+                        td { (i.indicator.label_vi()) @if !i.indicator.confirmed() { br; small { "⚠ cách tính điểm chưa được xác nhận" } } @if i.indicator == crate::score::points::Indicator::Satisfaction { br; small { "chưa gồm phản ánh, kiến nghị (PAKN)" } } }
+                        td.num { (i.numerator) " / " (i.denominator) }
+                        td.num { @match i.ratio() { Some(r) => (pct(r)), None => "không có hồ sơ" } }
+                        td.num { (cents_vi(i.cents)) }
+                        td.num { (cents_vi(i.indicator.max_cents())) }
+                    }
+                }
+            }
+            h3 { "Cách lấy lại điểm trong kỳ" }
+            @if u.win_back.is_empty() { p { "Không có điểm nào lấy lại được trong kỳ này." } }
+            ol.winback {
+                @for w in &u.win_back {
+                    li { (w.text)
+                        @if !w.codes.is_empty() { br; small { "Hồ sơ (" (w.codes_total) "): " @for c in &w.codes { code { (c) } " " } @if w.codes_total > w.codes.len() as i64 { "…" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+// ---- end issue 19 ----
+
 pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQuery>) -> Response {
     let app = daemon.app();
     let now = epoch(app.clock.now());
@@ -511,6 +608,7 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
         }
     };
     let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let score = scores(&daemon, kind, now, last_sync).await; // issue 19
     let tree = UnitTree::new(s);
     let crit = criteria(s);
     let trend_days = i64::from(s.alerts.trend_days);
@@ -531,6 +629,7 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
                 thead { tr {
                     th { "Đơn vị" }
                     @for (m, scope) in &crit { th { (m.label_vi()) @if let Some(sc) = scope { br; small { "(" (s.scope_name(sc)) ")" } } } }
+                    th { "Điểm 766 (ước tính)" }
                 } }
                 tbody {
                     @for u in &tree.units {
@@ -551,11 +650,19 @@ pub async fn overview(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQ
                                     (sparkline(&pts.map(|p| p.iter().filter(|x| x.2 > 0).map(|x| x.1 as f64 / x.2 as f64).collect::<Vec<_>>()).unwrap_or_default()))
                                 }
                             }
+                            @let us = score.as_ref().and_then(|x| x.unit(&u.code));
+                            td.cell.points data-unit=(u.code) {
+                                @if let Some(us) = us {
+                                    span.v { (cents_vi(us.estimate.estimated_cents())) } small { "/ " (cents_vi(us.estimate.estimable_max_cents())) " · mất " (cents_vi(us.lost_cents())) }
+                                    @if let Some(p) = &us.published { small { "Cổng: " (published_vi(p.total())) } }
+                                } @else { "—" }
+                            }
                         }
                     }
                 }
             }
         }
+        p { small { "Điểm 766: điểm ước tính theo Quyết định 766/QĐ-TTg trên 46 điểm dondoc tính được từ dữ liệu hồ sơ (các nhóm còn lại cần dữ liệu khác); chi tiết ở trang của từng đơn vị." } }
         p { small { "✓ Đạt · ✗ Chưa đạt · … Ít mẫu (dưới mức tối thiểu, không cảnh báo) · – Chưa có số liệu. Mũi tên: diễn biến " (trend_days) " ngày, màu xanh là tốt lên." } }
         h2 { "Xếp hạng đơn vị theo từng chỉ tiêu — " (label) }
         div.rankings {
@@ -670,6 +777,7 @@ pub async fn unit(
     let actions = digest::actions_full(&app, idx, &tree, now)
         .await
         .unwrap_or_default();
+    let score = scores(&daemon, kind, now, last_sync).await; // issue 19
     let cur_id = period.to_string();
     let prev_id = period.previous().to_string();
     let mut years = HashMap::new();
@@ -722,6 +830,7 @@ pub async fn unit(
                 }
             }
         }
+        @if let Some(us) = score.as_ref().and_then(|x| x.unit(&code)) { (score_section(us)) }
         h2 { "Việc cần làm (chỉ ghi mã hồ sơ)" }
         @for (title, list) in [("Hồ sơ trễ hạn chưa có phiếu xin lỗi", &actions.late_without_apology), ("Hồ sơ sắp đến hạn", &actions.due_soon), ("Hồ sơ đã giải quyết chưa số hóa kết quả", &actions.not_digitized)] {
             h3 { (title) " (" (list.total) ")" }
@@ -755,6 +864,7 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
         }
     };
     let states = app.store.sync_stats().await.unwrap_or_default();
+    let portal_check = portal_quality(&daemon, now, last_sync).await; // issue 19
     let body = html! {
         h2 { "Chất lượng dữ liệu — " (Period::containing(PeriodKind::Quarter, now).label_vi()) }
         p { "Những gì các con số không thấy, để người đọc biết tin cậy số liệu đến đâu." }
@@ -783,6 +893,7 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
                 @for r in &q.rejected { tr { td { (r.source) } td { (r.kind) } td { (r.reason) } td { (r.count) } } }
             }
         } @else { p.warn { "Chưa có số liệu." } }
+        @if let Some(portal) = &portal_check { (portal) }
         h3 { "Nguồn dữ liệu" }
         table { tr { th { "Nguồn" } th { "Đồng bộ thành công gần nhất" } th { "Lỗi liên tiếp" } th { "Lần gần nhất: lấy / lưu / loại" } th { "Lỗi" } }
             @for st in &states {
@@ -799,6 +910,37 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
     Html(page("Chất lượng dữ liệu", &daemon, now, body, &stale, last_sync).into_string())
         .into_response()
 }
+
+// ---- issue 19: the portal's figures against dondoc's, on the data-quality page ----
+async fn portal_quality(daemon: &Daemon, now: Epoch, last_sync: Option<Epoch>) -> Option<Markup> {
+    let app = daemon.app();
+    let cfg = app.settings.portal.clone()?;
+    let set = scores(daemon, PeriodKind::Quarter, now, last_sync).await?;
+    let gaps = crate::score::discrepancies(
+        &set,
+        crate::score::Tolerance {
+            points: cfg.tolerance_points,
+            count_pct: cfg.tolerance_count_pct,
+        },
+    );
+    let circuit = app.store.portal_circuit().await.unwrap_or_default();
+    Some(html! {
+        h3 { "Số liệu Cổng Dịch vụ công quốc gia so với dondoc (" (set.period.label_vi()) ")" }
+        @if circuit.open {
+            p.warn role="alert" { "⚠ Đã ngừng lấy số liệu từ Cổng từ " (circuit.opened_at.map(|t| to_local(t).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_default()) " (" (circuit.reason.clone().unwrap_or_default()) "). Khi đã xử lý nguyên nhân, chạy " code { "dondoc score portal-reset" } "." }
+        }
+        p { "Lần lấy thành công gần nhất: " @match circuit.last_success_at { Some(t) => (to_local(t).format("%H:%M %d/%m/%Y")), None => "chưa có" }
+            @if let Some(e) = &circuit.last_error { " · lỗi gần nhất: " (e) } }
+        @if gaps.is_empty() { p { "Không có chênh lệch vượt ngưỡng (" (published_vi(cfg.tolerance_points)) " điểm, " (published_vi(cfg.tolerance_count_pct)) "% số hồ sơ)." } }
+        @else {
+            p { "Chênh lệch vượt ngưỡng: hồ sơ chưa đồng bộ từ hệ thống một cửa lên Cổng làm mất điểm của đơn vị." }
+            table.portal-gaps { tr { th { "Đơn vị" } th { "Nhóm" } th { "Chênh lệch" } }
+                @for g in &gaps { tr.breach { td { (g.unit_name) } td { (g.group.code()) } td { (g.text) } } }
+            }
+        }
+    })
+}
+// ---- end issue 19 ----
 
 pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
     let app = daemon.app();
@@ -841,6 +983,49 @@ pub async fn alerts(State(daemon): State<Arc<Daemon>>) -> Response {
         }
     };
     Html(page("Cảnh báo", &daemon, now, body, &stale, last_sync).into_string()).into_response()
+}
+
+/// `GET /letter?period=2026-Q4`: the commitment letter's consolidation (docs/letter.md): every
+/// criterion × unit, and the units whose form is not back. Default: the current quarter.
+pub async fn letter(State(daemon): State<Arc<Daemon>>, Query(q): Query<PeriodQuery>) -> Response {
+    use crate::letter::{register, status};
+    let app = daemon.app();
+    let now = epoch(app.clock.now());
+    let (stale, last_sync) = sync_banner(&daemon, now).await;
+    let period = match q.period.as_deref() {
+        None => Ok(Period::containing(PeriodKind::Quarter, now)),
+        Some(p) => register::parse_period(p),
+    };
+    let body = match period {
+        Err(e) => html! { p.warn { (e) } },
+        Ok(_) if app.settings.commitments.is_empty() => html! {
+            p.warn { "Cấu hình chưa có danh mục cam kết ([[commitments]])." }
+        },
+        Ok(p) => match status::build(&app.store, &app.settings, p, now).await {
+            Err(e) => html! { p.warn { "Không đọc được số liệu: " (e) } },
+            Ok(c) => html! {
+                h2 { "Kết quả thực hiện cam kết — " (c.label) }
+                p { "Hạn gửi báo cáo: " (register::deadline_date(p).format("%d/%m/%Y"))
+                    ". Đã gửi: " (c.returned.len()) " đơn vị; chưa gửi: " (c.not_returned.len()) " đơn vị." }
+                @if !c.not_returned.is_empty() {
+                    p.warn { "Chưa gửi báo cáo: " (c.not_returned.join(", ")) }
+                }
+                table.letter { tr { th { "Tiêu chí" } th { "Nội dung" } th { "Đơn vị" } th { "Kết quả" } th { "Chỉ tiêu" } th { "Đánh giá" } th { "Minh chứng" } }
+                    @for r in &c.rows {
+                        tr class=(match r.state {
+                            status::State::Met => "ok",
+                            status::State::Missed | status::State::Missing | status::State::Late => "breach",
+                            _ => "few",
+                        }) {
+                            td { code { (r.criterion) } } td { (r.text) } td { (r.unit_name) }
+                            td { (r.display) } td { (r.target) } td { (r.state.label_vi()) } td { (r.evidence) }
+                        }
+                    }
+                }
+            },
+        },
+    };
+    Html(page("Cam kết", &daemon, now, body, &stale, last_sync).into_string()).into_response()
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/units/{code}", get(dashboard::unit))
         .route("/quality", get(dashboard::quality))
         .route("/alerts", get(dashboard::alerts))
+        .route("/letter", get(dashboard::letter))
         .route_layer(middleware::from_fn_with_state(daemon.clone(), basic_auth));
     Router::new()
         .route("/healthz", get(health::healthz))

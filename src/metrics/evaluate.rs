@@ -131,6 +131,22 @@ impl UnitTree {
     pub fn claims_document(&self, code: &str) -> bool {
         self.document_owner.contains_key(code)
     }
+
+    /// The unit (index into `units`) that claims a one-stop `DonViXuLy` code.
+    pub fn one_stop_owner(&self, code: &str) -> Option<usize> {
+        self.one_stop_owner.get(code).copied()
+    }
+
+    /// The one-stop codes of the unit at `idx` and of every unit below it.
+    pub fn subtree_one_stop_codes(&self, s: &Settings, idx: usize) -> Vec<String> {
+        let mut codes = Vec::new();
+        for u in self.units.iter().filter(|u| u.lineage.contains(&idx)) {
+            if let Some(cfg) = s.units.iter().find(|c| c.code == u.code) {
+                codes.extend(cfg.one_stop_codes.iter().cloned());
+            }
+        }
+        codes
+    }
 }
 
 /// A row's judgement (metrics.md, "Samples and minimum size").

@@ -45,6 +45,14 @@ pub struct Tally {
     pub outgoing: i64,
     /// Data quality: dossiers of H with no due date (never judged late).
     pub no_due_date: i64,
+    // Counts of the Decision 766 score (`../shared/spec/score766.md`, `crate::score`):
+    /// Receipts: dossiers in scope received in the window (the CLGQ denominator).
+    pub received: i64,
+    /// Receipts of the window made online (`KenhThucHien` = 2), whatever the procedure's level.
+    pub received_online: i64,
+    /// Dossiers of H rated unsatisfied (`MucDo` not 1 or 2) with `NgayDanhGia` before the
+    /// horizon (the MDHL "rated unsatisfied" share, over H).
+    pub unsatisfied: i64,
     /// Data quality: dossiers received in the window whose procedure is not in the catalogue.
     pub unknown_procedure: i64,
 }
@@ -67,6 +75,9 @@ impl AddAssign for Tally {
         self.esigned += o.esigned;
         self.outgoing += o.outgoing;
         self.no_due_date += o.no_due_date;
+        self.received += o.received;
+        self.received_online += o.received_online;
+        self.unsatisfied += o.unsatisfied;
         self.unknown_procedure += o.unknown_procedure;
     }
 }
@@ -110,6 +121,11 @@ pub fn tally_dossier(d: &Dossier, procedure_level: Option<Option<u8>>, w: Window
         if d.due_at.is_none() {
             t.no_due_date = 1;
         }
+        if d.rating.is_some_and(|r| !matches!(r, 1 | 2))
+            && d.rated_at.is_some_and(|r| r < w.horizon)
+        {
+            t.unsatisfied = 1;
+        }
         if late_at(d, w.horizon) {
             t.late = 1;
             if d.first_apology_at.is_some_and(|a| a < w.horizon) {
@@ -123,6 +139,8 @@ pub fn tally_dossier(d: &Dossier, procedure_level: Option<Option<u8>>, w: Window
         t.digitized = i64::from(d.digitized);
     }
     if in_window(Some(received)) {
+        t.received = 1;
+        t.received_online = i64::from(d.channel == Some(2));
         match procedure_level {
             None => t.unknown_procedure = 1,
             Some(Some(4)) => {
@@ -141,6 +159,25 @@ pub fn tally_dossier(d: &Dossier, procedure_level: Option<Option<u8>>, w: Window
         t.satisfied = i64::from(matches!(d.rating, Some(1 | 2)));
     }
     t
+}
+
+/// The fee-bearing procedure a dossier speaks for in the window, for the score's procedure-level
+/// online-payment ratio (score766.md, TTTT "TTHC có giao dịch thanh toán trực tuyến"):
+/// `Some((MaTTHC, paid online))` when the dossier is of the population F of
+/// `online_payment_rate` (in scope, received in the window, fees above 0), `None` otherwise.
+/// A procedure counts in the denominator when at least one of its dossiers is in F, and in the
+/// numerator when at least one of those was paid online (`DuocThanhToanTrucTuyen` 1 or 2).
+/// Distinct procedures do not add up like counts: a parent unit takes the union of the
+/// procedures of its subtree (see `crate::score`).
+pub fn fee_procedure(d: &Dossier, w: Window) -> Option<(&str, bool)> {
+    if !in_scope(d) || d.fee_total <= 0.0 || d.procedure_code.is_empty() {
+        return None;
+    }
+    let received = d.received_at?;
+    if !(w.start <= received && received < w.horizon) {
+        return None;
+    }
+    Some((d.procedure_code.as_str(), matches!(d.paid_online, 1 | 2)))
 }
 
 /// The counts one document adds.

@@ -14,6 +14,8 @@
 //!   dossiers of the period without an apology slip and the processed ones without a digitized
 //!   result, both as seen at the horizon, each capped at `reports.action_list_cap` per unit with
 //!   the full count kept.
+//! - The Decision 766 score (issue 19) is estimated over the report's own window (calendar or
+//!   reporting basis) at the same `as_of`, without action lists (the sheet names no dossier).
 //! - Data quality is what the evaluation reports (unmapped codes and rejected records as stored
 //!   now; dossiers without a due date or with an unknown procedure in the window).
 
@@ -189,6 +191,12 @@ pub struct Report {
     /// The per-unit cap of the action lists.
     pub action_cap: usize,
     pub quality: Quality,
+    /// The commitment letter's consolidated appendix (every criterion × unit), for a quarter or
+    /// a year when `[[commitments]]` holds criteria (docs/letter.md).
+    pub appendix: Option<crate::letter::status::Consolidation>,
+    /// Issue 19: every unit's estimated Decision 766 points over the same window at the same
+    /// instant (the sheet "Điểm 766").
+    pub score: crate::score::ScoreSet,
 }
 
 impl Report {
@@ -260,6 +268,12 @@ pub async fn build(
     )
     .await?;
     let horizon = period.horizon(as_of);
+    let appendix = if !s.commitments.is_empty() && period.period.kind != metrics::PeriodKind::Month
+    {
+        Some(crate::letter::status::build(store, s, period.period, as_of).await?)
+    } else {
+        None
+    };
     let tree = UnitTree::new(s);
     let cap = s.reports.action_list_cap;
     let mut actions = Vec::new();
@@ -294,7 +308,18 @@ pub async fn build(
             }
         }
     }
+    let score = crate::score::compute(
+        store,
+        s,
+        period.period,
+        period.start,
+        period.end,
+        as_of,
+        crate::score::Options { codes_cap: 0 },
+    )
+    .await?;
     Ok(Report {
+        score,
         period,
         previous: previous_period,
         as_of,
@@ -316,6 +341,7 @@ pub async fn build(
         actions,
         action_cap: cap,
         quality: current.quality,
+        appendix,
     })
 }
 

@@ -33,8 +33,12 @@ pub const HEADER_ROW: u32 = 3;
 pub const SUMMARY_SHEET: &str = "Tổng hợp";
 /// The action sheet's name.
 pub const ACTIONS_SHEET: &str = "Việc cần làm";
+/// Issue 19: each unit's estimated Decision 766 points.
+pub const SCORE_SHEET: &str = "Điểm 766";
 /// The data-quality sheet's name.
 pub const QUALITY_SHEET: &str = "Chất lượng dữ liệu";
+/// The commitment letter's consolidated appendix (only with `[[commitments]]`).
+pub const APPENDIX_SHEET: &str = "Phụ lục cam kết";
 /// The single sheet of a unit's extract.
 pub const EXTRACT_SHEET: &str = "Kết quả đơn vị";
 
@@ -300,6 +304,8 @@ pub fn criterion_sheet_names(r: &Report) -> Vec<String> {
         SUMMARY_SHEET.to_string(),
         ACTIONS_SHEET.to_string(),
         QUALITY_SHEET.to_string(),
+        APPENDIX_SHEET.to_string(),
+        SCORE_SHEET.to_string(),
     ];
     let mut out = Vec::new();
     for c in &r.criteria {
@@ -343,7 +349,11 @@ pub fn workbook(r: &Report) -> Result<Vec<u8>, XlsxError> {
     for (c, name) in r.criteria.iter().zip(&names) {
         wb.push_worksheet(criterion(r, c, name, &fm)?);
     }
+    wb.push_worksheet(score(r, &fm)?); // issue 19
     wb.push_worksheet(actions(r, &fm)?);
+    if let Some(c) = &r.appendix {
+        wb.push_worksheet(appendix(r, c, &fm)?);
+    }
     wb.push_worksheet(quality(r, &fm)?);
     wb.save_to_buffer()
 }
@@ -561,6 +571,173 @@ fn criterion(r: &Report, c: &Criterion, name: &str, fm: &Formats) -> Result<Work
     )
 }
 
+// ---- issue 19: the sheet "Điểm 766" ----
+
+/// Each unit's estimated Decision 766 points: one line per unit (the groups, the points lost,
+/// the portal's published total, the first way to win points back), then every unit's
+/// indicators with their exact counts, then what is not estimated and why.
+fn score(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {
+    use crate::score::points::{Group, points};
+    let mut sh = Sheet::new(SCORE_SHEET)?;
+    let mut lines = header_lines(r);
+    lines[0] = format!(
+        "Điểm Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg) — ước tính từ dữ liệu hồ sơ — {}",
+        r.city
+    );
+    sh.header_lines(&lines, fm)?;
+    let estimated_groups = [
+        Group::Tdgq,
+        Group::Clgq,
+        Group::Tttt,
+        Group::Mdhl,
+        Group::Mdsh,
+    ];
+    let headers: Vec<String> = [
+        "STT".to_string(),
+        "Mã đơn vị".into(),
+        "Đơn vị".into(),
+        "Điểm ước tính".into(),
+        "Tối đa tính được".into(),
+        "Điểm bị mất".into(),
+    ]
+    .into_iter()
+    .chain(
+        estimated_groups
+            .iter()
+            .map(|g| format!("{} ({})", g.label_vi(), g.code())),
+    )
+    .chain([
+        "Cổng DVC quốc gia công bố (tổng)".to_string(),
+        "Cách lấy lại điểm nhiều nhất".into(),
+    ])
+    .collect();
+    let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    sh.columns(&refs, fm)?;
+    let num = fm.int.clone().set_num_format("0.00");
+    let num_bold = fm.int_bold.clone().set_num_format("0.00");
+    let mut row = HEADER_ROW + 1;
+    for (k, u) in r.score.units.iter().enumerate() {
+        let (t, n) = if u.depth == 0 {
+            (&fm.text_bold, &num_bold)
+        } else {
+            (&fm.text, &num)
+        };
+        sh.int(row, 0, k as i64 + 1, &fm.int)?;
+        sh.text(row, 1, &u.unit, t)?;
+        sh.text(row, 2, &format!("{}{}", "  ".repeat(u.depth), u.name), t)?;
+        sh.number(row, 3, points(u.estimate.estimated_cents()), n, 9.0)?;
+        sh.number(row, 4, points(u.estimate.estimable_max_cents()), n, 9.0)?;
+        sh.number(row, 5, points(u.lost_cents()), n, 9.0)?;
+        for (j, g) in estimated_groups.iter().enumerate() {
+            match u.estimate.group(*g).and_then(|x| x.estimated_cents) {
+                Some(c) => sh.number(row, 6 + j as u16, points(c), n, 9.0)?,
+                None => sh.text(row, 6 + j as u16, "—", t)?,
+            }
+        }
+        let col = 6 + estimated_groups.len() as u16;
+        match &u.published {
+            Some(p) => sh.number(row, col, p.total(), n, 9.0)?,
+            None => sh.text(row, col, "—", t)?,
+        }
+        let first = u.win_back.first().map(|w| w.text.as_str()).unwrap_or("—");
+        sh.text(row, col + 1, first, t)?;
+        row += 1;
+    }
+    row += 1;
+    sh.ws
+        .write_string_with_format(row, 0, "Chi tiết từng tiêu chí", &fm.section)?;
+    row += 1;
+    for (c, h) in [
+        "Mã đơn vị",
+        "Đơn vị",
+        "Nhóm",
+        "Tiêu chí",
+        "Tử số",
+        "Mẫu số",
+        "Tỷ lệ",
+        "Điểm",
+        "Tối đa",
+        "Ghi chú",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sh.ws
+            .write_string_with_format(row, c as u16 + 1, *h, &fm.header)?;
+    }
+    row += 1;
+    for u in &r.score.units {
+        for i in &u.estimate.indicators {
+            sh.text(row, 1, &u.unit, &fm.text)?;
+            sh.text(row, 2, &u.name, &fm.text)?;
+            sh.text(row, 3, i.indicator.group().code(), &fm.text)?;
+            sh.text(row, 4, i.indicator.label_vi(), &fm.text)?;
+            sh.int(row, 5, i.numerator, &fm.int)?;
+            sh.int(row, 6, i.denominator, &fm.int)?;
+            sh.rate(row, 7, i.ratio(), &fm.pct)?;
+            sh.number(row, 8, points(i.cents), &num, 9.0)?;
+            sh.number(row, 9, points(i.indicator.max_cents()), &num, 9.0)?;
+            let note = if !i.indicator.confirmed() {
+                "Cách chia điểm chưa được xác nhận"
+            } else if i.denominator == 0 {
+                "Không có hồ sơ: tính 0 điểm"
+            } else if i.indicator == crate::score::points::Indicator::Satisfaction {
+                "Chưa gồm phản ánh, kiến nghị (PAKN)"
+            } else {
+                ""
+            };
+            sh.text(row, 10, note, &fm.text)?;
+            row += 1;
+        }
+    }
+    row += 1;
+    let first = r.score.units.first();
+    sh.note(
+        row,
+        &format!(
+            "dondoc ước tính {} trên 100 điểm của Chỉ số; các phần còn lại cần dữ liệu dondoc không có:",
+            first
+                .map(|u| crate::score::points::points_vi(u.estimate.estimable_max_cents()))
+                .unwrap_or_default()
+        ),
+        &fm.note,
+    )?;
+    row += 1;
+    for g in Group::ALL {
+        if let Some(why) = g.not_estimated_vi() {
+            let est = first
+                .and_then(|u| u.estimate.group(g))
+                .map(|x| x.estimable_max_cents)
+                .unwrap_or(0);
+            sh.note(
+                row,
+                &format!(
+                    "  {} ({}), tối đa {} điểm, chưa ước tính {} điểm: {why}.",
+                    g.label_vi(),
+                    g.code(),
+                    crate::score::points::points_vi(g.max_cents()),
+                    crate::score::points::points_vi(g.max_cents() - est)
+                ),
+                &fm.note,
+            )?;
+            row += 1;
+        }
+    }
+    sh.note(
+        row,
+        "Điểm tính từ tử số, mẫu số chính xác, làm tròn 2 chữ số; đơn vị cấp trên cộng số liệu của các đơn vị trực thuộc. Cách tính: docs/score.md.",
+        &fm.note,
+    )?;
+    sh.finish(
+        r,
+        &[
+            7.0, 16.0, 40.0, 12.0, 12.0, 12.0, 14.0, 14.0, 14.0, 14.0, 14.0, 16.0, 70.0,
+        ],
+        0,
+    )
+}
+// ---- end issue 19 ----
+
 fn actions(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {
     let mut sh = Sheet::new(ACTIONS_SHEET)?;
     let mut lines = header_lines(r);
@@ -628,6 +805,78 @@ fn actions(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {
         row += 1;
     }
     sh.finish(r, &[7.0, 26.0, 40.0, 40.0, 28.0, 60.0, 17.0, 17.0], 0)
+}
+
+/// The letter's appendix as Home Affairs sends it up: every criterion × unit, its result, target
+/// and judgement, the evidence, and which units have not returned their form.
+fn appendix(
+    r: &Report,
+    c: &crate::letter::status::Consolidation,
+    fm: &Formats,
+) -> Result<Worksheet, XlsxError> {
+    let mut sh = Sheet::new(APPENDIX_SHEET)?;
+    let mut lines = header_lines(r);
+    lines[0] = format!(
+        "Phụ lục: tổng hợp kết quả thực hiện các nội dung đã cam kết — {}",
+        r.city
+    );
+    sh.header_lines(&lines, fm)?;
+    sh.columns(
+        &[
+            "Mã tiêu chí",
+            "Nội dung cam kết",
+            "Đơn vị",
+            "Kết quả",
+            "Chỉ tiêu",
+            "Đánh giá",
+            "Minh chứng",
+            "Ghi chú",
+        ],
+        fm,
+    )?;
+    let mut row = HEADER_ROW + 1;
+    for x in &c.rows {
+        sh.text(row, 0, &x.criterion, &fm.text)?;
+        sh.text(row, 1, &x.text, &fm.text)?;
+        sh.text(row, 2, &x.unit_name, &fm.text)?;
+        sh.text(row, 3, &x.display, &fm.text)?;
+        sh.text(row, 4, &x.target, &fm.text)?;
+        sh.text(row, 5, x.state.label_vi(), &fm.text)?;
+        sh.text(row, 6, &x.evidence, &fm.text)?;
+        sh.text(row, 7, &x.note, &fm.text)?;
+        row += 1;
+    }
+    row += 1;
+    let names = |codes: &[String]| -> String {
+        codes
+            .iter()
+            .map(|u| {
+                c.rows
+                    .iter()
+                    .find(|x| x.unit == *u)
+                    .map(|x| x.unit_name.clone())
+                    .unwrap_or_else(|| u.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let deadline = chrono::NaiveDate::parse_from_str(&c.deadline, "%Y-%m-%d")
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| c.deadline.clone());
+    sh.note(
+        row,
+        &if c.not_returned.is_empty() {
+            format!("Hạn gửi báo cáo: {deadline}. Mọi đơn vị đã gửi báo cáo.")
+        } else {
+            format!(
+                "Hạn gửi báo cáo: {deadline}. Đơn vị chưa gửi báo cáo ({}): {}.",
+                c.not_returned.len(),
+                names(&c.not_returned)
+            )
+        },
+        &fm.note,
+    )?;
+    sh.finish(r, &[22.0, 60.0, 30.0, 22.0, 20.0, 18.0, 36.0, 30.0], 0)
 }
 
 fn quality(r: &Report, fm: &Formats) -> Result<Worksheet, XlsxError> {

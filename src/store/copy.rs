@@ -150,6 +150,31 @@ pub const TABLES: &[Table] = &[
         key: "source, endpoint, key",
     },
     Table {
+        name: "letter_submissions",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("seq", Int),
+            ("file_name", Text),
+            ("sha256", Text),
+            ("imported_at", Int),
+        ],
+        key: "unit, period, seq",
+    },
+    Table {
+        name: "letter_values",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("seq", Int),
+            ("criterion", Text),
+            ("value", Text),
+            ("evidence", Text),
+            ("note", Text),
+        ],
+        key: "unit, period, seq, criterion",
+    },
+    Table {
         name: "metric_samples",
         columns: &[
             ("unit", Text),
@@ -229,6 +254,36 @@ pub const TABLES: &[Table] = &[
             ("error", Text),
         ],
         key: "job, fire_at",
+    },
+    // Issue 19 (the Decision 766 score): the portal's published figures and the collector's circuit.
+    Table {
+        name: "portal_figures",
+        columns: &[
+            ("unit", Text),
+            ("period", Text),
+            ("grp", Text),
+            ("day", Text),
+            ("department", Text),
+            ("score", Real),
+            ("max_score", Real),
+            ("received", Int),
+            ("detail", Text),
+            ("fetched_at", Int),
+        ],
+        key: "unit, period, grp, day",
+    },
+    Table {
+        name: "portal_circuit",
+        columns: &[
+            ("id", Int),
+            ("open", Bool),
+            ("reason", Text),
+            ("opened_at", Int),
+            ("last_attempt_at", Int),
+            ("last_success_at", Int),
+            ("last_error", Text),
+        ],
+        key: "id",
     },
 ];
 

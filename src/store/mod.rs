@@ -292,6 +292,81 @@ pub struct ClaimedMail {
     pub mail: OutgoingMail,
 }
 
+/// One returned form of the commitment letter (issue 20): a unit's manual values for a period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LetterSubmission {
+    pub unit: String,
+    /// `2026-Q4` or `2026`.
+    pub period: String,
+    /// 1, 2, … in import order (assigned by the store).
+    pub seq: i64,
+    /// Who: the returned file's name.
+    pub file_name: String,
+    pub sha256: String,
+    /// When: the import time.
+    pub imported_at: Epoch,
+    pub values: Vec<LetterValue>,
+}
+
+/// One manual criterion's answer in a returned form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LetterValue {
+    pub criterion: String,
+    /// Canonical text (`92.5`, `3`, `done`, `not_done`, `2026-11-30`); `None`: left blank.
+    pub value: Option<String>,
+    pub evidence: String,
+    pub note: String,
+}
+
+/// A fee-bearing procedure of a unit code in a window (the score's procedure-level ratio; the rule
+/// is `metrics::rules::fee_procedure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeProcedure {
+    pub unit_code: String,
+    /// `MaTTHC`.
+    pub procedure_code: String,
+    /// At least one of its fee-bearing dossiers of the window was paid online.
+    pub paid_online: bool,
+}
+
+/// One group's figures as the national portal published them for a unit and period, on the day
+/// dondoc collected them (issue 19; aggregates only).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PortalFigure {
+    /// dondoc's unit code.
+    pub unit: String,
+    /// `2026-Q4`, `2026-11` or `2026`.
+    pub period: String,
+    /// The group's code on the portal: CKMB, TDGQ, CLGQ, TTTT, MDHL, MDSH.
+    pub group: String,
+    /// The local day of the collection, `YYYY-MM-DD`.
+    pub day: String,
+    /// The portal's department code of the unit.
+    pub department: String,
+    /// `totalScore`.
+    pub score: Option<f64>,
+    /// `totalMaxScore`.
+    pub max_score: Option<f64>,
+    /// The portal's dossier count for the group (`totalReceived`), when the report gives one.
+    pub received: Option<i64>,
+    /// The report's metrics and counts, as JSON text.
+    pub detail: String,
+    pub fetched_at: Epoch,
+}
+
+/// The portal collector's circuit breaker, kept in the database so that it stays open across
+/// restarts until a person resets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PortalCircuit {
+    pub open: bool,
+    /// Why it opened, in words.
+    pub reason: Option<String>,
+    pub opened_at: Option<Epoch>,
+    pub last_attempt_at: Option<Epoch>,
+    pub last_success_at: Option<Epoch>,
+    pub last_error: Option<String>,
+}
+
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -468,6 +543,35 @@ impl Store {
         windows: &[(Epoch, Epoch)],
     ) -> Result<Vec<Vec<GroupTally>>> {
         dispatch!(self, s => s.dossier_tallies_many(windows).await)
+    }
+
+    /// Fee-bearing procedures per unit code for several windows, in one pass (the score's
+    /// procedure-level online-payment ratio). One list per window, in order.
+    pub async fn fee_procedures_many(
+        &self,
+        windows: &[(Epoch, Epoch)],
+    ) -> Result<Vec<Vec<FeeProcedure>>> {
+        dispatch!(self, s => s.fee_procedures_many(windows).await)
+    }
+
+    /// Upserts the portal's published figures (one transaction; one row per unit, period, group
+    /// and day: a second collection on the same day replaces the first).
+    pub async fn save_portal_figures(&self, figures: &[PortalFigure]) -> Result<()> {
+        dispatch!(self, s => s.save_portal_figures(figures).await)
+    }
+
+    /// The newest collected figures of `period`, for every unit and group (the latest day each).
+    pub async fn portal_figures(&self, period: &str) -> Result<Vec<PortalFigure>> {
+        dispatch!(self, s => s.portal_figures(period).await)
+    }
+
+    /// The portal collector's circuit (closed and empty when never written).
+    pub async fn portal_circuit(&self) -> Result<PortalCircuit> {
+        dispatch!(self, s => s.portal_circuit().await)
+    }
+
+    pub async fn set_portal_circuit(&self, c: &PortalCircuit) -> Result<()> {
+        dispatch!(self, s => s.set_portal_circuit(c).await)
     }
 
     /// Exact document counts per unit code for the window, in one pass.
@@ -684,5 +788,16 @@ impl Store {
     /// The stored series of one rate (every period), oldest first.
     pub async fn samples(&self, unit: &str, metric: &str, scope: &str) -> Result<Vec<Sample>> {
         dispatch!(self, s => s.samples(unit, metric, scope).await)
+    }
+
+    /// Records a returned form as the newest submission of its unit and period (one
+    /// transaction: the header and every value, or nothing); returns its `seq`.
+    pub async fn record_letter_submission(&self, sub: &LetterSubmission) -> Result<i64> {
+        dispatch!(self, s => s.record_letter_submission(sub).await)
+    }
+
+    /// Every submission of `period` (all units, history included), by unit then seq.
+    pub async fn letter_submissions(&self, period: &str) -> Result<Vec<LetterSubmission>> {
+        dispatch!(self, s => s.letter_submissions(period).await)
     }
 }

@@ -9,8 +9,8 @@
 //! reused ([`super::recovery`]), so that the store works again as soon as the disk has room.
 
 use super::{
-    ActionItem, ActionList, ClaimedMail, CodeCount, Context, GroupTally, OutboxRow, RejectionCount,
-    Result, RunCounts, Sample, StoreError, SyncState,
+    ActionItem, ActionList, ClaimedMail, CodeCount, Context, FeeProcedure, GroupTally, OutboxRow,
+    PortalCircuit, PortalFigure, RejectionCount, Result, RunCounts, Sample, StoreError, SyncState,
 };
 use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
 use crate::alerts::message::{Attachment, OutgoingMail};
@@ -617,7 +617,10 @@ impl SqliteStore {
                  , sum(rating IS NOT NULL AND rated_at >= ?{s} AND rated_at < ?{e} AND rating IN (1, 2)) AS satisfied_{k}\
                  , sum(rating IS NOT NULL AND rated_at >= ?{s} AND rated_at < ?{e}) AS rated_{k}\
                  , sum(h{k} AND due_at IS NULL) AS no_due_date_{k}\
-                 , sum(recv{k} AND no_proc) AS unknown_procedure_{k}"
+                 , sum(recv{k} AND no_proc) AS unknown_procedure_{k}\
+                 , sum(recv{k}) AS received_{k}\
+                 , sum(recv{k} AND channel = 2) AS received_online_{k}\
+                 , sum(h{k} AND rating IS NOT NULL AND rating NOT IN (1, 2) AND rated_at < ?{e}) AS unsatisfied_{k}"
             ));
         }
         let sql = format!(
@@ -663,6 +666,9 @@ impl SqliteStore {
                     rated: n("rated")?,
                     no_due_date: n("no_due_date")?,
                     unknown_procedure: n("unknown_procedure")?,
+                    received: n("received")?,
+                    received_online: n("received_online")?,
+                    unsatisfied: n("unsatisfied")?,
                     ..Tally::default()
                 };
                 groups.push(GroupTally {
@@ -673,6 +679,156 @@ impl SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    /// Fee-bearing procedures per unit code for several windows, in one scan: for each
+    /// (`DonViXuLy`, `MaTTHC`) with at least one dossier of the population F of
+    /// `online_payment_rate` in a window, whether one of them was paid online (the rule is
+    /// `metrics::rules::fee_procedure`). Returns one list per window, in order.
+    pub async fn fee_procedures_many(
+        &self,
+        windows: &[(Epoch, Epoch)],
+    ) -> Result<Vec<Vec<FeeProcedure>>> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cols = String::new();
+        let mut any = Vec::new();
+        for k in 0..windows.len() {
+            let (s, e) = (2 * k + 1, 2 * k + 2);
+            let recv = format!("(received_at >= ?{s} AND received_at < ?{e})");
+            cols.push_str(&format!(
+                ", sum({recv}) AS fee_{k}, sum({recv} AND paid_online IN (1, 2)) AS paid_{k}"
+            ));
+            any.push(recv);
+        }
+        let sql = format!(
+            "SELECT unit_code, procedure_code{cols} FROM dossiers \
+             WHERE deleted = 0 AND status NOT IN (0, 1, 3, 7) AND received_at IS NOT NULL \
+             AND fee_total > 0 AND procedure_code <> '' AND ({}) \
+             GROUP BY unit_code, procedure_code",
+            any.join(" OR ")
+        );
+        // Only numbers and fixed names are formatted into the statement; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (start, horizon) in windows {
+            q = q.bind(*start).bind(*horizon);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting fee-bearing procedures for the score")?;
+        let mut out = vec![Vec::new(); windows.len()];
+        for r in &rows {
+            let unit_code: String = r.try_get("unit_code").doing("reading procedure counts")?;
+            let procedure_code: String = r
+                .try_get("procedure_code")
+                .doing("reading procedure counts")?;
+            for (k, list) in out.iter_mut().enumerate() {
+                let n = |c: &str| -> Result<i64> {
+                    Ok(r.try_get::<Option<i64>, _>(format!("{c}_{k}").as_str())
+                        .doing("reading procedure counts")?
+                        .unwrap_or(0))
+                };
+                if n("fee")? > 0 {
+                    list.push(FeeProcedure {
+                        unit_code: unit_code.clone(),
+                        procedure_code: procedure_code.clone(),
+                        paid_online: n("paid")? > 0,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn save_portal_figures(&self, figures: &[PortalFigure]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for f in figures {
+            sqlx::query(
+                "INSERT INTO portal_figures (unit, period, grp, day, department, score, max_score, received, detail, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (unit, period, grp, day) DO UPDATE SET department = excluded.department, score = excluded.score, max_score = excluded.max_score, received = excluded.received, detail = excluded.detail, fetched_at = excluded.fetched_at",
+            )
+            .bind(&f.unit)
+            .bind(&f.period)
+            .bind(&f.group)
+            .bind(&f.day)
+            .bind(&f.department)
+            .bind(f.score)
+            .bind(f.max_score)
+            .bind(f.received)
+            .bind(&f.detail)
+            .bind(f.fetched_at)
+            .execute(&mut *tx)
+            .await
+            .doing("storing the portal's figures")?;
+        }
+        tx.commit().await.doing("committing the portal's figures")
+    }
+
+    pub async fn portal_figures(&self, period: &str) -> Result<Vec<PortalFigure>> {
+        let rows = sqlx::query(
+            "SELECT f.unit, f.period, f.grp, f.day, f.department, f.score, f.max_score, f.received, f.detail, f.fetched_at FROM portal_figures f WHERE f.period = ? AND f.day = (SELECT max(g.day) FROM portal_figures g WHERE g.unit = f.unit AND g.period = f.period AND g.grp = f.grp) ORDER BY f.unit, f.grp",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the portal's figures")?;
+        rows.iter()
+            .map(|r| {
+                Ok(PortalFigure {
+                    unit: r.try_get("unit")?,
+                    period: r.try_get("period")?,
+                    group: r.try_get("grp")?,
+                    day: r.try_get("day")?,
+                    department: r.try_get("department")?,
+                    score: r.try_get("score")?,
+                    max_score: r.try_get("max_score")?,
+                    received: r.try_get("received")?,
+                    detail: r.try_get("detail")?,
+                    fetched_at: r.try_get("fetched_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .doing("reading the portal's figures")
+    }
+
+    pub async fn portal_circuit(&self) -> Result<PortalCircuit> {
+        let row = sqlx::query(
+            "SELECT open, reason, opened_at, last_attempt_at, last_success_at, last_error FROM portal_circuit WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading the portal collector's circuit")?;
+        let Some(r) = row else {
+            return Ok(PortalCircuit::default());
+        };
+        (|| -> std::result::Result<PortalCircuit, sqlx::Error> {
+            Ok(PortalCircuit {
+                open: r.try_get("open")?,
+                reason: r.try_get("reason")?,
+                opened_at: r.try_get("opened_at")?,
+                last_attempt_at: r.try_get("last_attempt_at")?,
+                last_success_at: r.try_get("last_success_at")?,
+                last_error: r.try_get("last_error")?,
+            })
+        })()
+        .doing("reading the portal collector's circuit")
+    }
+
+    pub async fn set_portal_circuit(&self, c: &PortalCircuit) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO portal_circuit (id, open, reason, opened_at, last_attempt_at, last_success_at, last_error) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET open = excluded.open, reason = excluded.reason, opened_at = excluded.opened_at, last_attempt_at = excluded.last_attempt_at, last_success_at = excluded.last_success_at, last_error = excluded.last_error",
+        )
+        .bind(c.open)
+        .bind(&c.reason)
+        .bind(c.opened_at)
+        .bind(c.last_attempt_at)
+        .bind(c.last_success_at)
+        .bind(&c.last_error)
+        .execute(&self.pool)
+        .await
+        .doing("writing the portal collector's circuit")?;
+        Ok(())
     }
 
     pub async fn document_tallies(&self, start: Epoch, horizon: Epoch) -> Result<Vec<GroupTally>> {
@@ -751,6 +907,92 @@ impl SqliteStore {
             .await
             .doing("setting the sync mark")?;
         tx.commit().await.doing("setting the sync mark")
+    }
+
+    pub async fn record_letter_submission(&self, sub: &super::LetterSubmission) -> Result<i64> {
+        let what = "recording a returned letter form";
+        let mut tx = self.write().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM letter_submissions WHERE unit = ? AND period = ?",
+        )
+        .bind(&sub.unit)
+        .bind(&sub.period)
+        .fetch_one(&mut *tx)
+        .await
+        .doing(what)?;
+        sqlx::query(
+            "INSERT INTO letter_submissions (unit, period, seq, file_name, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&sub.unit)
+        .bind(&sub.period)
+        .bind(seq)
+        .bind(&sub.file_name)
+        .bind(&sub.sha256)
+        .bind(sub.imported_at)
+        .execute(&mut *tx)
+        .await
+        .doing(what)?;
+        for v in &sub.values {
+            sqlx::query(
+                "INSERT INTO letter_values (unit, period, seq, criterion, value, evidence, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&sub.unit)
+            .bind(&sub.period)
+            .bind(seq)
+            .bind(&v.criterion)
+            .bind(&v.value)
+            .bind(&v.evidence)
+            .bind(&v.note)
+            .execute(&mut *tx)
+            .await
+            .doing(what)?;
+        }
+        tx.commit().await.doing(what)?;
+        Ok(seq)
+    }
+
+    pub async fn letter_submissions(&self, period: &str) -> Result<Vec<super::LetterSubmission>> {
+        let what = "reading returned letter forms";
+        let heads = sqlx::query(
+            "SELECT unit, seq, file_name, sha256, imported_at FROM letter_submissions WHERE period = ? ORDER BY unit, seq",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await
+        .doing(what)?;
+        let values = sqlx::query(
+            "SELECT unit, seq, criterion, value, evidence, note FROM letter_values WHERE period = ? ORDER BY unit, seq, criterion",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await
+        .doing(what)?;
+        let mut out = Vec::with_capacity(heads.len());
+        for r in &heads {
+            out.push(super::LetterSubmission {
+                unit: r.try_get("unit").doing(what)?,
+                period: period.to_string(),
+                seq: r.try_get("seq").doing(what)?,
+                file_name: r.try_get("file_name").doing(what)?,
+                sha256: r.try_get("sha256").doing(what)?,
+                imported_at: r.try_get("imported_at").doing(what)?,
+                values: Vec::new(),
+            });
+        }
+        for r in &values {
+            let unit: String = r.try_get("unit").doing(what)?;
+            let seq: i64 = r.try_get("seq").doing(what)?;
+            let v = super::LetterValue {
+                criterion: r.try_get("criterion").doing(what)?,
+                value: r.try_get("value").doing(what)?,
+                evidence: r.try_get("evidence").doing(what)?,
+                note: r.try_get("note").doing(what)?,
+            };
+            if let Some(sub) = out.iter_mut().find(|s| s.unit == unit && s.seq == seq) {
+                sub.values.push(v);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn note_future_updates(
