@@ -15,9 +15,12 @@
 //! The module map:
 //! - [`config`]: the TOML file, environment overrides, secrets, validation;
 //! - [`upstream`]: the contract's records, the HTTP client with its retry policy, the simulator;
-//! - [`store`]: the database boundary (SQLite now);
+//! - [`store`]: the database boundary (SQLite and PostgreSQL, the same operations on both);
 //! - [`sync`]: one pass from every source into the store (`run_once`);
-//! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`);
+//! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`), the backfill
+//!   of past days;
+//! - [`alerts`]: the alert lifecycle (pure), the letters (one composition for preview and
+//!   digest), the outbox and the mailer;
 //! - [`score`]: the Decision 766 index as dossier data can estimate it: each unit's points, the
 //!   points it loses, what wins them back, and the national portal's published figures beside
 //!   them (collected politely, once a day, when `[portal]` is configured);
@@ -26,6 +29,8 @@
 //! - [`letter`]: the commitment letter end to end: the register of criteria, each unit's
 //!   pre-filled form, returned forms, the consolidation and its scheduled job;
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
+//! - [`daemon`]: the scheduled jobs, fire claims, reload, systemd's watchdog;
+//! - [`http`]: `/healthz`, `/metrics` (Prometheus) and the dashboard, read-only;
 //! - [`cli`]: the commands of `../shared/spec/cli.md`;
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
 //!   instants and the one date parser, logging;
