@@ -362,6 +362,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // A one-shot command piped into `head` or `less` ends quietly when the reader goes away, as
+    // Unix tools do, instead of panicking on a broken pipe. The long-running commands (`run`,
+    // `simulate`) keep Rust's default (SIGPIPE ignored), so that a peer closing a socket is an
+    // error to handle, never a kill.
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Run | Command::Simulate(_)) {
+        // SAFETY: called once, before the runtime starts any thread; SIG_DFL is a valid handler.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

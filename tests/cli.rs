@@ -180,6 +180,43 @@ fn check_config_accepts_the_demo_config_and_prints_a_summary() {
     );
 }
 
+/// `dondoc check-config | head -0`: the reader is gone before dondoc writes; dondoc ends as a
+/// Unix tool does (SIGPIPE), never with a panic on the broken pipe.
+#[cfg(unix)]
+#[test]
+fn a_command_whose_reader_has_gone_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = dondoc(tmp.path())
+        .arg("--config")
+        .arg(demo_config())
+        .arg("check-config")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dondoc runs");
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        status.success() || status.signal() == Some(libc_sigpipe()),
+        "{status:?}: {err}"
+    );
+}
+
+/// SIGPIPE's number on Linux and the BSDs.
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
+}
+
 #[test]
 fn check_config_accepts_the_example_config_and_prints_a_summary() {
     let tmp = tempfile::tempdir().unwrap();
