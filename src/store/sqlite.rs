@@ -1072,20 +1072,7 @@ impl SqliteStore {
     pub async fn upsert_samples(&self, samples: &[Sample]) -> Result<()> {
         let mut tx = self.write().await?;
         for chunk in samples.chunks(MAX_BINDS / 9) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at) ",
-            );
-            qb.push_values(chunk, |mut b, s| {
-                b.push_bind(&s.unit)
-                    .push_bind(&s.metric)
-                    .push_bind(&s.scope)
-                    .push_bind(&s.period)
-                    .push_bind(&s.day)
-                    .push_bind(s.as_of)
-                    .push_bind(s.numerator)
-                    .push_bind(s.denominator)
-                    .push_bind(s.computed_at);
-            });
+            let mut qb = sample_values(chunk);
             qb.push(
                 " ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET as_of = excluded.as_of, \
                  numerator = excluded.numerator, denominator = excluded.denominator, computed_at = excluded.computed_at",
@@ -1138,20 +1125,7 @@ impl SqliteStore {
         let mut tx = self.write().await?;
         let mut written = 0;
         for chunk in samples.chunks(MAX_BINDS / 9) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at) ",
-            );
-            qb.push_values(chunk, |mut b, s| {
-                b.push_bind(&s.unit)
-                    .push_bind(&s.metric)
-                    .push_bind(&s.scope)
-                    .push_bind(&s.period)
-                    .push_bind(&s.day)
-                    .push_bind(s.as_of)
-                    .push_bind(s.numerator)
-                    .push_bind(s.denominator)
-                    .push_bind(s.computed_at);
-            });
+            let mut qb = sample_values(chunk);
             // A stored day is rewritten only when its counts differ: then it is a revision.
             qb.push(
                 " ON CONFLICT (unit, metric, scope, period, day) DO UPDATE SET \
@@ -1810,4 +1784,24 @@ fn sync_state_of(r: &sqlx::sqlite::SqliteRow) -> Result<SyncState> {
         })
     })()
     .doing("reading the sync state")
+}
+
+/// `INSERT INTO metric_samples (…) VALUES (…), …` for a chunk of samples, without its conflict
+/// clause: `upsert_samples` overwrites a stored day, `store_history` marks a changed one revised.
+fn sample_values(chunk: &[Sample]) -> QueryBuilder<Sqlite> {
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO metric_samples (unit, metric, scope, period, day, as_of, numerator, denominator, computed_at) ",
+    );
+    qb.push_values(chunk, |mut b, s| {
+        b.push_bind(&s.unit)
+            .push_bind(&s.metric)
+            .push_bind(&s.scope)
+            .push_bind(&s.period)
+            .push_bind(&s.day)
+            .push_bind(s.as_of)
+            .push_bind(s.numerator)
+            .push_bind(s.denominator)
+            .push_bind(s.computed_at);
+    });
+    qb
 }
