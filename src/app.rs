@@ -3,8 +3,8 @@
 //!
 //! Building it opens (and migrates) the database; it never contacts an upstream.
 
-use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::time::Clock;
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

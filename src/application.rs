@@ -9,9 +9,9 @@
 //! [`crate::daemon`]'s, what is served is [`crate::http`]'s.
 
 use crate::app::App;
-use crate::clock::Clock;
 use crate::config::Settings;
 use crate::daemon::{Daemon, DaemonError, Watchdog};
+use crate::domain::time::Clock;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -6,11 +6,11 @@
 //! logs go to standard error.
 
 use crate::app::App;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{self, LoadedConfig, LogFormat, Settings};
-use crate::metrics::{self, Evaluation, Metric, Period, PeriodKind, Row, RowState};
-use crate::time::{Epoch, epoch, rfc3339, to_local};
-use crate::upstream::simulator::{Faults, SimOptions, SimUnit, Simulator};
+use crate::domain::time::{Clock, SystemClock};
+use crate::domain::time::{Epoch, epoch, rfc3339, to_local};
+use crate::rates::{self, Evaluation, Metric, Period, PeriodKind, Row, RowState};
+use crate::simulator::{Faults, SimOptions, SimUnit, Simulator};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -144,7 +144,7 @@ pub struct ScoreArgs {
     pub unit: Option<String>,
     /// calendar (default, as `status`) or reporting (the 15th of the month before to the 14th).
     #[arg(long, value_enum, default_value = "calendar")]
-    pub basis: crate::report::Basis,
+    pub basis: crate::domain::periods::Basis,
     /// table (for people) or json (for scripts).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -169,7 +169,7 @@ pub struct ReportArgs {
     /// calendar (as metrics.md), or reporting (the 15th of the month before to the 14th);
     /// default: reports.basis of the configuration (reporting unless set).
     #[arg(long, value_enum)]
-    pub basis: Option<crate::report::Basis>,
+    pub basis: Option<crate::domain::periods::Basis>,
     /// The evaluation instant, RFC 3339 (default: now).
     #[arg(long)]
     pub as_of: Option<String>,
@@ -461,7 +461,7 @@ fn check_config(cli: &Cli) -> Result<(), Failure> {
             s.simulator.listen, s.simulator.seed, s.simulator.dossiers
         );
     }
-    let tree = metrics::UnitTree::new(s);
+    let tree = rates::UnitTree::new(s);
     let wards = tree.units.iter().filter(|u| u.depth > 0).count();
     let root = tree.units.first().map(|u| u.name.as_str()).unwrap_or("");
     let _ = writeln!(
@@ -721,15 +721,15 @@ async fn sync(settings: Settings, clock: Arc<dyn Clock>, args: &SyncArgs) -> Res
         app.store.close().await;
         return sync_result(&report);
     }
-    let evaluations = metrics::run_once(&app, now).await?;
+    let evaluations = rates::run_once(&app, now).await?;
     // History from the first day: the past days still missing (all of them after a first
     // sync), only from a complete sync (a day computed from half the records would stand).
     if report.failures().is_empty() {
         let mut progress = backfill_progress();
-        let history = metrics::backfill::run(
+        let history = rates::backfill::run(
             &app,
             now,
-            metrics::backfill::Options::default(),
+            rates::backfill::Options::default(),
             &mut progress,
         )
         .await?;
@@ -1020,7 +1020,7 @@ fn sync_result(report: &crate::sync::SyncReport) -> Result<(), Failure> {
 async fn evaluate_now(settings: Settings, clock: Arc<dyn Clock>) -> Result<(), Failure> {
     let app = App::build(settings, clock.clone()).await?;
     let started = std::time::Instant::now();
-    let evaluations = metrics::run_once(&app, epoch(clock.now())).await?;
+    let evaluations = rates::run_once(&app, epoch(clock.now())).await?;
     app.store.close().await;
     let rows: usize = evaluations.iter().map(|e| e.rows.len()).sum();
     let periods: Vec<String> = evaluations.iter().map(|e| e.period.to_string()).collect();
@@ -1257,7 +1257,7 @@ struct JsonRow<'a> {
     numerator: i64,
     denominator: i64,
     value: Option<f64>,
-    target: Option<metrics::TargetView>,
+    target: Option<rates::TargetView>,
     state: &'static str,
 }
 
@@ -1274,7 +1274,7 @@ async fn status(settings: Settings, clock: Arc<dyn Clock>, a: &StatusArgs) -> Re
     }
     let app = App::build(settings, clock).await?;
     let period = Period::containing(a.period, as_of);
-    let ev = metrics::evaluate(&app.store, &app.settings, period, as_of).await?;
+    let ev = rates::evaluate(&app.store, &app.settings, period, as_of).await?;
     let states = app.store.sync_states().await?;
     app.store.close().await;
     let rows: Vec<&Row> = ev
@@ -1518,7 +1518,7 @@ fn backfill_progress() -> impl FnMut(usize, usize, chrono::NaiveDate) + Send {
     }
 }
 
-fn backfill_summary(r: &metrics::backfill::Report) -> String {
+fn backfill_summary(r: &rates::backfill::Report) -> String {
     match (&r.first_day, &r.last_day) {
         (Some(a), Some(b)) => format!(
             "History {a} … {b}: {} day(s) computed, {} already stored, {} sample(s) written, in {:.1} s.",
@@ -1544,14 +1544,14 @@ async fn backfill(
         )));
     }
     let app = App::build(settings, clock.clone()).await?;
-    let opts = metrics::backfill::Options {
+    let opts = rates::backfill::Options {
         from: a.from,
         to: a.to,
         recompute: a.recompute,
         budget: None,
     };
     let mut progress = backfill_progress();
-    let report = metrics::backfill::run(&app, epoch(clock.now()), opts, &mut progress).await;
+    let report = rates::backfill::run(&app, epoch(clock.now()), opts, &mut progress).await;
     app.store.close().await;
     let report = report?;
     println!("{}", backfill_summary(&report));
@@ -1567,7 +1567,7 @@ async fn history(
         return Err(Failure::usage(format!(
             "--metric '{}' is unknown; the metrics are {}",
             a.metric,
-            metrics::names::all_names()
+            crate::domain::metric::all_names()
         )));
     };
     if !settings.units.iter().any(|u| u.code == a.unit) {

@@ -34,8 +34,8 @@
 use crate::alerts::{self, mailer::Mailer};
 use crate::app::App;
 use crate::config::{self, Settings};
+use crate::domain::time::{Epoch, epoch, utc};
 use crate::schedule::{Schedule, ScheduleError};
-use crate::time::{Epoch, epoch, utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -170,12 +170,12 @@ pub struct SyncCounters {
     /// (source, endpoint, "ok" | "error") → runs.
     pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
     /// The evaluations of the last sync (month, quarter, year).
-    pub latest: Mutex<Option<Arc<Vec<crate::metrics::Evaluation>>>>,
+    pub latest: Mutex<Option<Arc<Vec<crate::rates::Evaluation>>>>,
     /// Issue 19: the dashboard's Decision 766 scores per period kind, with the instant of the
     /// last successful sync they were computed after (recomputed after the next sync).
     #[allow(clippy::type_complexity)]
     pub scores:
-        Mutex<HashMap<crate::metrics::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
+        Mutex<HashMap<crate::domain::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
 }
 
 impl Runner for Jobs {
@@ -210,10 +210,10 @@ pub async fn run_job(
                         .or_default() += 1;
                 }
             }
-            let evaluations = crate::metrics::run_once(app, now)
+            let evaluations = crate::rates::run_once(app, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            alerts::evaluate::run_once(app, &evaluations, now)
+            alerts::observe::run_once(app, &evaluations, now)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Ok(mut latest) = counters.latest.lock() {
@@ -224,11 +224,11 @@ pub async fn run_job(
             // today's numbers and alerts are out; only from a complete sync (a day computed from
             // half the records would stand as known).
             if failures.is_empty() {
-                crate::metrics::backfill::run(
+                crate::rates::backfill::run(
                     app,
                     now,
-                    crate::metrics::backfill::Options {
-                        budget: Some(crate::metrics::backfill::DAEMON_BUDGET),
+                    crate::rates::backfill::Options {
+                        budget: Some(crate::rates::backfill::DAEMON_BUDGET),
                         ..Default::default()
                     },
                     &mut |_, _, _| {},
@@ -492,7 +492,7 @@ impl Daemon {
             {
                 Ok(()) => tracing::info!(
                     job = u.job.name(),
-                    fire = %crate::time::rfc3339(u.fire),
+                    fire = %crate::domain::time::rfc3339(u.fire),
                     "the end of an earlier run is recorded now"
                 ),
                 Err(_) => left.push(u),
@@ -587,7 +587,7 @@ impl Daemon {
         let mut started = Vec::new();
         for (job, fire) in due {
             if self.is_running(job) && !self.abandon_if_stuck(job, now) {
-                tracing::warn!(job = job.name(), fire = %crate::time::rfc3339(fire), "still running from an earlier fire: this fire is skipped");
+                tracing::warn!(job = job.name(), fire = %crate::domain::time::rfc3339(fire), "still running from an earlier fire: this fire is skipped");
                 continue;
             }
             let claimed = match app
@@ -598,7 +598,7 @@ impl Daemon {
                 Ok(c) => c,
                 Err(e) => {
                     // This job's fire only: the others are tried, and the next fire runs.
-                    tracing::error!(job = job.name(), fire = %crate::time::rfc3339(fire), error = %e, "could not claim the fire: it is skipped");
+                    tracing::error!(job = job.name(), fire = %crate::domain::time::rfc3339(fire), error = %e, "could not claim the fire: it is skipped");
                     continue;
                 }
             };
@@ -693,7 +693,7 @@ impl Daemon {
             "abandoned: still running {} minute(s) after it began (wedged?); the next fire ran instead",
             (now - r.started) / 60
         );
-        tracing::error!(job = job.name(), fire = %crate::time::rfc3339(r.fire), "{error}");
+        tracing::error!(job = job.name(), fire = %crate::domain::time::rfc3339(r.fire), "{error}");
         let fire = r.fire;
         running.remove(&job);
         drop(running);

@@ -6,35 +6,38 @@
 //! Data flows one way:
 //!
 //! ```text
-//! upstream HTTP ─► upstream::records ─► store ─► metrics ─► store (samples) ─► status / history
-//!  (paged JSON)    parse, validate,    upsert,   exact counts,
-//!                  drop personal data  mark in   per unit subtree
-//!                                      same txn
+//! upstream HTTP ─► upstream (sources) ─► sync ─► store ─► rates ─► store (samples) ─► alerts,
+//!  (paged JSON,    parse, validate,      the one  upsert,  exact      time series      report,
+//!   spreadsheets)  drop personal data    writer   mark in  counts                      http
+//!                  → domain records      of pages same txn
 //! ```
 //!
-//! The module map:
-//! - [`config`]: the TOML file, environment overrides, secrets, validation;
-//! - [`upstream`]: the contract's records, the HTTP client with its retry policy, the simulator;
-//! - [`store`]: the database boundary (SQLite and PostgreSQL, the same operations on both);
-//! - [`sync`]: one pass from every source into the store (`run_once`);
-//! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`), the backfill
-//!   of past days;
-//! - [`alerts`]: the alert lifecycle (pure), the letters (one composition for preview and
-//!   digest), the outbox and the mailer;
-//! - [`score`]: the Decision 766 index as dossier data can estimate it: each unit's points, the
-//!   points it loses, what wins them back, and the national portal's published figures beside
-//!   them (collected politely, once a day, when `[portal]` is configured);
-//! - [`report`]: the quarterly and annual commitment report (xlsx, csv, html), by hand or mailed
-//!   on its schedule;
-//! - [`letter`]: the commitment letter end to end: the register of criteria, each unit's
-//!   pre-filled form, returned forms, the consolidation and its scheduled job;
-//! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
-//! - [`daemon`]: the scheduled jobs, fire claims, reload, systemd's watchdog;
-//! - [`http`]: `/healthz`, `/metrics` (Prometheus) and the dashboard, read-only;
-//! - [`cli`]: the commands of `../shared/spec/cli.md`;
-//! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
-//!   instants and the one date parser, logging;
-//! - [`application`]: the daemon with its HTTP server, as `dondoc run` starts it.
+//! Layers, bottom to top (a module imports only modules of a lower layer; `tests/layering.rs`
+//! reads this table and checks every `crate::` path of `src/`):
+//!
+//! ```text
+//! 0  domain              records, tallies, metric names, periods, time and the clock, alerts, mail
+//! 1  config              the TOML file, environment overrides, secrets, validation
+//! 2  telemetry, schedule  logging; cron expressions and their fire times
+//! 3  store               the database boundary (SQLite and PostgreSQL, the same operations)
+//! 4  upstream            the sources: HTTP client and retry policy, contract, vendor mappings, folder
+//! 5  app                 the application handle a job runs with (settings, store, clock, gates)
+//! 6  rates               the rules of metrics.md, evaluation, the time series, the backfill
+//! 7  sync                one pass from every source into the store; the only writer of pages
+//! 8  score               the Decision 766 index and the national portal's figures
+//! 9  alerts              lifecycle (pure), letters, outbox, mailer
+//! 10 letter              the commitment letter: register, forms, returned forms, consolidation
+//! 11 report              the quarterly and annual report (xlsx, csv, html) and its schedule
+//! 12 daemon              the scheduled jobs, fire claims, reload, systemd's watchdog
+//! 13 http                /healthz, /metrics (Prometheus) and the dashboard, read-only
+//! 14 application         the daemon with its HTTP server, as `dondoc run` starts it
+//! 15 simulator           a program dondoc ships (demos, tests, benchmarks); only the CLI runs it
+//! 16 cli                 the commands of `../shared/spec/cli.md`
+//! ```
+//!
+//! When two layers need a type, it belongs lower: that is why [`domain`] holds the records the
+//! sources produce and the store keeps, the tallies the store counts and the rates judge, the
+//! alert records and the mail the outbox keeps.
 
 /// The crate's version (`Cargo.toml`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -50,17 +53,17 @@ pub mod alerts;
 pub mod app;
 pub mod application;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod domain;
 pub mod http;
 pub mod letter;
-pub mod metrics;
+pub mod rates;
 pub mod report;
 pub mod schedule;
 pub mod score;
+pub mod simulator;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
-pub mod time;
 pub mod upstream;

@@ -1,7 +1,7 @@
 //! Schedules: cron expressions (the cron crate's form, seconds first) evaluated in
 //! Asia/Ho_Chi_Minh. This module only computes *when*; it never runs a job.
 
-use crate::time::ZONE;
+use crate::domain::time::ZONE;
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
 

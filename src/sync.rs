@@ -47,8 +47,8 @@
 
 use crate::app::App;
 use crate::config::SourceKind;
+use crate::domain::time::Epoch;
 use crate::store::{RunCounts, StoreError};
-use crate::time::Epoch;
 use crate::upstream::body::not_json;
 use crate::upstream::client::{FetchError, SourceClient};
 use crate::upstream::mapping::ListPlan;
@@ -176,9 +176,9 @@ pub async fn run_with(app: &App, now: Epoch, mode: Mode, only: Option<&str>) -> 
                 let error = format!(
                     "circuit open: {failures} failed passes in a row (sources.{name}.circuit_failures = {});                      dondoc leaves this source alone until {} and then tries it once                      (sources.{name}.circuit_cooldown_secs). Try it now with `dondoc sync --source {name}`.                      Last error: {last}",
                     settings.circuit_failures,
-                    crate::time::rfc3339(until),
+                    crate::domain::time::rfc3339(until),
                 );
-                tracing::warn!(source = %name, until = %crate::time::rfc3339(until), "circuit open: source skipped");
+                tracing::warn!(source = %name, until = %crate::domain::time::rfc3339(until), "circuit open: source skipped");
                 for endpoint in endpoints_of(settings.kind) {
                     report.endpoints.push(EndpointReport {
                         source: name.clone(),
@@ -255,7 +255,7 @@ pub async fn run_with(app: &App, now: Epoch, mode: Mode, only: Option<&str>) -> 
 /// and the contract's paging.
 pub fn is_contract(s: &crate::config::SourceSettings) -> bool {
     let p = &s.paging;
-    let d = crate::upstream::mapping::settings::PagingSettings::default();
+    let d = crate::config::mapping::PagingSettings::default();
     s.dossiers.is_none()
         && s.procedures.is_none()
         && s.documents.is_none()
@@ -602,7 +602,7 @@ async fn store_page(
             source,
             endpoint,
             records = p.future.len(),
-            furthest = %crate::time::rfc3339(furthest),
+            furthest = %crate::domain::time::rfc3339(furthest),
             "records updated in the future: stored with the time they were read; the mark stays within the allowed skew"
         );
         app.store
@@ -631,7 +631,7 @@ async fn trusted_mark(
             tracing::warn!(
                 source,
                 endpoint,
-                mark = %crate::time::rfc3339(m),
+                mark = %crate::domain::time::rfc3339(m),
                 "the stored mark is ahead of the clock; it is brought back to now + allowed_skew_secs"
             );
             if mode == Mode::Store {
@@ -685,7 +685,7 @@ pub async fn set_marks(app: &App, source: &str, from: Epoch) -> Result<Vec<MarkC
             .set_mark(source, endpoint, Some(from))
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(source, endpoint, from = %crate::time::rfc3339(from), "mark set by the administrator");
+        tracing::info!(source, endpoint, from = %crate::domain::time::rfc3339(from), "mark set by the administrator");
         out.push(MarkChange {
             endpoint: endpoint.to_string(),
             before,
@@ -960,7 +960,7 @@ async fn sync_mapped(
         };
         let max_reads = pager.settings.max_reads.max(1);
         for read in 1..=max_reads {
-            let read_began = crate::time::epoch(app.clock.now());
+            let read_began = crate::domain::time::epoch(app.clock.now());
             let mut pos = pager.first();
             let first = client.fetch(&plan.path, &pager.query(since, &pos, limit)).await?;
             // The earlier of the two clocks, less the allowed skew: a record updated after
@@ -1166,8 +1166,8 @@ mod tests {
     //! a panic; every outcome an error naming the source, or records stored and set aside.
 
     use super::*;
+    use crate::config::mapping::{ListMapping, PagingSettings};
     use crate::upstream::mapping::Addressing;
-    use crate::upstream::mapping::settings::{ListMapping, PagingSettings};
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
@@ -1363,12 +1363,12 @@ DanhGiaHaiLong = { from = "/danhGia", fields = { MucDo = "/muc", NgayDanhGia = "
         static RECORDS: std::sync::OnceLock<(Vec<Value>, Vec<Value>)> = std::sync::OnceLock::new();
         RECORDS.get_or_init(|| {
             let t0 = chrono::DateTime::from_timestamp(1_718_852_400, 0).unwrap_or_default();
-            let clock = std::sync::Arc::new(crate::clock::ManualClock::new(t0));
-            let sim = crate::upstream::simulator::Simulator::new(
-                crate::upstream::simulator::SimOptions {
+            let clock = std::sync::Arc::new(crate::domain::time::ManualClock::new(t0));
+            let sim = crate::simulator::Simulator::new(
+                crate::simulator::SimOptions {
                     dossiers: 40,
                     documents: 20,
-                    ..crate::upstream::simulator::SimOptions::new(3, Vec::new())
+                    ..crate::simulator::SimOptions::new(3, Vec::new())
                 },
                 clock,
             );

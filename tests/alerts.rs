@@ -8,7 +8,7 @@ use common::*;
 use dondoc::alerts::lifecycle::Phase;
 use dondoc::alerts::mailer::Mailer;
 use dondoc::app::App;
-use dondoc::clock::{Clock, ManualClock};
+use dondoc::domain::time::{Clock, ManualClock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -100,7 +100,7 @@ async fn sync(w: &World) -> dondoc::alerts::AlertsReport {
     let now = now(w.clock.as_ref());
     let report = dondoc::sync::run_once(&w.app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
-    let evaluations = dondoc::metrics::run_once(&w.app, now).await.unwrap();
+    let evaluations = dondoc::rates::run_once(&w.app, now).await.unwrap();
     dondoc::alerts::run_once(&w.app, &evaluations, Some(&w.mailer), now)
         .await
         .unwrap()
@@ -281,7 +281,7 @@ async fn fire_a_digest(w: &World) -> usize {
                 .failures()
                 .is_empty()
         );
-        let ev = dondoc::metrics::run_once(&w.app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&w.app, now).await.unwrap();
         dondoc::alerts::run_once(&w.app, &ev, None, now)
             .await
             .unwrap();
@@ -291,8 +291,8 @@ async fn fire_a_digest(w: &World) -> usize {
     let now = now(w.clock.as_ref());
     let report = dondoc::sync::run_once(&w.app, now).await;
     assert!(report.failures().is_empty());
-    let ev = dondoc::metrics::run_once(&w.app, now).await.unwrap();
-    dondoc::alerts::evaluate::run_once(&w.app, &ev, now)
+    let ev = dondoc::rates::run_once(&w.app, now).await.unwrap();
+    dondoc::alerts::observe::run_once(&w.app, &ev, now)
         .await
         .unwrap();
     let fire = dondoc::alerts::digest_due(&w.app, now)
@@ -512,7 +512,7 @@ async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed(b: Backend) {
     for _ in 0..2 {
         let now = now(clock.as_ref());
         dondoc::sync::run_once(&app, now).await;
-        let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&app, now).await.unwrap();
         let r = dondoc::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
@@ -645,7 +645,7 @@ async fn sixty_hours_of_refused_connections_deliver_each_units_newest_letter_onc
         "{outbox:#?}"
     );
     // Each unit receives exactly one letter of each kind, the newest: Saturday 08:00's.
-    let newest = dondoc::time::to_local(*fires.last().unwrap())
+    let newest = dondoc::domain::time::to_local(*fires.last().unwrap())
         .format("%Y%m%dT%H%M%S")
         .to_string();
     let mut per_unit: HashMap<(String, String), Vec<String>> = HashMap::new();

@@ -14,13 +14,13 @@ use calamine::{Data, Reader, Xlsx};
 use common::smtp::TestSmtp;
 use common::*;
 use dondoc::app::App;
-use dondoc::clock::ManualClock;
 use dondoc::config::Settings;
 use dondoc::daemon::{Daemon, Job, Jobs, SyncCounters};
+use dondoc::domain::Metric;
+use dondoc::domain::time::ManualClock;
 use dondoc::letter::{forms, import, job, register};
-use dondoc::metrics::Metric;
 use dondoc::report::ReportPeriod;
-use dondoc::upstream::simulator::{SimOptions, SimUnit};
+use dondoc::simulator::{SimOptions, SimUnit};
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -255,16 +255,10 @@ async fn demo_forms_are_filled_imported_and_consolidated(b: Backend) {
     // An independent evaluation of Q4 (reporting basis) at the same instant.
     let p = register::parse_period("2026-Q4").unwrap();
     let rp = ReportPeriod::new(p, s.reports.basis);
-    let ev = dondoc::metrics::evaluate_window(
-        &app.store,
-        &s,
-        p,
-        rp.start,
-        rp.end,
-        rfc(as_of).timestamp(),
-    )
-    .await
-    .unwrap();
+    let ev =
+        dondoc::rates::evaluate_window(&app.store, &s, p, rp.start, rp.end, rfc(as_of).timestamp())
+            .await
+            .unwrap();
     let tckh_late = ev
         .rows
         .iter()

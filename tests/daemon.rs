@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use dondoc::app::App;
-use dondoc::clock::ManualClock;
 use dondoc::daemon::{Daemon, Job, Runner, Scheduler, SyncCounters};
+use dondoc::domain::time::ManualClock;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -399,7 +399,7 @@ shutdown_timeout_secs = 20
         .unwrap();
     let samples: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     let sample = samples.as_array().unwrap().last().unwrap().clone();
-    let as_of = dondoc::time::rfc3339(sample["as_of"].as_i64().unwrap());
+    let as_of = dondoc::domain::time::rfc3339(sample["as_of"].as_i64().unwrap());
     let status = std::process::Command::new(bin)
         .args([
             "--config",

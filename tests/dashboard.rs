@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use dondoc::app::App;
-use dondoc::clock::ManualClock;
 use dondoc::daemon::Daemon;
+use dondoc::domain::time::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ async fn synced(clock: &Arc<ManualClock>, sim: &Sim, dir: &std::path::Path, extr
                 .failures()
                 .is_empty()
         );
-        let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&app, now).await.unwrap();
         dondoc::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
@@ -108,7 +108,7 @@ async fn the_pages_show_values_breaches_charts_actions_and_no_personal_data() {
     assert!(overview.contains("data-state=\"ok\"") && overview.contains("✓ Đạt"));
     assert!(overview.contains("<svg"), "sparklines");
     // The city's late_rate cell shows the stored numbers.
-    let ev = dondoc::metrics::evaluate(
+    let ev = dondoc::rates::evaluate(
         &app.store,
         &app.settings,
         "2024-Q2".parse().unwrap(),
@@ -120,7 +120,7 @@ async fn the_pages_show_values_breaches_charts_actions_and_no_personal_data() {
         .rows
         .iter()
         .find(|r| {
-            r.unit == "CITY" && r.metric == dondoc::metrics::Metric::LateRate && r.scope.is_none()
+            r.unit == "CITY" && r.metric == dondoc::domain::Metric::LateRate && r.scope.is_none()
         })
         .unwrap();
     assert!(

@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use dondoc::clock::Clock;
-use dondoc::metrics::backfill::{self, Options, day_end, day_start};
-use dondoc::metrics::{Period, PeriodKind};
+use dondoc::domain::time::Clock;
+use dondoc::domain::{Period, PeriodKind};
+use dondoc::rates::backfill::{self, Options, day_end, day_start};
 use dondoc::store::Store;
 use std::collections::BTreeSet;
 
@@ -39,7 +39,7 @@ async fn evaluated_day(store: &Store, s: &dondoc::config::Settings, day: &str) -
     let mut out = BTreeSet::new();
     for kind in PeriodKind::ALL {
         let period = Period::containing(kind, day_start(date));
-        let ev = dondoc::metrics::evaluate(store, s, period, day_end(date))
+        let ev = dondoc::rates::evaluate(store, s, period, day_end(date))
             .await
             .unwrap();
         for r in ev.rows {
@@ -429,11 +429,11 @@ async fn projections_follow_the_recent_pace_once_the_past_is_backfilled() {
             .is_empty()
     );
     let q2 = Period::containing(PeriodKind::Quarter, now);
-    let rows = dondoc::metrics::evaluate(&app.store, &app.settings, q2, now)
+    let rows = dondoc::rates::evaluate(&app.store, &app.settings, q2, now)
         .await
         .unwrap()
         .rows;
-    let project = |base: &dondoc::alerts::evaluate::Baselines| {
+    let project = |base: &dondoc::alerts::observe::Baselines| {
         rows.iter()
             .filter(|r| r.denominator >= 20)
             .map(|r| {
@@ -451,9 +451,7 @@ async fn projections_follow_the_recent_pace_once_the_past_is_backfilled() {
             .collect::<Vec<_>>()
     };
     // No history yet: the pace is the period's own; every projection is today's value.
-    let none = dondoc::alerts::evaluate::baselines(&app, now)
-        .await
-        .unwrap();
+    let none = dondoc::alerts::observe::baselines(&app, now).await.unwrap();
     assert!(none.is_empty());
     for (r, _, p) in project(&none) {
         let v = r.value.unwrap();
@@ -462,9 +460,7 @@ async fn projections_follow_the_recent_pace_once_the_past_is_backfilled() {
     backfill::run(&app, now, Options::default(), &mut |_, _, _| {})
         .await
         .unwrap();
-    let base = dondoc::alerts::evaluate::baselines(&app, now)
-        .await
-        .unwrap();
+    let base = dondoc::alerts::observe::baselines(&app, now).await.unwrap();
     let mut moved = 0;
     for (r, b, p) in project(&base) {
         let (t0, n0, d0) = b.expect("a sample two weeks back");

@@ -6,11 +6,11 @@
 //! that does not fit the mapping is failed; `dondoc import` and `dondoc check-source` on files.
 
 use dondoc::app::App;
-use dondoc::clock::{Clock, ManualClock};
 use dondoc::config::{Settings, load_from_str};
-use dondoc::metrics::{Period, PeriodKind};
+use dondoc::domain::time::{Clock, ManualClock};
+use dondoc::domain::{Period, PeriodKind};
+use dondoc::simulator::{SimOptions, SimUnit, Simulator};
 use dondoc::sync::run_once;
-use dondoc::upstream::simulator::{SimOptions, SimUnit, Simulator};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -195,11 +195,11 @@ fn code(v: &Value) -> Option<i64> {
 fn epoch(v: &Value) -> Option<i64> {
     v.as_str()
         .filter(|s| !s.is_empty())
-        .and_then(|s| dondoc::time::parse_compact(s).ok().flatten())
+        .and_then(|s| dondoc::domain::time::parse_compact(s).ok().flatten())
 }
 
 fn local(t: i64) -> chrono::DateTime<chrono_tz::Tz> {
-    dondoc::time::to_local(t)
+    dondoc::domain::time::to_local(t)
 }
 
 fn text_date(v: &Value) -> String {
@@ -483,7 +483,7 @@ async fn rates(app: &App) -> Vec<String> {
         (PeriodKind::Quarter, at("2023-11-15T08:00:00+07:00")),
     ] {
         let period = Period::containing(kind, as_of);
-        let ev = dondoc::metrics::evaluate(&app.store, &app.settings, period, as_of)
+        let ev = dondoc::rates::evaluate(&app.store, &app.settings, period, as_of)
             .await
             .unwrap();
         for r in &ev.rows {

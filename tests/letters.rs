@@ -137,7 +137,7 @@ async fn the_root_and_a_unit_below_min_sample_receive_exactly_their_dossiers_and
     let now = now(clock.as_ref());
     let report = dondoc::sync::run_once(&app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
-    let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+    let ev = dondoc::rates::run_once(&app, now).await.unwrap();
     // What `alerts preview` prints, for each unit, at the digest's instant.
     let mut previews = BTreeMap::new();
     for unit in ["CITY", "UB", "UC"] {
@@ -271,12 +271,12 @@ async fn every_demo_units_preview_is_the_letter_queued_and_the_summary_fits_one_
             .failures()
             .is_empty()
     );
-    let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
-    dondoc::alerts::evaluate::run_once(&app, &ev, now)
+    let ev = dondoc::rates::run_once(&app, now).await.unwrap();
+    dondoc::alerts::observe::run_once(&app, &ev, now)
         .await
         .unwrap();
 
-    let mut previews: Vec<(String, dondoc::alerts::message::OutgoingMail)> = Vec::new();
+    let mut previews: Vec<(String, dondoc::domain::mail::OutgoingMail)> = Vec::new();
     for u in &app.settings.units {
         for m in dondoc::alerts::digest::preview(&app, &u.code, now)
             .await

@@ -5,8 +5,8 @@
 mod smtp;
 
 use dondoc::alerts::mailer::{MailError, Mailer, TEST_SUBJECT};
-use dondoc::alerts::message::{Attachment, OutgoingMail};
 use dondoc::config::{MailTransport, SmtpSettings, TlsMode};
+use dondoc::domain::mail::{Attachment, OutgoingMail};
 use secrecy::SecretString;
 use smtp::{PERMANENT_REPLY, SmtpMode, TRANSIENT_REPLY, TestSmtp, parse_mail};
 use std::path::PathBuf;

@@ -8,11 +8,11 @@
 mod vendor;
 
 use dondoc::app::App;
-use dondoc::clock::{Clock, ManualClock};
 use dondoc::config::{Settings, load_from_str};
-use dondoc::metrics::{Period, PeriodKind};
+use dondoc::domain::time::{Clock, ManualClock};
+use dondoc::domain::{Period, PeriodKind};
+use dondoc::simulator::{SimOptions, SimUnit, Simulator};
 use dondoc::sync::run_once;
-use dondoc::upstream::simulator::{SimOptions, SimUnit, Simulator};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -163,7 +163,7 @@ async fn rates(app: &App) -> Vec<String> {
     let mut out = Vec::new();
     for (kind, as_of) in cases {
         let period = Period::containing(kind, as_of);
-        let ev = dondoc::metrics::evaluate(&app.store, &app.settings, period, as_of)
+        let ev = dondoc::rates::evaluate(&app.store, &app.settings, period, as_of)
             .await
             .unwrap();
         for r in &ev.rows {

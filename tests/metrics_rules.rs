@@ -8,11 +8,11 @@
 //! property test over random dossiers and a three-level unit tree.
 
 use dondoc::config::{Settings, load_from_str};
-use dondoc::metrics::evaluate::{Row, RowState, TargetView, UnitTree, judge, rows_from_tallies};
-use dondoc::metrics::rules::{Tally, Window, tally_document, tally_dossier};
-use dondoc::metrics::{Metric, Period, PeriodKind, evaluate};
+use dondoc::domain::time::{Epoch, format_compact, parse_compact};
+use dondoc::rates::evaluate::{Row, RowState, TargetView, UnitTree, judge, rows_from_tallies};
+use dondoc::rates::rules::{Tally, Window, tally_document, tally_dossier};
+use dondoc::rates::{Metric, Period, PeriodKind, evaluate};
 use dondoc::store::{GroupTally, Store};
-use dondoc::time::{Epoch, format_compact, parse_compact};
 use dondoc::upstream::records::{
     Direction, Document, Dossier, Procedure, parse_document, parse_dossier,
 };

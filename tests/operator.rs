@@ -11,8 +11,8 @@ mod common;
 use common::smtp::TestSmtp;
 use common::*;
 use dondoc::app::App;
-use dondoc::clock::ManualClock;
 use dondoc::daemon::Daemon;
+use dondoc::domain::time::ManualClock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ async fn pass(app: &App, clock: &ManualClock) {
     let now = now(clock);
     let report = dondoc::sync::run_once(app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
-    let ev = dondoc::metrics::run_once(app, now).await.unwrap();
+    let ev = dondoc::rates::run_once(app, now).await.unwrap();
     dondoc::alerts::run_once(app, &ev, None, now).await.unwrap();
 }
 
@@ -310,8 +310,8 @@ async fn rate_series_keep_their_labels_across_a_quarters_end_and_the_period_move
     );
     // The values are the new quarter's, as evaluated.
     let now = now(clock.as_ref());
-    let q3 = dondoc::metrics::Period::containing(dondoc::metrics::PeriodKind::Quarter, now);
-    let ev = dondoc::metrics::evaluate(&app.store, &app.settings, q3, now)
+    let q3 = dondoc::domain::Period::containing(dondoc::domain::PeriodKind::Quarter, now);
+    let ev = dondoc::rates::evaluate(&app.store, &app.settings, q3, now)
         .await
         .unwrap();
     for row in ev.rows.iter().filter(|r| r.scope.is_none()) {
@@ -584,7 +584,7 @@ async fn a_field_group_is_shown_by_its_display_name_on_the_dashboard_status_repo
     let config = dir.path().join("dondoc.toml");
     std::fs::write(&config, &text).unwrap();
     let cfg = config.to_str().unwrap();
-    let as_of = dondoc::time::rfc3339(now(clock.as_ref()));
+    let as_of = dondoc::domain::time::rfc3339(now(clock.as_ref()));
     let o = dondoc(dir.path(), &["--config", cfg, "status", "--as-of", &as_of]);
     assert_eq!(o.status.code(), Some(0), "{}", described(&o));
     let table = String::from_utf8_lossy(&o.stdout).to_string();
@@ -708,7 +708,7 @@ timeout_secs = 5
                 .failures()
                 .is_empty()
         );
-        let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&app, now).await.unwrap();
         dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
             .await
             .unwrap();

@@ -11,11 +11,11 @@ mod common;
 
 use common::smtp::TestSmtp;
 use common::*;
-use dondoc::alerts::message::OutgoingMail;
 use dondoc::app::App;
 use dondoc::daemon::{Daemon, Job, Runner, SyncCounters};
+use dondoc::domain::mail::OutgoingMail;
+use dondoc::domain::time::Epoch;
 use dondoc::store::Store;
-use dondoc::time::Epoch;
 use dondoc::upstream::records::Dossier;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -166,7 +166,7 @@ async fn two_daemons_on_one_database_run_every_fire_once_and_send_every_mail_onc
             replicas.len(),
             1,
             "{job:?} at {} ran on {replicas:?}",
-            dondoc::time::rfc3339(*fire)
+            dondoc::domain::time::rfc3339(*fire)
         );
     }
     assert_eq!(runs.len(), started.len());
@@ -436,7 +436,7 @@ async fn migrate_store_round_trips_the_simulators_history(b: Backend) {
         );
         let now = now(clock.as_ref());
         dondoc::sync::run_once(&app, now).await;
-        let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&app, now).await.unwrap();
         dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
             .await
             .unwrap();
@@ -697,18 +697,18 @@ async fn measure_sync_evaluation_and_copy_on_both_backends() {
         let r = dondoc::sync::run_once(&app, t).await;
         assert!(r.failures().is_empty());
         let full = started.elapsed();
-        let p = dondoc::metrics::Period::containing(dondoc::metrics::PeriodKind::Quarter, t);
+        let p = dondoc::domain::Period::containing(dondoc::domain::PeriodKind::Quarter, t);
         let mut quarter = Vec::new();
         for _ in 0..5 {
             let started = Instant::now();
-            dondoc::metrics::evaluate(&app.store, &app.settings, p, t)
+            dondoc::rates::evaluate(&app.store, &app.settings, p, t)
                 .await
                 .unwrap();
             quarter.push(started.elapsed());
         }
         quarter.sort();
         let started = Instant::now();
-        dondoc::metrics::run_once(&app, t).await.unwrap();
+        dondoc::rates::run_once(&app, t).await.unwrap();
         let evaluation = started.elapsed();
         sim.sim.touch(100);
         let started = Instant::now();

@@ -16,14 +16,14 @@ mod common;
 
 use common::{Backend, TestDb, for_each_backend, postgres_notice};
 use dondoc::app::App;
-use dondoc::clock::{Clock, ManualClock};
 use dondoc::config::{Settings, load_from_str};
-use dondoc::metrics::rules::{Tally, Window, fee_procedure, tally_dossier};
-use dondoc::metrics::{Period, evaluate};
+use dondoc::domain::time::{Clock, ManualClock};
+use dondoc::domain::time::{Epoch, parse_compact};
+use dondoc::rates::rules::{Tally, Window, fee_procedure, tally_dossier};
+use dondoc::rates::{Period, evaluate};
 use dondoc::score::points::{Group, Indicator};
 use dondoc::score::{self, Options, UnitScore};
 use dondoc::store::Store;
-use dondoc::time::{Epoch, parse_compact};
 use dondoc::upstream::records::{Dossier, Procedure};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -576,7 +576,7 @@ async fn the_tdgq_points_are_20_times_one_minus_the_late_rate(backend: Backend) 
                 .iter()
                 .find(|r| {
                     r.unit == u.unit
-                        && r.metric == dondoc::metrics::Metric::LateRate
+                        && r.metric == dondoc::domain::Metric::LateRate
                         && r.scope.is_none()
                 })
                 .unwrap();
@@ -1260,8 +1260,8 @@ async fn the_dashboard_report_and_digest_show_the_points_in_vietnamese(backend: 
         .unwrap();
 
     // The dashboard over a real socket.
-    let evs = dondoc::metrics::run_once(&app, as_of()).await.unwrap();
-    dondoc::alerts::evaluate::run_once(&app, &evs, as_of())
+    let evs = dondoc::rates::run_once(&app, as_of()).await.unwrap();
+    dondoc::alerts::observe::run_once(&app, &evs, as_of())
         .await
         .unwrap();
     let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
@@ -1319,7 +1319,7 @@ async fn the_dashboard_report_and_digest_show_the_points_in_vietnamese(backend: 
     let _ = tx.send(());
 
     // The quarterly report: a sheet "Điểm 766".
-    let rp = dondoc::report::ReportPeriod::new(q2(), dondoc::report::Basis::Calendar);
+    let rp = dondoc::report::ReportPeriod::new(q2(), dondoc::domain::periods::Basis::Calendar);
     let r = dondoc::report::build(&app.store, &app.settings, rp, as_of(), as_of())
         .await
         .unwrap();

@@ -77,7 +77,7 @@ async fn a_digest_arrives_intact_through_mailin_embedded() {
                 .failures()
                 .is_empty()
         );
-        let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+        let ev = dondoc::rates::run_once(&app, now).await.unwrap();
         dondoc::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
@@ -89,7 +89,7 @@ async fn a_digest_arrives_intact_through_mailin_embedded() {
             .to_utc(),
     );
     let now = now(clock.as_ref());
-    let ev = dondoc::metrics::run_once(&app, now).await.unwrap();
+    let ev = dondoc::rates::run_once(&app, now).await.unwrap();
     let r = dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
         .await
         .unwrap();

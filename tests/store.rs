@@ -172,7 +172,7 @@ async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers(b: Bac
                 .failures()
                 .is_empty()
         );
-        dondoc::metrics::run_once(&app, now(clock.as_ref()))
+        dondoc::rates::run_once(&app, now(clock.as_ref()))
             .await
             .unwrap();
         clock.advance(chrono::Duration::minutes(15));
@@ -193,7 +193,7 @@ async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers(b: Bac
     // The next day adds one sample per row.
     clock.advance(chrono::Duration::days(1));
     dondoc::sync::run_once(&app, now(clock.as_ref())).await;
-    dondoc::metrics::run_once(&app, now(clock.as_ref()))
+    dondoc::rates::run_once(&app, now(clock.as_ref()))
         .await
         .unwrap();
     assert_eq!(
@@ -202,11 +202,11 @@ async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers(b: Bac
     );
 
     // The stored numbers are those of the evaluation at that instant.
-    let ev = dondoc::metrics::evaluate(
+    let ev = dondoc::rates::evaluate(
         &app.store,
         &app.settings,
-        dondoc::metrics::Period::containing(
-            dondoc::metrics::PeriodKind::Quarter,
+        dondoc::domain::Period::containing(
+            dondoc::domain::PeriodKind::Quarter,
             now(clock.as_ref()),
         ),
         now(clock.as_ref()),
@@ -217,7 +217,7 @@ async fn evaluating_often_keeps_one_sample_per_day_and_the_latest_numbers(b: Bac
         .rows
         .iter()
         .find(|r| {
-            r.unit == "CITY" && r.metric == dondoc::metrics::Metric::LateRate && r.scope.is_none()
+            r.unit == "CITY" && r.metric == dondoc::domain::Metric::LateRate && r.scope.is_none()
         })
         .unwrap();
     let last = app

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use dondoc::app::App;
+use dondoc::simulator::Faults;
 use dondoc::sync::run_once;
-use dondoc::upstream::simulator::Faults;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ async fn a_first_full_sync_stores_every_record_and_marks_its_position(b: Backend
         .iter()
         .filter_map(|d| d["NgayCapNhat"].as_str())
         .max()
-        .map(|s| dondoc::time::parse_compact(s).unwrap().unwrap());
+        .map(|s| dondoc::domain::time::parse_compact(s).unwrap().unwrap());
     let state = app
         .store
         .sync_state("motcua", "ho-so")
@@ -124,7 +124,7 @@ async fn an_incremental_sync_fetches_only_what_changed(b: Backend) {
     assert_eq!(after, dump(&fresh_db.url).await);
 }
 
-async fn app_for(sim: &Sim, db: &TestDb, clock: Arc<dondoc::clock::ManualClock>) -> App {
+async fn app_for(sim: &Sim, db: &TestDb, clock: Arc<dondoc::domain::time::ManualClock>) -> App {
     db.app(sim.addr, clock).await
 }
 

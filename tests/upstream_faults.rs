@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::*;
 use dondoc::app::App;
+use dondoc::domain::time::{format_compact, parse_compact};
 use dondoc::sync::run_once;
-use dondoc::time::{format_compact, parse_compact};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -275,7 +275,7 @@ async fn ho_so(
 /// Valid dossiers (at least 41) and the catalogue, as the simulator serves them at t0.
 fn records() -> (Vec<Value>, Vec<Value>) {
     let clock = clock();
-    let sim = dondoc::upstream::simulator::Simulator::new(sim_options(70, 0), clock);
+    let sim = dondoc::simulator::Simulator::new(sim_options(70, 0), clock);
     let dossiers = sim.dossiers_json();
     assert!(dossiers.len() > 41, "{}", dossiers.len());
     (dossiers, sim.procedures_json())
@@ -309,7 +309,7 @@ admin = ["cntt@city.example.gov.vn"]
 async fn app_on(
     addr: SocketAddr,
     db: &TestDb,
-    clock: Arc<dyn dondoc::clock::Clock>,
+    clock: Arc<dyn dondoc::domain::time::Clock>,
     extra: &str,
 ) -> App {
     App::build(settings(&config(addr, &db.url, extra)), clock)
@@ -412,8 +412,8 @@ async fn after_a_record_dated_2099_records_updated_later_are_still_fetched(b: Ba
     assert!(mark <= t1 + 300);
 
     // Shown on the data-quality counts that status, the dashboard and alerts read.
-    let q = dondoc::metrics::Period::containing(dondoc::metrics::PeriodKind::Quarter, t1);
-    let ev = dondoc::metrics::evaluate(&app.store, &app.settings, q, t1)
+    let q = dondoc::domain::Period::containing(dondoc::domain::PeriodKind::Quarter, t1);
+    let ev = dondoc::rates::evaluate(&app.store, &app.settings, q, t1)
         .await
         .unwrap();
     assert_eq!(ev.quality.future_dated.len(), 1);
@@ -474,8 +474,8 @@ async fn after_a_record_dated_2099_records_updated_later_are_still_fetched(b: Ba
     let told = |fire: i64| {
         let app = app.clone();
         async move {
-            let ev = dondoc::metrics::run_once(&app, fire).await.unwrap();
-            dondoc::alerts::evaluate::run_once(&app, &ev, fire)
+            let ev = dondoc::rates::run_once(&app, fire).await.unwrap();
+            dondoc::alerts::observe::run_once(&app, &ev, fire)
                 .await
                 .unwrap();
             dondoc::alerts::digest::run_once(&app, fire, fire)

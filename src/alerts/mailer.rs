@@ -18,8 +18,8 @@
 //! transport is built on the first delivery (it needs a Tokio runtime), and thrown away after a
 //! timeout or a broken connection so that a half-finished SMTP conversation is never reused.
 
-use super::message::OutgoingMail;
 use crate::config::{MailTransport, SmtpSettings, TlsMode};
+use crate::domain::mail::OutgoingMail;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;

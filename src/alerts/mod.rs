@@ -1,26 +1,26 @@
 //! Alerts: telling a unit, early, that it drifts under its target, with the dossiers to fix.
 //!
 //! - [`lifecycle`]: the pure state machine of one alert (pending, firing, resolved, warning);
-//! - [`evaluate`]: runs it over each evaluation, plus the data-source checks;
+//! - [`observe`]: runs it over each evaluation, plus the data-source checks;
 //! - [`digest`]: one mail per recipient per send, queued with the alert marks in one transaction;
-//! - [`outbox`]: delivery, once, with retries; [`mailer`]: SMTP (lettre) or `.eml` files;
-//! - [`message`]: a composed mail.
+//! - [`outbox`]: delivery, once, with retries; [`mailer`]: SMTP (lettre) or `.eml` files.
+//!
+//! A composed mail is `crate::domain::mail::OutgoingMail`.
 //!
 //! [`run_once`] is what a sync calls after the metrics are evaluated. Mail never carries personal
 //! data of citizens (dossier codes only), and this module never logs an SMTP password.
 
 pub mod digest;
-pub mod evaluate;
 pub mod lifecycle;
 pub mod mailer;
-pub mod message;
+pub mod observe;
 pub mod outbox;
 
 use crate::app::App;
-use crate::metrics::Evaluation;
+use crate::domain::time::{Epoch, epoch, utc};
+use crate::rates::Evaluation;
 use crate::schedule::Schedule;
 use crate::store::StoreError;
-use crate::time::{Epoch, epoch, utc};
 
 /// The job name of digest fires in `job_runs`.
 pub const DIGEST_JOB: &str = "alerts_digest";
@@ -63,7 +63,7 @@ pub async fn run_once(
     now: Epoch,
 ) -> Result<AlertsReport, StoreError> {
     let mut report = AlertsReport {
-        changed: evaluate::run_once(app, evaluations, now).await?.len(),
+        changed: observe::run_once(app, evaluations, now).await?.len(),
         ..Default::default()
     };
     let Some(mailer) = mailer else {

@@ -18,8 +18,8 @@
 
 use super::mailer::Mailer;
 use crate::app::App;
+use crate::domain::time::Epoch;
 use crate::store::StoreError;
-use crate::time::Epoch;
 
 /// How long a claimed message stays reserved for the sender that claimed it.
 pub const LEASE_SECS: i64 = 600;

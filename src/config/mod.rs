@@ -8,6 +8,7 @@
 //! whose `Debug` prints a placeholder. It performs no network or database I/O.
 
 pub mod load;
+pub mod mapping;
 pub mod types;
 pub mod validate;
 

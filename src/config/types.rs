@@ -61,6 +61,37 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
+/// The engine a `database.url` names. The URL is told apart here, once: the store opens what
+/// this says, validation refuses what it cannot name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite:PATH`, `sqlite://PATH`.
+    Sqlite,
+    /// `postgres://…`, `postgresql://…`.
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// The engine `url` names, or `None` for a URL dondoc cannot open.
+    pub fn of(url: &str) -> Option<DatabaseKind> {
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DatabaseKind::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The engine of `url` (see [`DatabaseKind::of`]).
+    pub fn kind(&self) -> Option<DatabaseKind> {
+        DatabaseKind::of(&self.url)
+    }
+}
+
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
@@ -140,15 +171,15 @@ pub struct SourceSettings {
     // every key defaults to the contract.
     /// How dondoc authenticates (default: the bearer `token`, when set).
     #[serde(default)]
-    pub auth: Option<crate::upstream::mapping::settings::AuthSettings>,
+    pub auth: Option<super::mapping::AuthSettings>,
     #[serde(default)]
-    pub paging: crate::upstream::mapping::settings::PagingSettings,
+    pub paging: super::mapping::PagingSettings,
     #[serde(default)]
-    pub dossiers: Option<crate::upstream::mapping::settings::ListMapping>,
+    pub dossiers: Option<super::mapping::ListMapping>,
     #[serde(default)]
-    pub procedures: Option<crate::upstream::mapping::settings::ListMapping>,
+    pub procedures: Option<super::mapping::ListMapping>,
     #[serde(default)]
-    pub documents: Option<crate::upstream::mapping::settings::ListMapping>,
+    pub documents: Option<super::mapping::ListMapping>,
     /// `kind = "import"`: the folder watched for spreadsheets.
     #[serde(default)]
     pub folder: Option<PathBuf>,
@@ -484,7 +515,7 @@ pub struct AlertSettings {
     pub trend_days: u32,
     /// The periods that are alerted (month, quarter, year).
     #[serde(default = "default_alert_periods")]
-    pub periods: Vec<crate::metrics::PeriodKind>,
+    pub periods: Vec<crate::domain::PeriodKind>,
     /// Mail language: vi (default) or en.
     #[serde(default)]
     pub language: Language,
@@ -595,7 +626,7 @@ pub struct ReportSettings {
     /// How periods are cut: `reporting` (the 15th of the month before to the 14th, the official
     /// cut-off of periodic reports) or `calendar`. Also the default of `dondoc report --basis`.
     #[serde(default)]
-    pub basis: crate::report::Basis,
+    pub basis: crate::domain::periods::Basis,
     /// When the report is made and mailed (cron with seconds, local time): by default 08:00 on
     /// the 5th of each quarter's last month, a week before the 12th; December's fire also
     /// reports on the year.
@@ -615,7 +646,7 @@ impl Default for ReportSettings {
             recipients: Vec::new(),
             cc: Vec::new(),
             addressee: default_report_addressee(),
-            basis: crate::report::Basis::default(),
+            basis: crate::domain::periods::Basis::default(),
             schedule: default_report_cron(),
             unit_extracts: false,
             action_list_cap: default_report_action_cap(),
@@ -651,10 +682,10 @@ fn default_warn_margin() -> f64 {
 fn default_trend_days() -> u32 {
     14
 }
-fn default_alert_periods() -> Vec<crate::metrics::PeriodKind> {
+fn default_alert_periods() -> Vec<crate::domain::PeriodKind> {
     vec![
-        crate::metrics::PeriodKind::Quarter,
-        crate::metrics::PeriodKind::Year,
+        crate::domain::PeriodKind::Quarter,
+        crate::domain::PeriodKind::Year,
     ]
 }
 fn default_due_soon_days() -> u32 {

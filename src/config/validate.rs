@@ -4,8 +4,8 @@
 //! Pure: no I/O (secret files are read by [`super::load`] before this runs).
 
 use super::load::Problem;
-use super::types::{Settings, TargetSpec};
-use crate::metrics::names::{Metric, all_names};
+use super::types::{DatabaseKind, Settings, TargetSpec};
+use crate::domain::metric::{Metric, all_names};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -67,7 +67,7 @@ pub fn validate(s: &Settings) -> Vec<Problem> {
 
 fn database(s: &Settings, p: &mut Vec<Problem>) {
     let url = s.database.url.trim();
-    if !url.starts_with("sqlite:") && !crate::store::is_postgres_url(url) {
+    if DatabaseKind::of(url).is_none() {
         p.push(Problem::new(
             "database.url",
             format!("'{url}' is neither sqlite://PATH nor postgres://…"),

@@ -21,14 +21,15 @@
 //! the series of a page is built once per sync and kept in memory, so pages stay fast at any
 //! scale. Never shows personal data.
 
-use crate::alerts::digest::{self, project};
+use crate::alerts::digest;
 use crate::alerts::lifecycle::Phase;
 use crate::config::Settings;
 use crate::daemon::Daemon;
-use crate::metrics::evaluate::{judge, unit_target};
-use crate::metrics::{Metric, Period, PeriodKind, Row, RowState, TargetView, UnitTree};
+use crate::domain::time::{Epoch, epoch, to_local};
+use crate::rates::evaluate::{judge, unit_target};
+use crate::rates::projection::project;
+use crate::rates::{Metric, Period, PeriodKind, Row, RowState, TargetView, UnitTree};
 use crate::store::Sample;
-use crate::time::{Epoch, epoch, to_local};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -125,7 +126,7 @@ async fn series(
 /// that ends it, which already belongs to the next day).
 fn sample_day(s: &Sample) -> Epoch {
     chrono::NaiveDate::parse_from_str(&s.day, "%Y-%m-%d")
-        .map(crate::metrics::backfill::day_start)
+        .map(crate::rates::backfill::day_start)
         .unwrap_or(s.as_of)
 }
 
@@ -857,7 +858,7 @@ pub async fn quality(State(daemon): State<Arc<Daemon>>) -> Response {
         Some(ev) => Some(ev.quality.clone()),
         None => {
             let q = Period::containing(PeriodKind::Quarter, now);
-            crate::metrics::evaluate(&app.store, &app.settings, q, now)
+            crate::rates::evaluate(&app.store, &app.settings, q, now)
                 .await
                 .ok()
                 .map(|e| e.quality)
@@ -1099,7 +1100,7 @@ mod tests {
     fn the_year_chart_draws_one_line_per_period_between_boundaries() {
         let now = "2024-06-20"
             .parse::<chrono::NaiveDate>()
-            .map(crate::metrics::backfill::day_end)
+            .map(crate::rates::backfill::day_end)
             .unwrap();
         let day = 86_400;
         let pts: Vec<(Epoch, i64, i64, String)> = (0..300)

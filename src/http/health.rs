@@ -14,7 +14,7 @@
 //! `dondoc_disk_free_bytes` gauge. `unhealthy` (503) wins over `degraded`.
 
 use crate::daemon::Daemon;
-use crate::time::{epoch, rfc3339};
+use crate::domain::time::{epoch, rfc3339};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -33,9 +33,9 @@
 //! an unscoped rate). Read-only; never a personal value or a secret in a label.
 
 use crate::daemon::Daemon;
-use crate::metrics::evaluate::unit_target;
-use crate::metrics::{Metric, Period, PeriodKind, TargetView, UnitTree};
-use crate::time::{epoch, to_local};
+use crate::domain::time::{epoch, to_local};
+use crate::rates::evaluate::unit_target;
+use crate::rates::{Metric, Period, PeriodKind, TargetView, UnitTree};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;

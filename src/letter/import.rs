@@ -15,8 +15,8 @@ use super::forms::{
 };
 use super::register::{self, criteria_of};
 use crate::config::{CommitmentKind, Settings};
+use crate::domain::time::Epoch;
 use crate::store::{LetterSubmission, LetterValue, Store};
-use crate::time::Epoch;
 use calamine::{Data, Reader, Xlsx};
 use chrono::NaiveDate;
 use sha2::Digest;

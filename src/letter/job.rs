@@ -15,12 +15,12 @@
 
 use super::register::{deadline_date, form_units};
 use super::{LetterError, forms, import, status};
-use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::app::App;
 use crate::config::Settings;
-use crate::metrics::{Period, PeriodKind};
-use crate::report::XLSX_TYPE;
-use crate::time::{Epoch, to_local};
+use crate::domain::mail::XLSX_TYPE;
+use crate::domain::mail::{Attachment, OutgoingMail};
+use crate::domain::time::{Epoch, to_local};
+use crate::domain::{Period, PeriodKind};
 use chrono::Datelike;
 use std::path::Path;
 

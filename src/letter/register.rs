@@ -10,15 +10,15 @@
 //!   quarterly form is `pending` until its own deadline.
 
 use crate::config::{CommitmentKind, CommitmentSettings, Settings};
-use crate::metrics::{Period, PeriodKind, UnitTree};
-use crate::time::{Epoch, local_to_epoch};
+use crate::domain::time::{Epoch, local_to_epoch};
+use crate::rates::{Period, PeriodKind, UnitTree};
 use chrono::{Datelike, NaiveDate};
 
 /// Parses a letter period: a quarter or a year.
 pub fn parse_period(s: &str) -> Result<Period, String> {
     let p: Period = s
         .parse()
-        .map_err(|e: crate::metrics::periods::PeriodParseError| e.to_string())?;
+        .map_err(|e: crate::domain::periods::PeriodParseError| e.to_string())?;
     if p.kind == PeriodKind::Month {
         return Err(format!(
             "'{s}' is a month: the letter's forms are quarterly (2026-Q4) or yearly (2026)"
@@ -119,7 +119,7 @@ pub fn target_vi(c: &CommitmentSettings, p: Period) -> String {
     } else {
         ""
     };
-    let by = crate::time::to_local(criterion_deadline_end(c, p) - 1)
+    let by = crate::domain::time::to_local(criterion_deadline_end(c, p) - 1)
         .format("%d/%m/%Y")
         .to_string();
     match (c.min, c.max, c.kind) {
@@ -158,7 +158,10 @@ mod tests {
         );
         // 12 March 23:59:59 (UTC+7) is inside; 13 March 00:00 is not.
         let end = deadline_end(parse_period("2026-Q1").unwrap());
-        assert_eq!(crate::time::rfc3339(end), "2026-03-13T00:00:00+07:00");
+        assert_eq!(
+            crate::domain::time::rfc3339(end),
+            "2026-03-13T00:00:00+07:00"
+        );
         assert!(parse_period("2026-05").is_err());
     }
 

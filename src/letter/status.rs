@@ -9,10 +9,10 @@
 
 use super::register::{self, criteria_of, criterion_deadline_end, deadline_end, form_units};
 use crate::config::{CommitmentKind, CommitmentSettings, Settings};
-use crate::metrics::{self, Metric, Period, RowState};
-use crate::report::period::ReportPeriod;
+use crate::domain::periods::ReportPeriod;
+use crate::domain::time::{Epoch, rfc3339};
+use crate::rates::{self, Metric, Period, RowState};
 use crate::store::{LetterSubmission, Store, StoreError};
-use crate::time::{Epoch, rfc3339};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -190,7 +190,7 @@ pub async fn build(
     let rp = ReportPeriod::new(p, s.reports.basis);
     let automatic = s.commitments.iter().any(|c| c.is_automatic());
     let rows_auto = if automatic {
-        metrics::evaluate_window(store, s, p, rp.start, rp.end, as_of)
+        rates::evaluate_window(store, s, p, rp.start, rp.end, as_of)
             .await?
             .rows
     } else {
@@ -200,7 +200,7 @@ pub async fn build(
     let subs = store.letter_submissions(&p.to_string()).await?;
     let newest = latest(&subs);
     let form_end = deadline_end(p);
-    let tree = metrics::UnitTree::new(s);
+    let tree = rates::UnitTree::new(s);
     let mut rows = Vec::new();
     let units = form_units(s, p);
     for unit in &units {

@@ -11,7 +11,7 @@
 
 use super::model::Report;
 use super::state_vi;
-use crate::time::rfc3339;
+use crate::domain::time::rfc3339;
 
 /// The byte-order mark that opens the file.
 pub const BOM: &str = "\u{feff}";

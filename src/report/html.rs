@@ -10,7 +10,7 @@
 use super::model::{ActionKind, Criterion, Line, Report};
 use super::xlsx::quality_summary;
 use super::{definition_vi, header_lines, int_vi, pct_vi, points_vi, state_vi, target_vi};
-use crate::metrics::RowState;
+use crate::rates::RowState;
 use std::fmt::Write as _;
 
 /// Escapes text for HTML content and attributes.

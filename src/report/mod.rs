@@ -17,21 +17,19 @@
 pub mod csv;
 pub mod html;
 pub mod model;
-pub mod period;
 pub mod scheduled;
 pub mod xlsx;
 
+pub use crate::domain::periods::{Basis, ReportPeriod};
 pub use model::{Report, build};
-pub use period::{Basis, ReportPeriod};
 
-use crate::metrics::{Metric, RowState, TargetView};
-use crate::time::{Epoch, to_local};
+use crate::domain::time::{Epoch, to_local};
+use crate::rates::{Metric, RowState, TargetView};
 
 /// The report's title, as the commitment letter names it.
 pub const TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU CẢI CÁCH HÀNH CHÍNH ĐÃ CAM KẾT";
 
-/// The MIME type of an xlsx file.
-pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub use crate::domain::mail::XLSX_TYPE;
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]

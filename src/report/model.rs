@@ -19,11 +19,11 @@
 //! - Data quality is what the evaluation reports (unmapped codes and rejected records as stored
 //!   now; dossiers without a due date or with an unknown procedure in the window).
 
-use super::period::ReportPeriod;
 use crate::config::Settings;
-use crate::metrics::{self, Metric, Quality, Row, RowState, TargetView, UnitTree};
+use crate::domain::periods::ReportPeriod;
+use crate::domain::time::Epoch;
+use crate::rates::{self, Metric, Quality, Row, RowState, TargetView, UnitTree};
 use crate::store::{ActionItem, Store, StoreError};
-use crate::time::Epoch;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -256,9 +256,9 @@ pub async fn build(
     generated_at: Epoch,
 ) -> Result<Report, StoreError> {
     let current =
-        metrics::evaluate_window(store, s, period.period, period.start, period.end, as_of).await?;
+        rates::evaluate_window(store, s, period.period, period.start, period.end, as_of).await?;
     let previous_period = period.previous();
-    let previous = metrics::evaluate_window(
+    let previous = rates::evaluate_window(
         store,
         s,
         previous_period.period,
@@ -268,8 +268,7 @@ pub async fn build(
     )
     .await?;
     let horizon = period.horizon(as_of);
-    let appendix = if !s.commitments.is_empty() && period.period.kind != metrics::PeriodKind::Month
-    {
+    let appendix = if !s.commitments.is_empty() && period.period.kind != rates::PeriodKind::Month {
         Some(crate::letter::status::build(store, s, period.period, as_of).await?)
     } else {
         None

@@ -23,13 +23,13 @@
 //!   unit extracts, the job does nothing and says why.
 
 use super::model::{Report, build};
-use super::period::{Basis, ReportPeriod};
 use super::{ReportError, XLSX_TYPE, file_name, html, xlsx};
-use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::app::App;
 use crate::config::Settings;
-use crate::metrics::{Period, PeriodKind};
-use crate::time::{Epoch, rfc3339, to_local};
+use crate::domain::mail::{Attachment, OutgoingMail};
+use crate::domain::periods::{Basis, ReportPeriod};
+use crate::domain::time::{Epoch, rfc3339, to_local};
+use crate::domain::{Period, PeriodKind};
 use chrono::Datelike;
 
 /// The job's name in `job_runs`.
@@ -130,7 +130,7 @@ pub fn compose(
         ));
     }
     if cfg.unit_extracts {
-        let tree = crate::metrics::UnitTree::new(s);
+        let tree = crate::rates::UnitTree::new(s);
         for node in tree.units.iter().filter(|u| u.depth > 0) {
             let Some(unit) = s.units.iter().find(|u| u.code == node.code) else {
                 continue;
@@ -216,7 +216,7 @@ pub async fn run_once(app: &App, fire: Epoch, now: Epoch) -> Result<Outcome, Rep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_compact;
+    use crate::domain::time::parse_compact;
 
     fn at(s: &str) -> Epoch {
         parse_compact(s).unwrap().unwrap()

@@ -18,8 +18,8 @@
 
 use super::model::{ActionKind, Criterion, Line, Report};
 use super::{TITLE, definition_vi, header_lines, state_vi};
-use crate::metrics::{RowState, TargetView};
-use crate::time::Epoch;
+use crate::domain::time::Epoch;
+use crate::rates::{RowState, TargetView};
 use rust_xlsxwriter::{
     Color, DocProperties, Format, FormatAlign, FormatBorder, FormatUnderline, Url, Workbook,
     Worksheet, XlsxError,
@@ -322,7 +322,7 @@ pub fn criterion_sheet_names(r: &Report) -> Vec<String> {
 
 /// An instant as an Excel date serial in local time (days since 1899-12-30).
 pub fn excel_date(t: Epoch) -> f64 {
-    let local = crate::time::to_local(t).naive_local();
+    let local = crate::domain::time::to_local(t).naive_local();
     let secs = local.and_utc().timestamp();
     secs as f64 / 86_400.0 + 25_569.0
 }
@@ -1072,7 +1072,7 @@ mod tests {
 
     #[test]
     fn excel_dates_are_local() {
-        let t = crate::time::parse_compact("20240614235959")
+        let t = crate::domain::time::parse_compact("20240614235959")
             .unwrap()
             .unwrap();
         let serial = excel_date(t);

@@ -25,10 +25,10 @@ pub mod points;
 pub mod portal;
 
 use crate::config::Settings;
-use crate::metrics::rules::Tally;
-use crate::metrics::{Period, PeriodKind, UnitTree};
+use crate::domain::Tally;
+use crate::domain::time::{Epoch, rfc3339};
+use crate::rates::{Period, PeriodKind, UnitTree};
 use crate::store::{ActionList, PortalFigure, Store, StoreError};
-use crate::time::{Epoch, rfc3339};
 use points::{Estimate, Group, Indicator, ScoreCounts, WinBack, WinKind};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};

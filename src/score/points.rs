@@ -25,7 +25,7 @@
 //!
 //! Pure: no clock, no I/O, no configuration.
 
-use crate::metrics::rules::Tally;
+use crate::domain::Tally;
 use serde::Serialize;
 
 /// The six groups of the index, in the portal's order.

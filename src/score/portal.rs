@@ -27,11 +27,11 @@
 
 use super::points::Group;
 use crate::app::App;
-use crate::clock::Clock;
 use crate::config::PortalSettings;
-use crate::metrics::{Period, PeriodKind};
+use crate::domain::time::Clock;
+use crate::domain::time::{Epoch, epoch, rfc3339, to_local};
+use crate::domain::{Period, PeriodKind};
 use crate::store::{PortalCircuit, PortalFigure, StoreError};
-use crate::time::{Epoch, epoch, rfc3339, to_local};
 use crate::upstream::client::RetryPolicy;
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -560,7 +560,7 @@ mod tests {
 
     #[test]
     fn periods_read_include_the_just_ended_ones_for_a_week() {
-        let t = |s: &str| crate::time::parse_compact(s).unwrap().unwrap();
+        let t = |s: &str| crate::domain::time::parse_compact(s).unwrap().unwrap();
         let labels = |v: Vec<Period>| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         assert_eq!(
             labels(periods_at(t("20261003063000"))),

@@ -13,7 +13,7 @@
 //! restart: a connection that failed inside a transaction is closed, never reused
 //! ([`recovery`]). [`disk`] measures the free space of a SQLite database's filesystem.
 //!
-//! This module never computes a rate (it returns exact counts; [`crate::metrics`] turns them into
+//! This module never computes a rate (it returns exact counts; [`crate::rates`] turns them into
 //! rows) and never holds personal data (the record types it accepts have none).
 
 pub mod backup;
@@ -26,11 +26,11 @@ pub mod sqlite;
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 pub use disk::DiskSpace;
 
-use crate::alerts::lifecycle::AlertRecord;
-use crate::alerts::message::OutgoingMail;
-use crate::metrics::rules::Tally;
-use crate::time::Epoch;
-use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
+use crate::domain::Tally;
+use crate::domain::alert::AlertRecord;
+use crate::domain::mail::OutgoingMail;
+use crate::domain::records::{Document, Dossier, Procedure, Rejection};
+use crate::domain::time::Epoch;
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +369,7 @@ pub struct PortalCircuit {
 
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+    crate::config::DatabaseKind::of(url) == Some(crate::config::DatabaseKind::Postgres)
 }
 
 /// The database, whichever engine holds it.

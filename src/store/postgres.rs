@@ -20,11 +20,11 @@ use super::{
     ActionItem, ActionList, ClaimedMail, CodeCount, Context, FeeProcedure, GroupTally, OutboxRow,
     PortalCircuit, PortalFigure, RejectionCount, Result, RunCounts, Sample, StoreError, SyncState,
 };
-use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
-use crate::alerts::message::{Attachment, OutgoingMail};
-use crate::metrics::rules::Tally;
-use crate::time::Epoch;
-use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
+use crate::domain::Tally;
+use crate::domain::alert::{AlertKey, AlertRecord, Notice, Phase};
+use crate::domain::mail::{Attachment, OutgoingMail};
+use crate::domain::records::{Document, Dossier, Procedure, Rejection};
+use crate::domain::time::Epoch;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{ConnectOptions as _, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use std::collections::HashMap;

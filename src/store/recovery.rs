@@ -86,10 +86,12 @@ where
 /// the process lives (a crash between the send and the mark still sends it again after its
 /// lease, with the same Message-ID).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct UnmarkedSent(std::sync::Arc<std::sync::Mutex<Vec<(i64, crate::time::Epoch)>>>);
+pub(crate) struct UnmarkedSent(
+    std::sync::Arc<std::sync::Mutex<Vec<(i64, crate::domain::time::Epoch)>>>,
+);
 
 impl UnmarkedSent {
-    pub(crate) fn remember(&self, id: i64, at: crate::time::Epoch) {
+    pub(crate) fn remember(&self, id: i64, at: crate::domain::time::Epoch) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -97,12 +99,12 @@ impl UnmarkedSent {
     }
 
     /// The marks still to record, in the order they were refused.
-    pub(crate) fn take(&self) -> Vec<(i64, crate::time::Epoch)> {
+    pub(crate) fn take(&self) -> Vec<(i64, crate::domain::time::Epoch)> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Puts back marks that were refused again, ahead of any newer ones.
-    pub(crate) fn put_back(&self, mut marks: Vec<(i64, crate::time::Epoch)>) {
+    pub(crate) fn put_back(&self, mut marks: Vec<(i64, crate::domain::time::Epoch)>) {
         let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         marks.append(&mut v);
         *v = marks;

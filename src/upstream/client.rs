@@ -13,10 +13,10 @@
 //! It fetches bytes; it never parses records (see [`super::records`]), never reads a body whole
 //! without a cap, and never logs a token or a password.
 
-use crate::clock::Clock;
+use crate::config::mapping::{AuthStyle, LoginBody};
 use crate::config::{SourceKind, SourceSettings};
-use crate::time::{Epoch, format_compact};
-use crate::upstream::mapping::settings::{AuthStyle, LoginBody};
+use crate::domain::time::Clock;
+use crate::domain::time::{Epoch, format_compact};
 use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::HeaderName;

@@ -31,9 +31,9 @@
 
 use crate::app::App;
 use crate::config::{SourceKind, SourceSettings};
+use crate::domain::time::{Epoch, rfc3339};
 use crate::store::{RunCounts, StoreError};
 use crate::sync::{EndpointReport, Mode};
-use crate::time::{Epoch, rfc3339};
 use crate::upstream::mapping::{self, Explained, ListPlan, fields};
 use crate::upstream::records::{Document, Dossier, Procedure, RecordKind, Rejection};
 use serde_json::{Map, Value};
@@ -292,9 +292,7 @@ fn text_of(v: &Value) -> String {
 }
 
 /// The lists an import source maps, in the order files are matched against them.
-fn lists(
-    src: &SourceSettings,
-) -> Vec<(RecordKind, &crate::upstream::mapping::settings::ListMapping)> {
+fn lists(src: &SourceSettings) -> Vec<(RecordKind, &crate::config::mapping::ListMapping)> {
     [
         (RecordKind::Dossier, src.dossiers.as_ref()),
         (RecordKind::Document, src.documents.as_ref()),
@@ -425,7 +423,7 @@ fn read_rows(
         .map(str::to_string)
         .filter(|_| plan.kind != RecordKind::Procedure);
     let mtime_cell = Value::String(
-        crate::time::to_local(mtime)
+        crate::domain::time::to_local(mtime)
             .format("%Y-%m-%dT%H:%M:%S")
             .to_string(),
     );

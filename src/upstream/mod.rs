@@ -7,7 +7,6 @@
 //! - [`mapping`]: the mapping layer for sources whose API or files differ from the contract
 //!   (field pointers, date formats, value maps, paging styles), declared in the configuration;
 //! - [`import`]: spreadsheet imports (.xlsx, .csv) from a watched folder or the command line;
-//! - [`simulator`]: a built-in upstream serving the contract, for demos, tests and benchmarks.
 //!
 //! Nothing here writes to the database except [`import`], which stores each file as one page
 //! through the store like [`crate::sync`] does.
@@ -17,4 +16,3 @@ pub mod client;
 pub mod import;
 pub mod mapping;
 pub mod records;
-pub mod simulator;

@@ -10,9 +10,9 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 use dondoc::app::App;
-use dondoc::clock::{Clock, ManualClock};
 use dondoc::config::{Settings, load_from_str};
-use dondoc::upstream::simulator::{SimOptions, SimUnit, Simulator};
+use dondoc::domain::time::{Clock, ManualClock};
+use dondoc::simulator::{SimOptions, SimUnit, Simulator};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::io::Write;

@@ -94,7 +94,7 @@ fn epoch_of(v: &Value) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    dondoc::time::parse_compact(s).ok().flatten()
+    dondoc::domain::time::parse_compact(s).ok().flatten()
 }
 
 fn named(v: &Value, names: &[&str], from: i64) -> Value {
@@ -109,7 +109,7 @@ fn named(v: &Value, names: &[&str], from: i64) -> Value {
 fn date_a(v: &Value) -> Value {
     match epoch_of(v) {
         Some(t) => Value::from(
-            dondoc::time::to_local(t)
+            dondoc::domain::time::to_local(t)
                 .format("%d/%m/%Y %H:%M:%S")
                 .to_string(),
         ),
@@ -290,7 +290,7 @@ pub struct Mover {
     pub to: i64,
     pub fired: bool,
     /// A clock moved a minute on when the records move (a later read begins later).
-    pub clock: Option<Arc<dondoc::clock::ManualClock>>,
+    pub clock: Option<Arc<dondoc::domain::time::ManualClock>>,
 }
 
 #[derive(Default)]
@@ -354,7 +354,9 @@ impl Vendor {
     fn touch(&self, rec: &mut Rec, to: i64) {
         rec.updated = to;
         match self.dialect {
-            Dialect::A => rec.value["capNhat"] = date_a(&json!(dondoc::time::format_compact(to))),
+            Dialect::A => {
+                rec.value["capNhat"] = date_a(&json!(dondoc::domain::time::format_compact(to)))
+            }
             Dialect::B => rec.value["updatedAt"] = json!(to * 1000),
         }
     }
@@ -445,7 +447,7 @@ impl Vendor {
             }
             // An update is stamped with the time it happens.
             let to = m.clock.as_ref().map_or(m.to, |c| {
-                dondoc::clock::Clock::now(c.as_ref()).timestamp() + 1
+                dondoc::domain::time::Clock::now(c.as_ref()).timestamp() + 1
             });
             let mut recs = std::mem::take(&mut st.dossiers);
             for i in moved {
@@ -500,7 +502,7 @@ fn unauthorized() -> Response {
 fn since_a(q: &HashMap<String, String>) -> Option<i64> {
     let s = q.get("tuNgay")?;
     let naive = chrono::NaiveDateTime::parse_from_str(s, "%d/%m/%Y %H:%M:%S").ok()?;
-    dondoc::time::local_to_epoch(naive)
+    dondoc::domain::time::local_to_epoch(naive)
 }
 
 fn since_b(q: &HashMap<String, String>) -> Option<i64> {

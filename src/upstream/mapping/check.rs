@@ -8,8 +8,8 @@
 
 use super::paging::{self, Pager};
 use super::{Explained, ListPlan, fields};
-use crate::clock::Clock;
 use crate::config::{SourceKind, SourceSettings};
+use crate::domain::time::Clock;
 use crate::upstream::client::SourceClient;
 use crate::upstream::import;
 use crate::upstream::records::RecordKind;
@@ -59,7 +59,7 @@ pub async fn check_source(
             .and_then(|n| n.to_str())
             .unwrap_or("")
             .to_string();
-        let now = crate::time::epoch(clock.now());
+        let now = crate::domain::time::epoch(clock.now());
         let read = import::read_file(src, &file_name, &bytes, now, records)
             .map_err(|e| CheckError(format!("{}: {e}", path.display())))?;
         let _ = writeln!(

@@ -12,7 +12,7 @@
 //!
 //! Fractions of a second are dropped (the contract counts whole seconds).
 
-use crate::time::{Epoch, local_to_epoch, parse_compact, to_local};
+use crate::domain::time::{Epoch, local_to_epoch, parse_compact, to_local};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
@@ -185,8 +185,8 @@ impl DateFormat {
     /// Writes an instant in this format (for `updated_since`).
     pub fn write(&self, t: Epoch) -> String {
         match self {
-            DateFormat::Compact => crate::time::format_compact(t),
-            DateFormat::Rfc3339 => crate::time::rfc3339(t),
+            DateFormat::Compact => crate::domain::time::format_compact(t),
+            DateFormat::Rfc3339 => crate::domain::time::rfc3339(t),
             DateFormat::EpochMs => (t * 1000).to_string(),
             DateFormat::EpochS => t.to_string(),
             DateFormat::Pattern { chrono, .. } => to_local(t)

@@ -38,13 +38,14 @@ pub mod check;
 pub mod dates;
 pub mod fields;
 pub mod paging;
-pub mod settings;
+/// The configuration keys of a mapping, which `crate::config` reads.
+pub use crate::config::mapping as settings;
 pub mod validate;
 
 pub use validate::validate_source;
 
 use crate::config::{SourceKind, SourceSettings};
-use crate::time::{Epoch, format_compact};
+use crate::domain::time::{Epoch, format_compact};
 use crate::upstream::records::{self, Document, Dossier, Parsed, Procedure, RecordKind, Rejection};
 use dates::DateFormat;
 use fields::{FieldDef, FieldKind};
@@ -339,7 +340,7 @@ impl ListPlan {
     pub fn updated_of(&self, rec: &Value) -> Option<Epoch> {
         let f = self.field_plan("NgayCapNhat")?;
         match f.produce(rec, "").ok().flatten()? {
-            Value::String(s) => crate::time::parse_compact(&s).ok().flatten(),
+            Value::String(s) => crate::domain::time::parse_compact(&s).ok().flatten(),
             _ => None,
         }
     }
@@ -697,7 +698,7 @@ impl Ctx<'_> {
                     problems.push((format!("{path}.{key}"), msg));
                 } else if def.kind == FieldKind::Date
                     && let MapValue::Text(s) = v
-                    && crate::time::parse_compact(s).is_err()
+                    && crate::domain::time::parse_compact(s).is_err()
                 {
                     problems.push((
                         format!("{path}.{key}"),
@@ -994,11 +995,13 @@ impl FieldPlan {
                 let raw = self.lookup(rec);
                 let converted = self.convert(raw).map(|v| {
                     v.map(|v| match (&v, self.def.kind) {
-                        (Value::String(s), FieldKind::Date) => crate::time::parse_compact(s)
-                            .ok()
-                            .flatten()
-                            .map(crate::time::rfc3339)
-                            .unwrap_or_else(|| s.clone()),
+                        (Value::String(s), FieldKind::Date) => {
+                            crate::domain::time::parse_compact(s)
+                                .ok()
+                                .flatten()
+                                .map(crate::domain::time::rfc3339)
+                                .unwrap_or_else(|| s.clone())
+                        }
                         (Value::String(s), _) => s.clone(),
                         _ => v.to_string(),
                     })

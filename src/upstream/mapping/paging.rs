@@ -18,7 +18,7 @@
 
 use super::dates::DateFormat;
 use super::settings::{PagingSettings, PagingStyle};
-use crate::time::Epoch;
+use crate::domain::time::Epoch;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;

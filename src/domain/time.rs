@@ -1,13 +1,20 @@
-//! Instants as dondoc stores and exchanges them: the one date parser of the project.
+//! Time in dondoc: the clock every job reads "now" from, and instants as dondoc stores and
+//! exchanges them (the one date parser of the project).
 //!
-//! Upstream systems write dates as `yyyyMMddHHmmss` in local time (Asia/Ho_Chi_Minh, UTC+7, no
-//! daylight saving). dondoc stores every instant as whole seconds since the Unix epoch (an `i64`),
-//! which compares to the second as metrics.md asks and is the same in SQLite and PostgreSQL.
+//! **The clock.** Nothing deep inside dondoc calls `Utc::now()`: jobs receive the instant they run
+//! at, and the few places that need the wall clock (the CLI, the simulator, the daemon) get a
+//! [`Clock`] passed in. Tests use [`ManualClock`] so that time moves only when they say so.
 //!
-//! This module never reads the clock (see [`crate::clock`]).
+//! **Instants.** Upstream systems write dates as `yyyyMMddHHmmss` in local time
+//! (Asia/Ho_Chi_Minh, UTC+7, no daylight saving). dondoc stores every instant as whole seconds
+//! since the Unix epoch (an `i64`), which compares to the second as metrics.md asks and is the
+//! same in SQLite and PostgreSQL.
+//!
+//! This module must never sleep or schedule: it only tells the time and converts it.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use std::sync::Mutex;
 
 /// The zone of every period and every upstream date.
 pub const ZONE: Tz = chrono_tz::Asia::Ho_Chi_Minh;
@@ -83,6 +90,52 @@ fn shorten(s: &str) -> String {
         format!("{head}…")
     } else {
         s.to_string()
+    }
+}
+
+// ---- the clock ----
+
+/// A source of the current instant.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until it is set or advanced (for tests and benchmarks).
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now: Mutex::new(now),
+        }
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut guard = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *guard += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -3,8 +3,8 @@
 //! and a census of unit quality against metrics.md's default targets.
 
 use super::*;
-use crate::clock::ManualClock;
-use crate::time::{format_compact, parse_compact};
+use crate::domain::time::ManualClock;
+use crate::domain::time::{format_compact, parse_compact};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -522,11 +522,14 @@ async fn time_brings_new_dossiers_and_changes_and_an_incremental_read_sees_them(
         .map(|v| (key(&v), v))
         .collect();
     let max_before = before.values().map(updated).max().unwrap_or(Epoch::MIN);
-    assert_eq!(max_before, crate::time::epoch(start_time()).min(max_before));
+    assert_eq!(
+        max_before,
+        crate::domain::time::epoch(start_time()).min(max_before)
+    );
     let docs_before = sim.documents_json().len();
 
     c.advance(Duration::days(3));
-    let now = crate::time::epoch(c.now());
+    let now = crate::domain::time::epoch(c.now());
     let after: BTreeMap<String, Value> = sim
         .dossiers_json()
         .into_iter()
@@ -606,7 +609,7 @@ async fn touch_changes_exactly_n_dossiers_now() -> TestResult {
         .map(|v| (key(&v), v))
         .collect();
     assert_eq!(sim.touch(25), 25);
-    let now = crate::time::epoch(c.now());
+    let now = crate::domain::time::epoch(c.now());
     let after: BTreeMap<String, Value> = sim
         .dossiers_json()
         .into_iter()
@@ -679,7 +682,7 @@ fn touch_keys_restamps_the_named_dossiers_and_their_story_goes_on() {
     keys.push("000.01.23.H50-240101-9999999".into()); // never issued
     keys.push("garbage".into());
     assert_eq!(sim.touch_keys(&keys), 20);
-    let now = crate::time::epoch(c.now());
+    let now = crate::domain::time::epoch(c.now());
     let after: BTreeMap<String, Value> = sim
         .dossiers_json()
         .into_iter()
@@ -944,7 +947,7 @@ impl Census {
 fn census_good_units_meet_and_bad_units_miss_the_targets() {
     let c = clock();
     let sim = build(1, 20_000, 5_000, &c);
-    let now = crate::time::epoch(c.now());
+    let now = crate::domain::time::epoch(c.now());
     let all = sim.dossiers_json();
     let docs = sim.documents_json();
     let level: HashMap<String, i64> = sim

@@ -18,8 +18,8 @@
 //!
 //! Pure: no clock, no I/O.
 
-use crate::metrics::{Period, PeriodKind};
-use crate::time::{Epoch, local_to_epoch, to_local};
+use super::super::time::{Epoch, local_to_epoch, to_local};
+use super::{Period, PeriodKind};
 use chrono::{Datelike, NaiveDate};
 
 /// How a period is cut.
@@ -164,7 +164,7 @@ impl ReportPeriod {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::{parse_compact, rfc3339};
+    use crate::domain::time::{parse_compact, rfc3339};
 
     fn at(s: &str) -> Epoch {
         parse_compact(s).unwrap().unwrap()

@@ -10,7 +10,7 @@
 //! This module does no I/O and never reads the clock: every function takes the instant it
 //! describes.
 
-use crate::time::{Epoch, format_compact};
+use crate::domain::time::{Epoch, format_compact};
 use serde::ser::{Serialize, Serializer};
 
 pub(super) const MINUTE: i64 = 60;
@@ -1902,7 +1902,7 @@ mod tests {
         }
         assert_eq!(
             yymmdd(
-                crate::time::parse_compact("20240501000000")
+                crate::domain::time::parse_compact("20240501000000")
                     .unwrap()
                     .unwrap()
             ),
@@ -1910,7 +1910,7 @@ mod tests {
         );
         assert_eq!(
             yymmdd(
-                crate::time::parse_compact("20240430235959")
+                crate::domain::time::parse_compact("20240430235959")
                     .unwrap()
                     .unwrap()
             ),
@@ -1922,7 +1922,7 @@ mod tests {
     fn weekdays_and_working_days() {
         // 2024-05-03 is a Friday.
         let fri = local_day(
-            crate::time::parse_compact("20240503100000")
+            crate::domain::time::parse_compact("20240503100000")
                 .unwrap()
                 .unwrap(),
         );

@@ -8,7 +8,7 @@
 //!
 //! This module knows nothing of dossiers or documents, JSON or HTTP, and never reads the clock.
 
-use crate::time::Epoch;
+use crate::domain::time::Epoch;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::ops::Bound;

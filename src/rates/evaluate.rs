@@ -9,13 +9,13 @@
 //!   ever moves a unit across its target;
 //! - scoped rows exist for every `[[scoped_targets]]` entry (metric × field group), for every unit.
 
-use super::names::Metric;
-use super::periods::{Period, PeriodKind};
 use super::rules::Tally;
 use crate::app::App;
 use crate::config::{Settings, TargetSpec};
+use crate::domain::Metric;
+use crate::domain::periods::{Period, PeriodKind};
+use crate::domain::time::{Epoch, to_local};
 use crate::store::{CodeCount, GroupTally, RejectionCount, Sample, Store, StoreError};
-use crate::time::{Epoch, to_local};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -2,7 +2,8 @@
 //! `.procedures`, `.documents`), as serde reads them. Every key has a default, and the defaults
 //! are the contract (`../shared/spec/upstream-api.md`): a source without any of these tables is
 //! read exactly as before. docs/mapping.md explains each key for administrators; validation of
-//! their values lives in [`super::validate_source`].
+//! their values lives with the sources (`crate::upstream::mapping::validate_source`), which
+//! compile them. This module holds the keys only: it must never fetch or transform a record.
 
 use secrecy::SecretString;
 use serde::Deserialize;

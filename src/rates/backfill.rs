@@ -23,10 +23,10 @@
 //! Never contacts upstream, never writes records: it reads the store and writes samples.
 
 use super::evaluate::{UnitTree, rows_at_many};
-use super::periods::{Period, PeriodKind};
 use crate::app::App;
+use crate::domain::periods::{Period, PeriodKind};
+use crate::domain::time::{Epoch, local_to_epoch, to_local};
 use crate::store::{Sample, StoreError};
-use crate::time::{Epoch, local_to_epoch, to_local};
 use chrono::{Duration, NaiveDate};
 use std::collections::HashSet;
 

@@ -1,12 +1,13 @@
-//! Metrics: every rate of `../shared/spec/metrics.md`, per unit and period.
+//! Rates: every rate of `../shared/spec/metrics.md` (the PAR Index / SIPAS commitment), per unit
+//! and period. (`metrics` in dondoc means Prometheus' `/metrics`, in `crate::http`.) The metric
+//! names and the periods are plain data of `crate::domain`.
 //!
-//! - [`names`]: the eight metric names;
-//! - [`periods`]: calendar periods in Asia/Ho_Chi_Minh;
 //! - [`rules`]: the rules for one record, in plain Rust (the reference);
 //! - [`evaluate`]: from the store's exact counts to rows with targets and states, per unit
 //!   subtree, and `run_once`, which stores the current periods as the time series;
 //! - [`backfill`]: the same samples for every past day the stored data covers (history from the
-//!   first day), idempotent and resumable, with revisions kept.
+//!   first day), idempotent and resumable, with revisions kept;
+//! - [`projection`]: where a rate is heading by its period's end, with its 95 % range.
 //!
 //! Counting happens in the database (one pass of conditional aggregation); this module only adds
 //! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
@@ -14,12 +15,10 @@
 
 pub mod backfill;
 pub mod evaluate;
-pub mod names;
-pub mod periods;
+pub mod projection;
 pub mod rules;
 
+pub use crate::domain::{Metric, Period, PeriodKind};
 pub use evaluate::{
     Evaluation, Quality, Row, RowState, TargetView, UnitTree, evaluate, evaluate_window, run_once,
 };
-pub use names::Metric;
-pub use periods::{Period, PeriodKind};

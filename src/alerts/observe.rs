@@ -4,9 +4,9 @@
 
 use super::lifecycle::{AlertKey, AlertRecord, Observation, Phase, Policy, step};
 use crate::app::App;
-use crate::metrics::{Evaluation, Metric, Period, RowState, TargetView};
+use crate::domain::time::{Epoch, to_local};
+use crate::rates::{Evaluation, Metric, Period, RowState, TargetView};
 use crate::store::{Sample, StoreError};
-use crate::time::{Epoch, to_local};
 use std::collections::HashMap;
 
 /// The pseudo-unit of data-source alerts.
@@ -250,7 +250,7 @@ async fn source_alerts(
                      sources.{}.allowed_skew_secs of the clock, so syncing goes on. Ask the vendor to check \
                      the server's clock or the data; `dondoc status` lists them",
                     f.records,
-                    crate::time::rfc3339(f.latest_claimed),
+                    crate::domain::time::rfc3339(f.latest_claimed),
                     f.source
                 ),
             ));

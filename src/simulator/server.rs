@@ -8,7 +8,7 @@
 //! headers and bodies are those of `upstream-api.md`).
 
 use super::{BadRequest, Endpoint, Simulator};
-use crate::time::{Epoch, parse_compact};
+use crate::domain::time::{Epoch, parse_compact};
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -3,10 +3,13 @@
 //!
 //! Pure: no clock, no I/O.
 
-use crate::time::{Epoch, local_to_epoch, to_local};
+use super::time::{Epoch, local_to_epoch, to_local};
 use chrono::{Datelike, NaiveDate};
 use std::fmt;
 use std::str::FromStr;
+
+pub mod reporting;
+pub use reporting::{Basis, ReportPeriod};
 
 /// Month, quarter or year.
 #[derive(
@@ -191,7 +194,7 @@ impl FromStr for Period {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::{parse_compact, rfc3339};
+    use crate::domain::time::{parse_compact, rfc3339};
 
     fn at(s: &str) -> Epoch {
         parse_compact(s).unwrap().unwrap()

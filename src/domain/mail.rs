@@ -4,6 +4,9 @@
 //!
 //! No personal data of citizens ever goes into a message: dossier codes only.
 
+/// The MIME type of an xlsx attachment (reports, the letter's forms).
+pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 /// A message ready to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {

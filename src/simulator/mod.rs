@@ -34,8 +34,8 @@ mod tests;
 
 pub use data::Quality;
 
-use crate::clock::Clock;
-use crate::time::Epoch;
+use crate::domain::time::Clock;
+use crate::domain::time::Epoch;
 use data::{
     DocumentOut, DossierOut, Touch, TouchAction, World, document_index_of_key, document_key,
     document_plan, dossier_key, dossier_next_event, dossier_order_of_key, dossier_plan,
@@ -197,7 +197,7 @@ impl Simulator {
     /// the data). Takes about a second per million dossiers in release mode; call it outside
     /// the async runtime's worker threads (e.g. `spawn_blocking`) when that matters.
     pub fn new(opts: SimOptions, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let now = crate::time::epoch(clock.now());
+        let now = crate::domain::time::epoch(clock.now());
         if opts.dossiers > data::MAX_DOSSIERS {
             tracing::warn!(
                 requested = opts.dossiers,
@@ -494,7 +494,7 @@ impl Simulator {
     // -----------------------------------------------------------------------------------------
 
     fn now(&self) -> Epoch {
-        crate::time::epoch(self.clock.now())
+        crate::domain::time::epoch(self.clock.now())
     }
 
     fn advance_dossiers(&self, st: &mut DossierState, t: Epoch) {

@@ -1,0 +1,204 @@
+//! The layering of `src/lib.rs`, checked: no module imports a module above it.
+//!
+//! The table of layers lives in `src/lib.rs`'s `//!` doc (the block under "Layers, bottom to
+//! top"), so the documentation a newcomer reads and the rule this test enforces are one text.
+//! Every `crate::<module>` path in a module's non-comment source lines (its `#[cfg(test)]` part
+//! excepted: a unit test may build its fixtures with anything) must name the module itself or a
+//! module of a strictly lower layer. Constants of the crate root (`crate::VERSION`, …) are free.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Edges that still point up while the one-poll-loop rework lands, by file and target. This
+/// list only shrinks; `pending_edges_still_exist` fails when an entry is no longer needed.
+const PENDING: &[(&str, &str)] = &[
+    ("src/config/validate.rs", "upstream"),
+    ("src/upstream/import.rs", "app"),
+    ("src/upstream/import.rs", "sync"),
+    ("src/upstream/mapping/check.rs", "sync"),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// module → layer number, from lib.rs's doc table.
+fn layers() -> BTreeMap<String, u32> {
+    let lib = std::fs::read_to_string(root().join("src/lib.rs")).expect("src/lib.rs is readable");
+    let mut in_table = false;
+    let mut out = BTreeMap::new();
+    for line in lib.lines() {
+        let Some(doc) = line.strip_prefix("//!") else {
+            continue;
+        };
+        let doc = doc.trim();
+        if doc.starts_with("Layers, bottom to top") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if doc == "```" && !out.is_empty() {
+            break;
+        }
+        // `3  store, …   description`: a number, the modules, two spaces, free text.
+        let mut parts = doc.splitn(2, char::is_whitespace);
+        let Some(Ok(n)) = parts.next().map(str::parse::<u32>) else {
+            continue;
+        };
+        let rest = parts.next().unwrap_or("").trim_start();
+        let modules = rest.split("  ").next().unwrap_or("");
+        for m in modules.split(',') {
+            let m = m.trim();
+            if !m.is_empty() {
+                out.insert(m.to_string(), n);
+            }
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "src/lib.rs has no table under \"Layers, bottom to top\""
+    );
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("src/ is readable").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every `crate::name` on a line, in order.
+fn crate_paths(line: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("crate::") {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + "crate::".len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue; // `mycrate::`, `dondoc_crate::`
+        }
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end > 0 {
+            v.push(&rest[..end]);
+        }
+    }
+    v
+}
+
+#[test]
+fn no_module_imports_a_module_above_it() {
+    let layers = layers();
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut violations = Vec::new();
+    let mut unknown = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).expect("under src/");
+        let first = rel.components().next().expect("a path");
+        let module = first
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(&own) = layers.get(&module) else {
+            unknown.push(module);
+            continue;
+        };
+        let text = std::fs::read_to_string(f).expect("a source file is readable");
+        for (no, line) in text.lines().enumerate() {
+            let t = line.trim_start();
+            if t.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if t.starts_with("//") {
+                continue;
+            }
+            for target in crate_paths(t) {
+                if target == module || target.chars().next().is_some_and(char::is_uppercase) {
+                    continue;
+                }
+                let at = format!("src/{}", rel.display());
+                match layers.get(target) {
+                    Some(&l) if l < own => {}
+                    Some(_) if PENDING.contains(&(at.as_str(), target)) => {}
+                    Some(&l) => violations.push(format!(
+                        "src/{}:{}: {module} (layer {own}) imports {target} (layer {l})",
+                        rel.display(),
+                        no + 1
+                    )),
+                    None => unknown.push(target.to_string()),
+                }
+            }
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    assert!(
+        unknown.is_empty(),
+        "modules missing from lib.rs's layer table: {unknown:?}"
+    );
+    assert!(
+        violations.is_empty(),
+        "imports that point up the layers of src/lib.rs:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_layer_table_names_every_module_of_the_crate() {
+    let layers = layers();
+    let lib = std::fs::read_to_string(root().join("src/lib.rs")).expect("src/lib.rs is readable");
+    let declared: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';'))
+        .collect();
+    for m in &declared {
+        assert!(layers.contains_key(*m), "`{m}` is not in the layer table");
+    }
+    for m in layers.keys() {
+        assert!(
+            declared.contains(&m.as_str()),
+            "the layer table names `{m}`, which lib.rs does not declare"
+        );
+    }
+}
+
+#[test]
+fn the_scanner_sees_what_it_must() {
+    assert_eq!(
+        crate_paths("use crate::store::{Store, x}; let a = crate::domain::time::epoch(n);"),
+        vec!["store", "domain"]
+    );
+    assert_eq!(crate_paths("mycrate::store::X"), Vec::<&str>::new());
+}
+
+#[test]
+fn pending_edges_still_exist() {
+    for (file, target) in PENDING {
+        let text = std::fs::read_to_string(root().join(file)).unwrap_or_default();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let used = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .any(|l| crate_paths(l).contains(target));
+        assert!(
+            used,
+            "{file} no longer imports {target}: remove it from PENDING in tests/layering.rs"
+        );
+    }
+}
