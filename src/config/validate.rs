@@ -99,7 +99,7 @@ fn sources(s: &Settings, p: &mut Vec<Problem>) {
                 "a source name may hold only letters, digits, '_' and '-' (it prefixes record keys)",
             ));
         }
-        crate::upstream::mapping::validate_source(name, src, p);
+        super::mapping::validate_source(name, src, p);
         if src.kind == super::types::SourceKind::Import {
             if !src.base_url.is_empty() {
                 p.push(Problem::new(
@@ -401,7 +401,7 @@ fn clear_text_password(s: &Settings) -> Option<String> {
 pub fn warnings(s: &Settings) -> Vec<Problem> {
     let mut w = Vec::new();
     for (name, src) in &s.sources {
-        crate::upstream::mapping::validate::warnings_source(name, src, &mut w);
+        super::mapping::validate::warnings_source(name, src, &mut w);
     }
     if beyond_loopback(&s.http.listen) && s.http.username.is_none() {
         w.push(Problem::new(

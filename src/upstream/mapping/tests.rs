@@ -1,5 +1,8 @@
 use super::*;
+use crate::config::mapping::ListMapping;
+use crate::domain::records::RecordKind;
 use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
 
 /// Read as the loader reads the configuration (the config crate over TOML).
 fn mapping(toml_text: &str) -> ListMapping {

@@ -3,7 +3,7 @@
 //! mapped: personal data (`ChuHoSo`, `SoDienThoai`, …) has no place to go; contract fields
 //! dondoc does not use (`TenPhiLePhi`, …) are ignored, with a warning from `check-config`.
 
-use crate::upstream::records::RecordKind;
+use crate::domain::records::RecordKind;
 
 /// What a contract field holds, which decides how a vendor value is converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! (`sources.motcua.dossiers.fields.TrangThaiHoSo.map.Mới`), for [`crate::config::validate`].
 
 use super::dates::DateFormat;
+use super::plan::{ListPlan, pointer_problem};
 use super::settings::{AuthStyle, PagingStyle};
-use super::{ListPlan, pointer_problem};
 use crate::config::{Problem, SourceKind, SourceSettings};
-use crate::upstream::records::RecordKind;
+use crate::domain::records::RecordKind;
 
 /// What the mapping of source `name` says that dondoc ignores (not an error): contract fields it
 /// does not use.
@@ -22,7 +22,7 @@ pub fn warnings_source(name: &str, src: &SourceSettings, w: &mut Vec<Problem>) {
         };
         let Some(m) = m else { continue };
         let table = super::fields::table_name(kind);
-        for (path, msg) in super::unused_fields(m) {
+        for (path, msg) in super::plan::unused_fields(m) {
             w.push(Problem::new(format!("sources.{name}.{table}.{path}"), msg));
         }
     }
