@@ -29,9 +29,12 @@
 //! - [`letter`]: the commitment letter end to end: the register of criteria, each unit's
 //!   pre-filled form, returned forms, the consolidation and its scheduled job;
 //! - [`schedule`]: cron expressions and their fire times in Asia/Ho_Chi_Minh;
-//! - [`daemon`]: the scheduled jobs, fire claims, reload, systemd's watchdog;
+//! - [`jobs`]: every job defined once (sync, evaluate, alerts, digest, deliver, reports, letter,
+//!   portal), each a `run_once(&App, now, …)` with typed errors, called by the CLI and the daemon;
+//! - [`events`]: typed internal events that both log and count (the registry `/metrics` renders);
+//! - [`daemon`]: when the jobs run: fire claims, catch-up, reload, systemd's watchdog;
 //! - [`http`]: `/healthz`, `/metrics` (Prometheus) and the dashboard, read-only;
-//! - [`cli`]: the commands of `../shared/spec/cli.md`;
+//! - [`cli`]: the commands of `../shared/spec/cli.md`, one file per command (`src/cli/`);
 //! - [`app`], [`clock`], [`time`], [`telemetry`]: the application handle, the injected clock,
 //!   instants and the one date parser, logging;
 //! - [`application`]: the daemon with its HTTP server, as `dondoc run` starts it.
@@ -53,7 +56,9 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod letter;
 pub mod metrics;
 pub mod report;
