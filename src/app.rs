@@ -21,6 +21,9 @@ pub struct App {
     /// Each source's politeness gate (request rate and requests in flight), for the life of the
     /// process.
     pub gates: Arc<crate::upstream::client::Gates>,
+    /// The process's counters of internal events (job runs, sync runs), built once and shared
+    /// by every clone; `/metrics` renders them.
+    pub events: Arc<crate::events::Registry>,
 }
 
 impl App {
@@ -33,6 +36,7 @@ impl App {
             clock,
             stopping: Arc::new(AtomicBool::new(false)),
             gates: Arc::default(),
+            events: Arc::default(),
         })
     }
 
@@ -43,5 +47,10 @@ impl App {
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Logs and counts an internal event.
+    pub fn emit(&self, event: impl crate::events::InternalEvent) {
+        event.emit(&self.events);
     }
 }

@@ -29,9 +29,10 @@
 //!   it is alive at least twice per watchdog period ([`Watchdog`]): a loop that stops is
 //!   restarted by systemd.
 //!
-//! This module never computes rates or composes mail itself: it calls the jobs' `run_once`.
+//! This module never computes rates, syncs or composes mail itself: what a job does is
+//! [`crate::jobs`]' (`run_once`, through [`crate::jobs::run`]); the daemon keeps only scheduling,
+//! fire claims, reload and the watchdog.
 
-use crate::alerts::{self, mailer::Mailer};
 use crate::app::App;
 use crate::config::{self, Settings};
 use crate::domain::time::{Epoch, epoch, utc};
@@ -75,46 +76,14 @@ const MIN_STUCK_SECS: i64 = 2 * 3600;
 /// While the disk stays low, the warning is logged again after this long.
 const DISK_WARN_EVERY_SECS: i64 = 3600;
 
-/// A scheduled job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Job {
-    Sync,
-    AlertsDigest,
-    Deliver,
-    Reports,
-    Letter,
-    /// Issue 19: collect the portal's published Decision 766 figures (only with an enabled
-    /// `[portal]` section; `portal.schedule`, daily).
-    Portal,
-}
+pub use crate::jobs::{Job, SyncCounters};
 
+/// When each job runs: the daemon's part of a [`Job`] (what it does is [`crate::jobs`]').
 impl Job {
-    pub const ALL: [Job; 6] = [
-        Job::Sync,
-        Job::AlertsDigest,
-        Job::Deliver,
-        Job::Reports,
-        Job::Letter,
-        Job::Portal,
-    ];
-
     /// The jobs a configuration schedules: every job, but the letter's only with a register of
     /// criteria (`[[commitments]]`) and the portal's only with an enabled `[portal]`.
     pub fn scheduled(s: &Settings) -> Vec<Job> {
         Job::ALL.into_iter().filter(|j| j.is_scheduled(s)).collect()
-    }
-
-    /// The name in `job_runs` (the digest shares its name with `dondoc sync`'s digest step, so
-    /// that the two never serve one fire twice).
-    pub fn name(self) -> &'static str {
-        match self {
-            Job::Sync => "sync",
-            Job::AlertsDigest => alerts::DIGEST_JOB,
-            Job::Deliver => "deliver",
-            Job::Reports => crate::report::scheduled::JOB,
-            Job::Letter => crate::letter::job::JOB,
-            Job::Portal => crate::score::portal::JOB,
-        }
     }
 
     /// How old a fire may be and still be caught up at start (`None`: any age).
@@ -157,25 +126,10 @@ pub trait Runner: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 }
 
-/// The real jobs.
+/// The real jobs ([`crate::jobs::run`]).
 #[derive(Debug, Default)]
 pub struct Jobs {
     counters: Arc<SyncCounters>,
-}
-
-/// What the jobs leave for the HTTP server: sync outcomes counted since the daemon started (for
-/// `/metrics`) and the latest evaluations (for the dashboard's data-quality page).
-#[derive(Debug, Default)]
-pub struct SyncCounters {
-    /// (source, endpoint, "ok" | "error") → runs.
-    pub runs: Mutex<HashMap<(String, String, &'static str), u64>>,
-    /// The evaluations of the last sync (month, quarter, year).
-    pub latest: Mutex<Option<Arc<Vec<crate::rates::Evaluation>>>>,
-    /// Issue 19: the dashboard's Decision 766 scores per period kind, with the instant of the
-    /// last successful sync they were computed after (recomputed after the next sync).
-    #[allow(clippy::type_complexity)]
-    pub scores:
-        Mutex<HashMap<crate::domain::PeriodKind, (Option<Epoch>, Arc<crate::score::ScoreSet>)>>,
 }
 
 impl Runner for Jobs {
@@ -187,103 +141,13 @@ impl Runner for Jobs {
         now: Epoch,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
         let counters = self.counters.clone();
-        Box::pin(async move { run_job(job, &app, fire, now, &counters).await })
+        Box::pin(async move {
+            crate::jobs::run(job, &app, fire, now, &counters)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
-}
-
-/// One run of a real job.
-pub async fn run_job(
-    job: Job,
-    app: &App,
-    fire: Epoch,
-    now: Epoch,
-    counters: &SyncCounters,
-) -> Result<(), String> {
-    match job {
-        Job::Sync => {
-            let report = crate::sync::run_once(app, now).await;
-            if let Ok(mut runs) = counters.runs.lock() {
-                for e in &report.endpoints {
-                    let outcome = if e.error.is_some() { "error" } else { "ok" };
-                    *runs
-                        .entry((e.source.clone(), e.endpoint.clone(), outcome))
-                        .or_default() += 1;
-                }
-            }
-            let evaluations = crate::rates::run_once(app, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            alerts::observe::run_once(app, &evaluations, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Ok(mut latest) = counters.latest.lock() {
-                *latest = Some(Arc::new(evaluations));
-            }
-            let failures = report.failures();
-            // Past days still missing (all of them after a first sync; none on most runs), after
-            // today's numbers and alerts are out; only from a complete sync (a day computed from
-            // half the records would stand as known).
-            if failures.is_empty() {
-                crate::rates::backfill::run(
-                    app,
-                    now,
-                    crate::rates::backfill::Options {
-                        budget: Some(crate::rates::backfill::DAEMON_BUDGET),
-                        ..Default::default()
-                    },
-                    &mut |_, _, _| {},
-                )
-                .await
-                .map_err(|e| format!("backfilling past days: {e}"))?;
-            }
-            if failures.is_empty() {
-                Ok(())
-            } else {
-                Err(failures
-                    .iter()
-                    .map(|(s, e)| format!("{s}: {e}"))
-                    .collect::<Vec<_>>()
-                    .join("; "))
-            }
-        }
-        Job::AlertsDigest => {
-            if app.settings.smtp.is_none() {
-                return Ok(()); // alerts are listed, not mailed
-            }
-            alerts::digest::run_once(app, fire, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            deliver(app, now).await
-        }
-        Job::Deliver => deliver(app, now).await,
-        Job::Reports => {
-            crate::report::scheduled::run_once(app, fire, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            deliver(app, now).await
-        }
-        Job::Letter => {
-            crate::letter::job::run_once(app, fire, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            deliver(app, now).await
-        }
-        Job::Portal => crate::score::portal::run_once(app, now)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    }
-}
-
-async fn deliver(app: &App, now: Epoch) -> Result<(), String> {
-    let Some(smtp) = &app.settings.smtp else {
-        return Ok(());
-    };
-    let mailer = Mailer::from_settings(smtp).map_err(|e| e.to_string())?;
-    alerts::outbox::deliver_once(app, &mailer, now)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 /// When each job fires.
@@ -435,7 +299,7 @@ impl Daemon {
             runner,
             running: Mutex::new(HashMap::new()),
             counters,
-            instance: alerts::instance_name(),
+            instance: crate::jobs::instance_name(),
             started_at: now,
             outcomes: Arc::new(Mutex::new(HashMap::new())),
             unrecorded: Arc::new(Mutex::new(Vec::new())),
@@ -614,18 +478,11 @@ impl Daemon {
             let app2 = app.clone();
             let (outcomes, unrecorded) = (self.outcomes.clone(), self.unrecorded.clone());
             let handle = tokio::spawn(async move {
-                let began = std::time::Instant::now();
+                // How the run went is told by the job itself (an internal event, logged and
+                // counted); the daemon records its end.
                 let result = runner.run(job, app2.clone(), fire, now).await;
                 let finished = epoch(app2.clock.now());
                 let error = result.err();
-                match &error {
-                    None => tracing::info!(
-                        job = job.name(),
-                        ms = began.elapsed().as_millis() as u64,
-                        "job done"
-                    ),
-                    Some(e) => tracing::error!(job = job.name(), error = %e, "job failed"),
-                }
                 outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(
                     job,
                     JobOutcome {

@@ -16,8 +16,9 @@
 //! reads this table and checks every `crate::` path of `src/`):
 //!
 //! ```text
-//! 0  domain              records, tallies, metric names, periods, time and the clock, alerts, mail
-//! 1  config              the TOML file, environment overrides, secrets, validation
+//! 0  domain, events      records, tallies, metric names, periods, time and the clock, alerts, mail;
+//!                        typed internal events that both log and count
+//! 1  config              the TOML file, environment overrides, secrets, a mapping as configured
 //! 2  telemetry, schedule  logging; cron expressions and their fire times
 //! 3  store               the database boundary (SQLite and PostgreSQL, the same operations)
 //! 4  upstream            the sources: HTTP client and retry policy, contract, vendor mappings, folder
@@ -28,11 +29,12 @@
 //! 9  alerts              lifecycle (pure), letters, outbox, mailer
 //! 10 letter              the commitment letter: register, forms, returned forms, consolidation
 //! 11 report              the quarterly and annual report (xlsx, csv, html) and its schedule
-//! 12 daemon              the scheduled jobs, fire claims, reload, systemd's watchdog
-//! 13 http                /healthz, /metrics (Prometheus) and the dashboard, read-only
-//! 14 application         the daemon with its HTTP server, as `dondoc run` starts it
-//! 15 simulator           a program dondoc ships (demos, tests, benchmarks); only the CLI runs it
-//! 16 cli                 the commands of `../shared/spec/cli.md`
+//! 12 jobs                every job defined once (`run_once`), called by the CLI and the daemon
+//! 13 daemon              when the jobs run: fire claims, catch-up, reload, systemd's watchdog
+//! 14 http                /healthz, /metrics (Prometheus) and the dashboard, read-only
+//! 15 application         the daemon with its HTTP server, as `dondoc run` starts it
+//! 16 simulator           a program dondoc ships (demos, tests, benchmarks); only the CLI runs it
+//! 17 cli                 the commands of `../shared/spec/cli.md`, one file per command
 //! ```
 //!
 //! When two layers need a type, it belongs lower: that is why [`domain`] holds the records the
@@ -56,7 +58,9 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod domain;
+pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod letter;
 pub mod rates;
 pub mod report;

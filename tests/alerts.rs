@@ -96,12 +96,12 @@ async fn world_with(b: Backend, edit: impl Fn(String) -> String) -> World {
 }
 
 /// What `dondoc sync` does, at the clock's instant.
-async fn sync(w: &World) -> dondoc::alerts::AlertsReport {
+async fn sync(w: &World) -> dondoc::jobs::alerts::AlertsReport {
     let now = now(w.clock.as_ref());
     let report = dondoc::sync::run_once(&w.app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
     let evaluations = dondoc::rates::run_once(&w.app, now).await.unwrap();
-    dondoc::alerts::run_once(&w.app, &evaluations, Some(&w.mailer), now)
+    dondoc::jobs::alerts::run_once(&w.app, &evaluations, Some(&w.mailer), now)
         .await
         .unwrap()
 }
@@ -282,7 +282,7 @@ async fn fire_a_digest(w: &World) -> usize {
                 .is_empty()
         );
         let ev = dondoc::rates::run_once(&w.app, now).await.unwrap();
-        dondoc::alerts::run_once(&w.app, &ev, None, now)
+        dondoc::jobs::alerts::run_once(&w.app, &ev, None, now)
             .await
             .unwrap();
         w.clock.advance(chrono::Duration::minutes(15));
@@ -295,7 +295,7 @@ async fn fire_a_digest(w: &World) -> usize {
     dondoc::alerts::observe::run_once(&w.app, &ev, now)
         .await
         .unwrap();
-    let fire = dondoc::alerts::digest_due(&w.app, now)
+    let fire = dondoc::jobs::digest::due(&w.app, now)
         .await
         .unwrap()
         .expect("a digest is due");
@@ -513,7 +513,7 @@ async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed(b: Backend) {
         let now = now(clock.as_ref());
         dondoc::sync::run_once(&app, now).await;
         let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-        let r = dondoc::alerts::run_once(&app, &ev, None, now)
+        let r = dondoc::jobs::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
         assert!(r.not_mailed.is_some());

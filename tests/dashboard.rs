@@ -6,25 +6,30 @@ mod common;
 
 use common::*;
 use dondoc::app::App;
-use dondoc::daemon::Daemon;
+use dondoc::application::Application;
 use dondoc::domain::time::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 
 struct Site {
     base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// Stops serving when dropped.
+    _app: Application,
 }
 
+/// The daemon as `dondoc run` builds it ([`Application::build`]), over the database of `app`,
+/// on a free loopback port; its scheduler is not run (the tests sync by hand).
 async fn serve(app: App) -> Site {
-    let daemon = Daemon::new(app, None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = rx.await;
-    }));
-    Site { base, _stop: tx }
+    let mut s = (*app.settings).clone();
+    s.http.listen = "127.0.0.1:0".into();
+    let application = Application::build(s, app.clock.clone(), None)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", application.port());
+    Site {
+        base,
+        _app: application,
+    }
 }
 
 async fn get(url: &str) -> (u16, String) {
@@ -49,7 +54,7 @@ async fn synced(clock: &Arc<ManualClock>, sim: &Sim, dir: &std::path::Path, extr
                 .is_empty()
         );
         let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-        dondoc::alerts::run_once(&app, &ev, None, now)
+        dondoc::jobs::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
         clock.advance(chrono::Duration::minutes(15));

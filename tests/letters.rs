@@ -148,7 +148,7 @@ async fn the_root_and_a_unit_below_min_sample_receive_exactly_their_dossiers_and
                 .unwrap(),
         );
     }
-    let r = dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
+    let r = dondoc::jobs::alerts::run_once(&app, &ev, Some(&mailer), now)
         .await
         .unwrap();
     assert!(r.digest_fire.is_some(), "the 08:00 digest is served");
@@ -285,10 +285,7 @@ async fn every_demo_units_preview_is_the_letter_queued_and_the_summary_fits_one_
             previews.push((u.code.clone(), m));
         }
     }
-    let fire = dondoc::alerts::digest_due(&app, now)
-        .await
-        .unwrap()
-        .unwrap();
+    let fire = dondoc::jobs::digest::due(&app, now).await.unwrap().unwrap();
     assert!(
         app.store
             .claim_fire(dondoc::alerts::DIGEST_JOB, fire, "test", now)

@@ -48,7 +48,9 @@ async fn pass(app: &App, clock: &ManualClock) {
     let report = dondoc::sync::run_once(app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
     let ev = dondoc::rates::run_once(app, now).await.unwrap();
-    dondoc::alerts::run_once(app, &ev, None, now).await.unwrap();
+    dondoc::jobs::alerts::run_once(app, &ev, None, now)
+        .await
+        .unwrap();
 }
 
 /// An application synced twice, 15 minutes apart (alerts need two evaluations).
@@ -62,17 +64,20 @@ async fn synced(clock: &Arc<ManualClock>, text: String) -> App {
 
 struct Site {
     base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// The daemon as `dondoc run` builds it; stops serving when dropped.
+    application: dondoc::application::Application,
 }
 
-async fn serve(daemon: Arc<Daemon>) -> Site {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = rx.await;
-    }));
-    Site { base, _stop: tx }
+/// [`dondoc::application::Application::build`] over the database of `app`, on a free loopback
+/// port; its scheduler is not run (the tests drive its daemon by hand).
+async fn serve(app: App) -> Site {
+    let mut s = (*app.settings).clone();
+    s.http.listen = "127.0.0.1:0".into();
+    let application = dondoc::application::Application::build(s, app.clock.clone(), None)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", application.port());
+    Site { base, application }
 }
 
 async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
@@ -153,11 +158,11 @@ async fn promtool_check_metrics_finds_nothing_on_a_live_metrics_page_written_in_
     let sim = start_sim(options, clock.clone()).await;
     let text = named_land(&config_text(sim.addr, &db_url(dir.path(), "d.db"), ""));
     let app = synced(&clock, text).await;
-    let daemon = Daemon::new(app, None).unwrap();
+    let site = serve(app).await;
+    let daemon = site.application.daemon();
     // The daemon's own jobs fill the run counters and the jobs' last successes.
     daemon.catch_up(now(clock.as_ref())).await.unwrap();
     assert!(daemon.drain(Duration::from_secs(120)).await);
-    let site = serve(daemon).await;
 
     let (code, headers, body) = get(&format!("{}/metrics", site.base)).await;
     assert_eq!(code, 200);
@@ -347,7 +352,7 @@ async fn every_response_carries_the_security_headers_and_the_policy_admits_only_
     let sim = start_sim(sim_options(2000, 400), clock.clone()).await;
     let text = config_text(sim.addr, &db_url(dir.path(), "d.db"), "");
     let app = synced(&clock, text).await;
-    let site = serve(Daemon::new(app, None).unwrap()).await;
+    let site = serve(app).await;
     for path in [
         "/",
         "/?period=year",
@@ -563,7 +568,7 @@ async fn a_field_group_is_shown_by_its_display_name_on_the_dashboard_status_repo
     let db = db_url(dir.path(), "d.db");
     let text = named_land(&config_text(sim.addr, &db, ""));
     let app = synced(&clock, text.clone()).await;
-    let site = serve(Daemon::new(app.clone(), None).unwrap()).await;
+    let site = serve(app.clone()).await;
 
     // Dashboard: the overview's column and the unit page's chart.
     let shown = format!("({LAND_NAME})");
@@ -709,7 +714,7 @@ timeout_secs = 5
                 .is_empty()
         );
         let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-        dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
+        dondoc::jobs::alerts::run_once(&app, &ev, Some(&mailer), now)
             .await
             .unwrap();
     }

@@ -96,7 +96,12 @@ impl Runner for Recording {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
         self.runs.lock().unwrap().push((job, fire, self.replica));
         let counters = self.counters.clone();
-        Box::pin(async move { dondoc::daemon::run_job(job, &app, fire, now, &counters).await })
+        Box::pin(async move {
+            dondoc::jobs::run(job, &app, fire, now, &counters)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -437,7 +442,7 @@ async fn migrate_store_round_trips_the_simulators_history(b: Backend) {
         let now = now(clock.as_ref());
         dondoc::sync::run_once(&app, now).await;
         let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-        dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
+        dondoc::jobs::alerts::run_once(&app, &ev, Some(&mailer), now)
             .await
             .unwrap();
     }

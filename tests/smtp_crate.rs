@@ -78,7 +78,7 @@ async fn a_digest_arrives_intact_through_mailin_embedded() {
                 .is_empty()
         );
         let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-        dondoc::alerts::run_once(&app, &ev, None, now)
+        dondoc::jobs::alerts::run_once(&app, &ev, None, now)
             .await
             .unwrap();
         clock.advance(chrono::Duration::minutes(15));
@@ -90,7 +90,7 @@ async fn a_digest_arrives_intact_through_mailin_embedded() {
     );
     let now = now(clock.as_ref());
     let ev = dondoc::rates::run_once(&app, now).await.unwrap();
-    let r = dondoc::alerts::run_once(&app, &ev, Some(&mailer), now)
+    let r = dondoc::jobs::alerts::run_once(&app, &ev, Some(&mailer), now)
         .await
         .unwrap();
     assert!(r.queued >= 1 && r.delivery.sent == r.queued, "{r:?}");

@@ -32,7 +32,7 @@ pub(super) async fn score(
                 Err(e) => Err(Failure::work(e.to_string())),
             },
             ScoreCommand::PortalCollect => {
-                match score::portal::run_once(&app, epoch(clock.now())).await {
+                match crate::jobs::portal::run_once(&app, epoch(clock.now())).await {
                     Ok(r) => {
                         println!(
                             "Collected {} figure(s) of {} in {} request(s).",
@@ -42,7 +42,9 @@ pub(super) async fn score(
                         );
                         Ok(())
                     }
-                    Err(score::portal::PortalError::NotConfigured) => Err(Failure::usage(
+                    Err(crate::jobs::JobError::Portal(
+                        score::portal::PortalError::NotConfigured,
+                    )) => Err(Failure::usage(
                         score::portal::PortalError::NotConfigured.to_string(),
                     )),
                     Err(e) => Err(Failure::work(e.to_string())),

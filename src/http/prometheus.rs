@@ -27,10 +27,14 @@
 //! | `dondoc_outbox_stuck_messages` | gauge | | mail waiting longer than `alerts.mail_stuck_hours` (alert on > 0) |
 //! | `dondoc_outbox_oldest_waiting_seconds` | gauge | | how long the oldest waiting message has waited (0 when none) |
 //! | `dondoc_job_last_success_timestamp_seconds` | gauge | job | |
+//! | `dondoc_job_runs_total` | counter | job, result | scheduled runs since the daemon started (`ok`, `error`) |
+//! | `dondoc_job_duration_seconds_total` | counter | job | time spent in them |
 //! | `dondoc_disk_free_bytes`, `dondoc_disk_size_bytes` | gauge | path | free space (for an unprivileged process) and size of the SQLite database's filesystem; absent for PostgreSQL |
 //!
 //! `period` is the kind (`month`, `quarter`, `year`); `scope` is the field group's key (empty for
-//! an unscoped rate). Read-only; never a personal value or a secret in a label.
+//! an unscoped rate). Read-only; never a personal value or a secret in a label. The run counters
+//! are the internal events' ([`crate::events::Registry`], built once with the application): this
+//! module renders them and counts nothing itself.
 
 use crate::daemon::Daemon;
 use crate::domain::time::{epoch, to_local};
@@ -290,17 +294,15 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         "dondoc_sync_runs_total",
         "Sync runs of a source endpoint since the daemon started, by result",
     );
-    if let Ok(map) = daemon.counters.runs.lock() {
-        for ((source, endpoint, result), n) in map.iter() {
-            runs.add(
-                &[
-                    ("source", source),
-                    ("endpoint", endpoint),
-                    ("result", result),
-                ],
-                *n as f64,
-            );
-        }
+    for ((source, endpoint, result), n) in app.events.sync_runs() {
+        runs.add(
+            &[
+                ("source", &source),
+                ("endpoint", &endpoint),
+                ("result", result),
+            ],
+            n as f64,
+        );
     }
     families.push(runs);
 
@@ -402,6 +404,23 @@ pub async fn render(daemon: &Daemon) -> Result<String, String> {
         jobs.add(&[("job", &job)], t as f64);
     }
     families.push(jobs);
+
+    let mut job_runs = Family::counter(
+        "dondoc_job_runs_total",
+        "Runs of a scheduled job since the daemon started, by result",
+    );
+    for ((job, result), n) in app.events.job_runs() {
+        job_runs.add(&[("job", job), ("result", result)], n as f64);
+    }
+    families.push(job_runs);
+    let mut job_seconds = Family::counter(
+        "dondoc_job_duration_seconds_total",
+        "Time spent running a scheduled job since the daemon started",
+    );
+    for (job, secs) in app.events.job_seconds() {
+        job_seconds.add(&[("job", job)], secs);
+    }
+    families.push(job_seconds);
 
     // Free space of the SQLite database's filesystem (docs/operations.md: a full disk).
     if let Some((d, _)) = daemon.check_disk(now) {
