@@ -5,7 +5,7 @@
 //! Written once for both engines over [`Backend`]; never interprets a record (the upstream
 //! layer validated it) and never counts for a rate (see [`super::tallies`]).
 
-use super::backend::{Backend, Db, Kind, Table, upsert};
+use super::backend::{Backend, Db, Kind, Table, Val, upsert};
 use super::{
     CodeCount, Context, FutureCount, RejectionCount, Result, RunCounts, SyncState, SyncStats,
 };
@@ -113,6 +113,95 @@ const FUTURE_UPDATES: Table = Table {
     on_conflict: "ON CONFLICT (source, endpoint, key) DO UPDATE SET claimed_at = excluded.claimed_at, \
         last_seen = excluded.last_seen, times_seen = future_updates.times_seen + 1",
 };
+
+/// What differs between a page of dossiers and one of documents.
+struct PageKind {
+    table: &'static Table,
+    /// The kind of their rejections.
+    kind: &'static str,
+    storing: &'static str,
+    committing: &'static str,
+}
+
+const DOSSIER_PAGE: PageKind = PageKind {
+    table: &DOSSIERS,
+    kind: "dossier",
+    storing: "storing dossiers",
+    committing: "committing a page of dossiers",
+};
+
+const DOCUMENT_PAGE: PageKind = PageKind {
+    table: &DOCUMENTS,
+    kind: "document",
+    storing: "storing documents",
+    committing: "committing a page of documents",
+};
+
+/// A record that comes in pages: where it goes and its row.
+trait PageRecord {
+    const PAGE: PageKind;
+    fn code(&self) -> &str;
+    fn values<'a>(&'a self, source: &'a str) -> Vec<Val<'a>>;
+}
+
+impl PageRecord for Dossier {
+    const PAGE: PageKind = DOSSIER_PAGE;
+
+    fn code(&self) -> &str {
+        &self.code
+    }
+
+    fn values<'a>(&'a self, source: &'a str) -> Vec<Val<'a>> {
+        let d = self;
+        vec![
+            source.into(),
+            (&d.code).into(),
+            (&d.procedure_code).into(),
+            // '' when MaLinhVuc is absent.
+            d.field_code.as_deref().unwrap_or("").into(),
+            (&d.unit_code).into(),
+            d.channel.map(i64::from).into(),
+            i64::from(d.status).into(),
+            d.received_at.into(),
+            d.appointed_at.into(),
+            d.due_at.into(),
+            d.ended_at.into(),
+            d.returned_at.into(),
+            i64::from(d.paid_online).into(),
+            d.fee_total.into(),
+            d.digitized.into(),
+            d.first_apology_at.into(),
+            d.rating.map(i64::from).into(),
+            d.rated_at.into(),
+            d.updated_at.into(),
+            d.deleted.into(),
+        ]
+    }
+}
+
+impl PageRecord for Document {
+    const PAGE: PageKind = DOCUMENT_PAGE;
+
+    fn code(&self) -> &str {
+        &self.code
+    }
+
+    fn values<'a>(&'a self, source: &'a str) -> Vec<Val<'a>> {
+        let d = self;
+        vec![
+            source.into(),
+            (&d.code).into(),
+            (&d.unit_code).into(),
+            d.direction.map(|x| x.as_str()).into(),
+            d.arrived_at.into(),
+            d.issued_at.into(),
+            d.processed_online.into(),
+            d.signed.into(),
+            d.updated_at.into(),
+            d.deleted.into(),
+        ]
+    }
+}
 
 const STATE_COLUMNS: &str =
     "source, endpoint, mark, last_success_at, last_attempt_at, last_error, consecutive_failures";
@@ -276,6 +365,32 @@ where
         Ok(())
     }
 
+    /// Stores one page of records and its rejections and moves the mark to `mark`, in one
+    /// transaction; returns how many records were written.
+    async fn store_page<T: PageRecord>(
+        &self,
+        source: &str,
+        endpoint: &str,
+        records: &[T],
+        rejections: &[Rejection],
+        mark: Option<Epoch>,
+        now: Epoch,
+    ) -> Result<u64> {
+        let page = &T::PAGE;
+        let mut tx = D::begin_recomputable(&self.pool)
+            .await
+            .doing("starting a write transaction")?;
+        let written = upsert(&mut tx, page.table, records, T::code, |r| r.values(source))
+            .await
+            .doing(page.storing)?;
+        let codes = records.iter().map(T::code);
+        Self::clear_rejections(&mut tx, source, page.kind, codes).await?;
+        Self::put_rejections(&mut tx, source, rejections, now).await?;
+        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
+        tx.commit().await.doing(page.committing)?;
+        Ok(written)
+    }
+
     pub async fn store_dossier_page(
         &self,
         source: &str,
@@ -285,48 +400,8 @@ where
         mark: Option<Epoch>,
         now: Epoch,
     ) -> Result<u64> {
-        let mut tx = D::begin_recomputable(&self.pool)
+        self.store_page(source, endpoint, dossiers, rejections, mark, now)
             .await
-            .doing("starting a write transaction")?;
-        let written = upsert(
-            &mut tx,
-            &DOSSIERS,
-            dossiers,
-            |d| d.code.as_str(),
-            |d| {
-                vec![
-                    source.into(),
-                    (&d.code).into(),
-                    (&d.procedure_code).into(),
-                    // '' when MaLinhVuc is absent.
-                    d.field_code.as_deref().unwrap_or("").into(),
-                    (&d.unit_code).into(),
-                    d.channel.map(i64::from).into(),
-                    i64::from(d.status).into(),
-                    d.received_at.into(),
-                    d.appointed_at.into(),
-                    d.due_at.into(),
-                    d.ended_at.into(),
-                    d.returned_at.into(),
-                    i64::from(d.paid_online).into(),
-                    d.fee_total.into(),
-                    d.digitized.into(),
-                    d.first_apology_at.into(),
-                    d.rating.map(i64::from).into(),
-                    d.rated_at.into(),
-                    d.updated_at.into(),
-                    d.deleted.into(),
-                ]
-            },
-        )
-        .await
-        .doing("storing dossiers")?;
-        let codes = dossiers.iter().map(|d| d.code.as_str());
-        Self::clear_rejections(&mut tx, source, "dossier", codes).await?;
-        Self::put_rejections(&mut tx, source, rejections, now).await?;
-        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
-        tx.commit().await.doing("committing a page of dossiers")?;
-        Ok(written)
     }
 
     pub async fn store_document_page(
@@ -338,37 +413,8 @@ where
         mark: Option<Epoch>,
         now: Epoch,
     ) -> Result<u64> {
-        let mut tx = D::begin_recomputable(&self.pool)
+        self.store_page(source, endpoint, documents, rejections, mark, now)
             .await
-            .doing("starting a write transaction")?;
-        let written = upsert(
-            &mut tx,
-            &DOCUMENTS,
-            documents,
-            |d| d.code.as_str(),
-            |d| {
-                vec![
-                    source.into(),
-                    (&d.code).into(),
-                    (&d.unit_code).into(),
-                    d.direction.map(|x| x.as_str()).into(),
-                    d.arrived_at.into(),
-                    d.issued_at.into(),
-                    d.processed_online.into(),
-                    d.signed.into(),
-                    d.updated_at.into(),
-                    d.deleted.into(),
-                ]
-            },
-        )
-        .await
-        .doing("storing documents")?;
-        let codes = documents.iter().map(|d| d.code.as_str());
-        Self::clear_rejections(&mut tx, source, "document", codes).await?;
-        Self::put_rejections(&mut tx, source, rejections, now).await?;
-        Self::advance_mark(&mut tx, source, endpoint, mark).await?;
-        tx.commit().await.doing("committing a page of documents")?;
-        Ok(written)
     }
 
     pub async fn replace_procedures(
