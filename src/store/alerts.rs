@@ -6,8 +6,7 @@
 //! never decides a phase or a notice.
 
 use super::backend::{Backend, Db, Kind, Table, upsert};
-use super::{Context, Result};
-use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
+use super::{AlertKey, AlertRecord, Context, Notice, Phase, Result};
 use crate::time::Epoch;
 use sqlx::{Executor, FromRow, Transaction};
 

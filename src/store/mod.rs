@@ -48,7 +48,10 @@ mod tallies;
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 pub use disk::DiskSpace;
 
-use crate::alerts::{lifecycle::AlertRecord, message::OutgoingMail};
+// The plain types the store persists, imported here only: the files of each concern take them
+// from `super`.
+use crate::alerts::lifecycle::{AlertKey, AlertRecord, Notice, Phase};
+use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::metrics::rules::Tally;
 use crate::time::Epoch;
 use crate::upstream::records::{Document, Dossier, Procedure, Rejection};

@@ -7,11 +7,9 @@
 
 use super::backend::{Backend, Db};
 use super::{
-    ClaimedMail, Context, LetterHistory, OutboxCounts, OutboxRow, OutboxWaiting, QueuedLetter,
-    Result,
+    AlertRecord, Attachment, ClaimedMail, Context, LetterHistory, OutboxCounts, OutboxRow,
+    OutboxWaiting, OutgoingMail, QueuedLetter, Result,
 };
-use crate::alerts::lifecycle::AlertRecord;
-use crate::alerts::message::{Attachment, OutgoingMail};
 use crate::time::Epoch;
 use sqlx::{Encode, Executor, FromRow, Type};
 

@@ -7,10 +7,10 @@
 
 use super::backend::{Backend, Db, Kind, Table, Val, upsert};
 use super::{
-    CodeCount, Context, FutureCount, RejectionCount, Result, RunCounts, SyncState, SyncStats,
+    CodeCount, Context, Document, Dossier, FutureCount, Procedure, Rejection, RejectionCount,
+    Result, RunCounts, SyncState, SyncStats,
 };
 use crate::time::Epoch;
-use crate::upstream::records::{Document, Dossier, Procedure, Rejection};
 use sqlx::{Encode, Executor, FromRow, QueryBuilder, Transaction, Type};
 
 const DOSSIERS: Table = Table {

@@ -6,8 +6,7 @@
 //! target or decides a period (that is [`crate::metrics`]).
 
 use super::backend::{Backend, Db};
-use super::{Context, FeeProcedure, GroupTally, Result};
-use crate::metrics::rules::Tally;
+use super::{Context, FeeProcedure, GroupTally, Result, Tally};
 use crate::time::Epoch;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Row, Type};
 
