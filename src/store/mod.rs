@@ -1,9 +1,19 @@
 //! The store: every read and write of dondoc's database goes through [`Store`].
 //!
-//! SQLite (embedded, the default) is implemented in [`sqlite`], PostgreSQL (a shared server,
-//! several replicas) in [`postgres`]; the boundary is an enum over backends, chosen by the URL's
-//! scheme, rather than `sqlx::Any` (which has no date or array types). Both implementations have
-//! the same methods with the same behaviour, and the same tests run against both
+//! What it is for: keeping what dondoc fetched, computed and decided (records and their sync,
+//! exact counts for the rates, the time series, alerts, the outbox, job fires, the commitment
+//! letter's forms, the portal's figures) in SQLite (embedded, the default) or PostgreSQL (a shared
+//! server, several replicas), chosen by the URL's scheme, with the same behaviour on both.
+//!
+//! How: every query is written ONCE, over sqlx's generic executors and `QueryBuilder`, for
+//! [`backend::Db<D>`] with `D` either engine, in one file per concern: [`records`] (pages,
+//! catalogue, sync state, data quality), [`tallies`] (exact counts), [`samples`] (time series),
+//! [`alerts`], [`outbox`], [`jobs`] (fire claims), [`actions`] (the letters' action lists),
+//! [`letter`] (returned forms) and [`score`] (the portal). What truly differs between the engines
+//! (how a write begins, how bulk rows travel, how a list is bound, conditional counts, row locks
+//! for claims) is the small [`backend::Backend`] seam, answered by [`sqlite`] and [`postgres`],
+//! which also open their pools. [`Store`] is the enum over the two, chosen at open (rather than
+//! `sqlx::Any`, which has no date or array types); the same tests run against both
 //! (`tests/common`). Every multi-row write is one transaction: a crash at any point leaves the
 //! database as it was before the write, or after it. [`copy`] moves a whole history from one
 //! backend to another (`dondoc migrate-store`); [`backup`] copies a live SQLite database
@@ -13,24 +23,38 @@
 //! restart: a connection that failed inside a transaction is closed, never reused
 //! ([`recovery`]). [`disk`] measures the free space of a SQLite database's filesystem.
 //!
-//! This module never computes a rate (it returns exact counts; [`crate::rates`] turns them into
-//! rows) and never holds personal data (the record types it accepts have none).
+//! What it must never do: compute a rate (it returns exact counts; [`crate::rates`] turns them
+//! into rows), contact an upstream system or send mail, import a module above it (it knows only
+//! the plain record, tally, alert and mail types it persists), or hold personal data (the record
+//! types it accepts have none).
 
+mod actions;
+mod alerts;
+pub mod backend;
 pub mod backup;
 pub mod copy;
 pub mod disk;
+mod jobs;
+mod letter;
+mod outbox;
 pub mod postgres;
+mod records;
 mod recovery;
+mod samples;
+mod score;
 pub mod sqlite;
+mod tallies;
 
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 pub use disk::DiskSpace;
 
+// The plain types the store persists, imported here only: the files of each concern take them
+// from `super`.
+use crate::domain::alert::{AlertKey, AlertRecord, Notice, Phase};
+use crate::domain::mail::{Attachment, OutgoingMail};
 use crate::domain::Tally;
-use crate::domain::alert::AlertRecord;
-use crate::domain::mail::OutgoingMail;
-use crate::domain::records::{Document, Dossier, Procedure, Rejection};
 use crate::domain::time::Epoch;
+use crate::domain::records::{Document, Dossier, Procedure, Rejection};
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +121,7 @@ impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
 }
 
 /// The sync position and health of one source endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct SyncState {
     pub source: String,
     pub endpoint: String,
@@ -150,14 +174,16 @@ pub struct LetterHistory {
 }
 
 /// The last run of a source endpoint, for health and metrics.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct SyncStats {
+    #[sqlx(flatten)]
     pub state: SyncState,
+    #[sqlx(flatten)]
     pub last: RunCounts,
 }
 
 /// Counts of one sync run of an endpoint, kept for `status`, health and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct RunCounts {
     pub fetched: i64,
     pub stored: i64,
@@ -222,7 +248,7 @@ impl Revision {
 }
 
 /// Rejected records of a source and kind, grouped by reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct RejectionCount {
     pub source: String,
     pub kind: String,
@@ -232,7 +258,7 @@ pub struct RejectionCount {
 
 /// Records of one source endpoint whose update time lay too far in the future when read
 /// (`future_updates`): how many, the furthest time claimed, and when one was last seen.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct FutureCount {
     pub source: String,
     pub endpoint: String,
@@ -242,14 +268,14 @@ pub struct FutureCount {
 }
 
 /// Records per upstream unit code (for the "unmapped" data-quality count).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CodeCount {
     pub code: String,
     pub count: i64,
 }
 
 /// A dossier named in an action list: codes and dates only.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ActionItem {
     /// `MaHoSo`.
     pub code: String,
@@ -267,7 +293,7 @@ pub struct ActionList {
 }
 
 /// A message of the outbox, as `alerts list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
     pub message_id: String,
@@ -309,7 +335,7 @@ pub struct LetterSubmission {
 }
 
 /// One manual criterion's answer in a returned form.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct LetterValue {
     pub criterion: String,
     /// Canonical text (`92.5`, `3`, `done`, `not_done`, `2026-11-30`); `None`: left blank.
@@ -331,7 +357,7 @@ pub struct FeeProcedure {
 
 /// One group's figures as the national portal published them for a unit and period, on the day
 /// dondoc collected them (issue 19; aggregates only).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct PortalFigure {
     /// dondoc's unit code.
     pub unit: String,
@@ -356,7 +382,7 @@ pub struct PortalFigure {
 
 /// The portal collector's circuit breaker, kept in the database so that it stays open across
 /// restarts until a person resets it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct PortalCircuit {
     pub open: bool,
     /// Why it opened, in words.
@@ -407,10 +433,7 @@ impl Store {
 
     /// The engine's name, for messages: `sqlite` or `postgres`.
     pub fn engine(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
-        }
+        dispatch!(self, s => s.engine())
     }
 
     pub async fn close(&self) {
