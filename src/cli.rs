@@ -1752,7 +1752,7 @@ async fn import(settings: Settings, clock: Arc<dyn Clock>, a: &ImportArgs) -> Re
     }
     let app = App::build(settings, clock.clone()).await?;
     let now = epoch(clock.now());
-    let outcome = crate::upstream::import::import_file(
+    let outcome = crate::sync::import_file(
         &app,
         &a.source,
         &src,

@@ -37,6 +37,7 @@
 pub mod check;
 pub mod dates;
 pub mod fields;
+pub mod list;
 pub mod paging;
 pub mod settings;
 pub mod validate;
@@ -1050,7 +1051,7 @@ pub fn describe(src: &SourceSettings) -> String {
         _ => String::new(),
     };
     let mut out = format!("{} page {}{auth}", src.base_url, src.page_size);
-    if !crate::sync::is_contract(src) {
+    if !src.is_contract() {
         out.push_str(&format!(", {} paging", src.paging.style.as_str()));
         let mapped = lists(src);
         if !mapped.is_empty() {
