@@ -14,9 +14,11 @@
 //!
 //! The module map:
 //! - [`config`]: the TOML file, environment overrides, secrets, validation;
-//! - [`upstream`]: the contract's records, the HTTP client with its retry policy, the simulator;
+//! - [`upstream`]: the sources (contract lists, vendor mappings, spreadsheet folder) as endpoints
+//!   that only read and parse into records; the HTTP client with its retry policy; the simulator;
 //! - [`store`]: the database boundary (SQLite and PostgreSQL, the same operations on both);
-//! - [`sync`]: one pass from every source into the store (`run_once`);
+//! - [`sync`]: the one poll loop and the only writer of pages: every source into the store
+//!   (`run_once`);
 //! - [`metrics`]: periods, the rules, evaluation and the time series (`run_once`), the backfill
 //!   of past days;
 //! - [`alerts`]: the alert lifecycle (pure), the letters (one composition for preview and
