@@ -1,34 +1,24 @@
-//! Sync: one pass over every source, pulling incrementally into the store.
+//! Sync: the one poll loop, and the only writer of pages. One pass reads every source through
+//! its [`Endpoint`] (the contract's lists, a vendor mapping's lists, a spreadsheet folder; see
+//! [`crate::upstream`]) and stores each page in one transaction together with the mark it
+//! reaches (`sync_state`). Killed at any moment, the database holds whole pages and a mark
+//! that never runs ahead of them; the next pass resumes from the mark.
 //!
-//! For each paged endpoint the high-water mark of `NgayCapNhat` is kept in `sync_state`; a poll
-//! asks `updated_since = mark − overlap`, follows `next_cursor` to the end, and stores each page in
-//! one transaction together with the mark it reaches. Killed at any moment, the database holds
-//! whole pages and a mark that never runs ahead of them; the next pass resumes from the mark.
-//! Pages are parsed and stored as they arrive (the next page is fetched while the current one is
-//! written), so memory stays flat whatever the upstream's size.
-//!
-//! A failing source records its error and its count of consecutive failures, keeps its mark, and
-//! the other sources go on. This module never computes rates and never logs record content.
-//!
-//! A source that speaks the contract takes the original path below (`sync_paged`), untouched by
-//! the mapping layer. A source with a mapping (docs/mapping.md) takes `sync_mapped`: the same
-//! page-by-page store, with the vendor's paging and each record through its
-//! [`ListPlan`](crate::upstream::mapping::ListPlan). Its cursor style keeps the contract's
-//! guarantee and moves the mark with each page. Its offset and page styles cannot: a record
-//! updated during a read moves in the vendor's order and may shift another onto a page already
-//! read. So for those styles:
-//! - pages are stored without moving the mark; a read that fits on one page is one answer, a
-//!   snapshot, and moves the mark with that page;
-//! - after a read of several pages, one more request asks for what changed since the read began
-//!   (`updated_since` = the earlier of dondoc's clock and the server's `Date` at the first answer,
-//!   less `paging.clock_skew_secs`). Nothing: the read saw every record of the window, and the
-//!   mark moves to the newest update it saw. Something: positions may have shifted, and the same
-//!   window is read again from its start, up to `paging.max_reads` reads in the pass;
-//! - a window that never settles keeps its old mark (what was read is stored): the next pass
-//!   reads it again. Nothing is lost; the price is the re-reads, paid only when the source
-//!   changes during a multi-page read (docs/mapping.md gives the numbers).
-//!
-//! Import sources (`kind = "import"`) are read from their folder by [`crate::upstream::import`].
+//! The loop ([`poll`]) is the same for every source kind:
+//! - the stored mark (brought back under the clock, see below) less `overlap_secs` is the first
+//!   request's `updated_since`, for endpoints that keep a mark;
+//! - a reader task fetches and parses answers (first, then next from where the last page
+//!   ended) and hands pages over a bounded channel (depth [`READ_AHEAD`]), while this task
+//!   stores them in order: fetching and parsing page N+1 overlaps storing page N, memory stays
+//!   flat whatever the upstream's size, and the reader never writes, so stopping it at any
+//!   moment loses nothing but work;
+//! - a procedure catalogue's pages are gathered and replace the stored catalogue at its last
+//!   page; a page's [`Page::then`] (a spreadsheet moved to `done/`) runs after its commit;
+//! - the same next position answered twice stops the endpoint (no endless loop); the pages
+//!   before are stored;
+//! - counts (pages, records read, stored, set aside), the failure or success and the duration
+//!   are recorded per endpoint (`sync_state`, shown by `status`); a failing endpoint keeps its
+//!   mark and the source's later endpoints wait for the next pass, other sources go on.
 //!
 //! An upstream dondoc does not control (docs/upstream-safety.md):
 //! - **The mark never runs ahead of the clock.** An update time later than the pass's `now` +
@@ -44,18 +34,28 @@
 //!   replicas. A pass asked for one source by name ignores its circuit.
 //! - Answers are capped in size and requests spaced and limited per source by the client
 //!   ([`crate::upstream::client::Gate`]).
+//!
+//! This module never parses an answer (sources do), never computes rates and never logs record
+//! content.
 
 use crate::app::App;
-use crate::config::SourceKind;
+use crate::config::{SourceKind, SourceSettings};
 use crate::domain::time::Epoch;
 use crate::store::{RunCounts, StoreError};
-use crate::upstream::body::not_json;
-use crate::upstream::client::{FetchError, SourceClient};
+use crate::upstream::client::SourceClient;
+use crate::upstream::contract::ContractList;
+pub use crate::upstream::endpoint::TimeGuard;
+use crate::upstream::endpoint::{Endpoint, Page, Records, SourceError};
+use crate::upstream::import::{self, FileOutcome, Folder};
 use crate::upstream::mapping::ListPlan;
-use crate::upstream::mapping::paging::{self, Pager, Position};
-use crate::upstream::records::{self, RawPage, RecordKind, Rejection};
-use serde_json::value::RawValue;
+use crate::upstream::mapping::list::MappedList;
+use crate::upstream::mapping::paging::Pager;
+use crate::upstream::records::{Procedure, RecordKind, Rejection};
 use std::time::Instant;
+use tracing::Instrument;
+
+/// Pages parsed ahead of the one being stored, at most (the reader holds one more in hand).
+pub const READ_AHEAD: usize = 1;
 
 /// What one endpoint of one source did in a pass.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -87,13 +87,11 @@ impl SyncReport {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum EndpointError {
+pub enum EndpointError {
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Protocol(String),
     #[error(
         "stopped between two pages because dondoc is shutting down; the next sync resumes from the stored mark"
     )]
@@ -194,78 +192,288 @@ pub async fn run_with(app: &App, now: Epoch, mode: Mode, only: Option<&str>) -> 
                 continue;
             }
         }
-        if settings.kind == SourceKind::Import {
-            report
-                .endpoints
-                .push(crate::upstream::import::sync_folder(app, name, settings, now, mode).await);
-            continue;
-        }
-        let client = match SourceClient::new(name, settings, app.clock.clone()) {
-            Ok(c) => c.with_gate(app.gates.of(name, settings)),
-            Err(e) => {
-                let endpoint = match settings.kind {
-                    SourceKind::OneStop => "ho-so",
-                    SourceKind::Documents | SourceKind::Import => "van-ban",
-                };
-                report.endpoints.push(
-                    fail(
-                        mode,
-                        app,
-                        name,
-                        endpoint,
-                        &e.to_string(),
-                        RunCounts::default(),
-                        now,
-                    )
-                    .await,
-                );
-                continue;
-            }
-        };
-        let overlap = settings.overlap_secs as i64;
-        let guard = TimeGuard::new(now, settings.allowed_skew_secs);
-        if !is_contract(settings) {
-            sync_mapped_source(app, &client, settings, overlap, guard, mode, &mut report).await;
-            continue;
-        }
-        match settings.kind {
-            SourceKind::OneStop => {
-                let catalogue = sync_catalogue(app, &client, now, mode).await;
-                let failed = catalogue.error.is_some();
-                report.endpoints.push(catalogue);
-                if failed {
-                    continue;
-                }
-                report
-                    .endpoints
-                    .push(sync_paged(app, &client, "ho-so", overlap, guard, mode).await);
-            }
-            SourceKind::Documents => {
-                report
-                    .endpoints
-                    .push(sync_paged(app, &client, "van-ban", overlap, guard, mode).await);
-            }
-            SourceKind::Import => {}
-        }
+        sync_source(app, name, settings, now, mode, &mut report).await;
     }
     report
 }
 
-/// Whether a source speaks the contract as it is (whatever its authentication): no list table
-/// and the contract's paging.
-pub fn is_contract(s: &crate::config::SourceSettings) -> bool {
-    let p = &s.paging;
-    let d = crate::config::mapping::PagingSettings::default();
-    s.dossiers.is_none()
-        && s.procedures.is_none()
-        && s.documents.is_none()
-        && p.style == d.style
-        && p.limit_param == d.limit_param
-        && p.cursor_param == d.cursor_param
-        && p.next_cursor == d.next_cursor
-        && p.updated_since_param == d.updated_since_param
-        && p.updated_since_format == d.updated_since_format
-        && p.query.is_empty()
+/// Every endpoint of one source through the loop, in order; the first that fails ends the
+/// source's pass.
+async fn sync_source(
+    app: &App,
+    name: &str,
+    settings: &SourceSettings,
+    now: Epoch,
+    mode: Mode,
+    report: &mut SyncReport,
+) {
+    let guard = TimeGuard::new(now, settings.allowed_skew_secs);
+    let overlap = settings.overlap_secs as i64;
+    if settings.kind == SourceKind::Import {
+        let folder = Folder::new(name, settings, now, mode == Mode::Store);
+        report
+            .endpoints
+            .push(poll(app, name, folder, guard, overlap, mode).await);
+        return;
+    }
+    let lists: &[RecordKind] = match settings.kind {
+        SourceKind::OneStop => &[RecordKind::Procedure, RecordKind::Dossier],
+        _ => &[RecordKind::Document],
+    };
+    let client = match SourceClient::new(name, settings, app.clock.clone()) {
+        Ok(c) => c.with_gate(app.gates.of(name, settings)),
+        Err(e) => {
+            let endpoint = crate::upstream::mapping::fields::contract_path(lists[lists.len() - 1]);
+            let error = e.to_string();
+            let r = fail(mode, app, name, endpoint, &error, RunCounts::default(), now).await;
+            report.endpoints.push(r);
+            return;
+        }
+    };
+    let contract = settings.is_contract();
+    let pager = Pager::new(&settings.paging);
+    for kind in lists {
+        let r = if contract {
+            let list = ContractList::new(client.clone(), *kind);
+            poll(app, name, list, guard, overlap, mode).await
+        } else {
+            let plan = ListPlan::of_source(*kind, settings).map_err(|problems| {
+                let list: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+                list.join("; ")
+            });
+            match (plan, pager.as_ref().map_err(String::clone)) {
+                (Ok(plan), Ok(pager)) => {
+                    let list =
+                        MappedList::new(client.clone(), plan, pager.clone(), app.clock.clone());
+                    poll(app, name, list, guard, overlap, mode).await
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    let endpoint = crate::upstream::mapping::fields::contract_path(*kind);
+                    let error = format!("the mapping is invalid: {e}");
+                    fail(mode, app, name, endpoint, &error, RunCounts::default(), now).await
+                }
+            }
+        };
+        let failed = r.error.is_some();
+        report.endpoints.push(r);
+        if failed {
+            return;
+        }
+    }
+}
+
+/// The poll loop: one endpoint of one source read to its end, each page stored in its own
+/// transaction with the mark it reaches, while the reader fetches and parses the next.
+pub async fn poll<E: Endpoint>(
+    app: &App,
+    source: &str,
+    endpoint: E,
+    guard: TimeGuard,
+    overlap: i64,
+    mode: Mode,
+) -> EndpointReport {
+    let now = guard.now;
+    let name = endpoint.name();
+    let started = Instant::now();
+    let mut c = RunCounts::default();
+    let result = store_pages(app, source, endpoint, guard, overlap, mode, &mut c).await;
+    finish(mode, app, source, name, result, c, started, now).await
+}
+
+/// Stops the reader when the loop ends early (a failed write, shutdown): it only reads.
+struct StopReader(tokio::task::AbortHandle);
+
+impl Drop for StopReader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn store_pages<E: Endpoint>(
+    app: &App,
+    source: &str,
+    mut endpoint: E,
+    guard: TimeGuard,
+    overlap: i64,
+    mode: Mode,
+    c: &mut RunCounts,
+) -> Result<(), EndpointError> {
+    let name = endpoint.name();
+    let since = if endpoint.keeps_mark() {
+        trusted_mark(app, source, name, guard, mode)
+            .await?
+            .map(|m| m - overlap)
+    } else {
+        None
+    };
+    let (pages, mut received) = tokio::sync::mpsc::channel::<Page>(READ_AHEAD);
+    let reader = tokio::spawn(
+        async move {
+            let read = read_pages(&mut endpoint, since, guard, pages).await;
+            read.and_then(|()| endpoint.end())
+        }
+        .instrument(tracing::Span::current()),
+    );
+    let _stop = StopReader(reader.abort_handle());
+    let mut catalogue = Catalogue::default();
+    while let Some(page) = received.recv().await {
+        c.pages += i64::from(page.answers);
+        c.fetched += page.fetched as i64;
+        c.rejected += page.rejected as i64;
+        for r in &page.rejections {
+            tracing::debug!(source, endpoint = name, key = %r.key, reason = %r.reason, "record set aside");
+        }
+        c.stored +=
+            write_page(app, source, name, page, &mut catalogue, guard.now, mode).await? as i64;
+        if app.is_stopping() {
+            return Err(EndpointError::Interrupted);
+        }
+    }
+    match reader.await {
+        Ok(read) => Ok(read?),
+        Err(e) => Err(SourceError::Protocol(format!(
+            "the reader of {source}/{name} stopped unexpectedly: {e}"
+        ))
+        .into()),
+    }
+}
+
+/// The reader: answers fetched and parsed in order, handed to the loop until the last one,
+/// the first error, or the loop's end (it then stops receiving).
+async fn read_pages<E: Endpoint>(
+    endpoint: &mut E,
+    since: Option<Epoch>,
+    guard: TimeGuard,
+    pages: tokio::sync::mpsc::Sender<Page>,
+) -> Result<(), SourceError> {
+    let mut answer = endpoint.first(since).await?;
+    let mut previous: Option<E::Position> = None;
+    while let Some(a) = answer.take() {
+        let (page, next) = endpoint.parse(a, guard)?;
+        if next.is_some() && next == previous {
+            return Err(SourceError::Protocol(format!(
+                "{} answered the same {} twice; stopping so as not to loop forever \
+                 (the pages read so far are stored)",
+                endpoint.origin(),
+                endpoint.position_name()
+            )));
+        }
+        previous.clone_from(&next);
+        if pages.send(page).await.is_err() {
+            // The loop has stopped: nothing more is wanted.
+            return Ok(());
+        }
+        if let Some(at) = next {
+            answer = endpoint.next(at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The pages of a procedure catalogue gathered until it is whole.
+#[derive(Default)]
+struct Catalogue {
+    procedures: Vec<Procedure>,
+    rejections: Vec<Rejection>,
+}
+
+/// Stores one page (nothing in a dry run) in one transaction with its mark, notes its
+/// future-dated records, and runs what follows its commit. Returns the records written.
+async fn write_page(
+    app: &App,
+    source: &str,
+    endpoint: &str,
+    page: Page,
+    catalogue: &mut Catalogue,
+    now: Epoch,
+    mode: Mode,
+) -> Result<u64, EndpointError> {
+    if mode == Mode::DryRun {
+        return Ok(0);
+    }
+    let written = match page.records {
+        Records::Dossiers(d) => {
+            app.store
+                .store_dossier_page(source, endpoint, &d, &page.rejections, page.mark, now)
+                .await?
+        }
+        Records::Documents(d) => {
+            app.store
+                .store_document_page(source, endpoint, &d, &page.rejections, page.mark, now)
+                .await?
+        }
+        Records::Procedures(p) => {
+            catalogue.procedures.extend(p);
+            catalogue.rejections.extend(page.rejections);
+            if page.completes {
+                let whole = std::mem::take(catalogue);
+                if whole.procedures.is_empty() {
+                    tracing::warn!(
+                        source,
+                        "the procedure catalogue is empty: online_rate will have no denominator"
+                    );
+                }
+                app.store
+                    .replace_procedures(source, &whole.procedures, &whole.rejections, now)
+                    .await?;
+                whole.procedures.len() as u64
+            } else {
+                0
+            }
+        }
+        Records::Nothing => 0,
+    };
+    if !page.future.is_empty() {
+        let furthest = page.future.iter().map(|f| f.1).max().unwrap_or(now);
+        tracing::warn!(
+            source,
+            endpoint,
+            records = page.future.len(),
+            furthest = %crate::domain::time::rfc3339(furthest),
+            "records updated in the future: stored with the time they were read; the mark stays within the allowed skew"
+        );
+        app.store
+            .note_future_updates(source, endpoint, &page.future, now)
+            .await?;
+    }
+    if let Some(then) = page.then {
+        then(written)?;
+    }
+    Ok(written)
+}
+
+/// `dondoc import FILE --source NAME`: one file through an import source's mapping, stored as
+/// one page (unless `mode` is a dry run) and kept in the folder's ledger. The file is not moved.
+pub async fn import_file(
+    app: &App,
+    source: &str,
+    src: &SourceSettings,
+    file: &std::path::Path,
+    now: Epoch,
+    force: bool,
+    mode: Mode,
+) -> Result<FileOutcome, EndpointError> {
+    let earlier = std::collections::HashMap::new();
+    let prepared =
+        import::prepare_file(source, src, file, now, force, &earlier).map_err(SourceError::from)?;
+    let mut o = prepared.outcome;
+    if o.already.is_some() || o.failure.is_some() {
+        return Ok(o);
+    }
+    let stored = write_page(
+        app,
+        source,
+        import::ENDPOINT,
+        prepared.page,
+        &mut Catalogue::default(),
+        now,
+        mode,
+    )
+    .await?;
+    let ledger = prepared.ledger_line.filter(|_| mode == Mode::Store);
+    import::finish_file(source, src, &mut o, ledger.as_deref(), stored, now, false)
+        .map_err(SourceError::from)?;
+    Ok(o)
 }
 
 async fn fail(
@@ -360,258 +568,6 @@ async fn finish(
     }
 }
 
-async fn sync_catalogue(
-    app: &App,
-    client: &SourceClient,
-    now: Epoch,
-    mode: Mode,
-) -> EndpointReport {
-    let started = Instant::now();
-    let mut c = RunCounts::default();
-    let result: Result<(), EndpointError> = async {
-        let body = client.get("thu-tuc", None, None, false).await?;
-        c.pages = 1;
-        let page: RawPage = serde_json::from_slice(&body)
-            .map_err(|e| EndpointError::Protocol(contract_error(&client.name, "thu-tuc", "{\"data\": [...]}", &body, &e)))?;
-        let mut procedures = Vec::with_capacity(page.data.len());
-        let mut rejections = Vec::new();
-        for raw in page.data {
-            match records::parse_procedure(raw) {
-                Ok(p) => procedures.push(p),
-                Err(r) => rejections.push(r),
-            }
-        }
-        c.fetched = (procedures.len() + rejections.len()) as i64;
-        c.rejected = rejections.len() as i64;
-        c.stored = procedures.len() as i64;
-        if procedures.is_empty() {
-            tracing::warn!(source = %client.name, "the procedure catalogue is empty: online_rate will have no denominator");
-        }
-        if mode == Mode::Store {
-            app.store.replace_procedures(&client.name, &procedures, &rejections, now).await?;
-        } else {
-            c.stored = 0;
-        }
-        Ok(())
-    }
-    .await;
-    finish(mode, app, &client.name, "thu-tuc", result, c, started, now).await
-}
-
-/// Why an answer is not the contract's page: its shape, or what is wrong with its bytes.
-fn contract_error(
-    source: &str,
-    endpoint: &str,
-    shape: &str,
-    body: &[u8],
-    e: &serde_json::Error,
-) -> String {
-    match e.classify() {
-        serde_json::error::Category::Data => {
-            format!("{source}/{endpoint} did not answer the contract's {shape}: {e}")
-        }
-        _ => format!("{source}/{endpoint}: {}", not_json(body, e)),
-    }
-}
-
-/// The update times a pass trusts (see the module's documentation): up to its `now` + the
-/// source's `allowed_skew_secs`.
-#[derive(Debug, Clone, Copy)]
-pub struct TimeGuard {
-    /// The pass's instant: the update time given to a record whose own is not trusted.
-    pub now: Epoch,
-    /// now + allowed skew: no mark ever passes it.
-    pub ceiling: Epoch,
-}
-
-impl TimeGuard {
-    pub fn new(now: Epoch, allowed_skew_secs: u64) -> Self {
-        TimeGuard {
-            now,
-            ceiling: now.saturating_add(allowed_skew_secs.min(i64::MAX as u64) as i64),
-        }
-    }
-
-    /// The update time to keep for the record `key` claiming `t`: `t`, or `now` when `t` is
-    /// past the ceiling (the claim is then noted in `future`).
-    fn admit(&self, key: &str, t: Epoch, future: &mut Vec<(String, Epoch)>) -> Epoch {
-        if t > self.ceiling {
-            future.push((key.to_string(), t));
-            self.now
-        } else {
-            t
-        }
-    }
-
-    /// A time for a mark only (a rejected record's, a stored mark): never past the ceiling.
-    fn cap(&self, t: Epoch) -> Epoch {
-        t.min(self.ceiling)
-    }
-}
-
-/// A parsed page, ready to store.
-enum Batch {
-    Dossiers(Vec<records::Dossier>),
-    Documents(Vec<records::Document>),
-}
-
-struct ParsedPage {
-    batch: Batch,
-    rejections: Vec<Rejection>,
-    mark: Option<Epoch>,
-    next_cursor: Option<String>,
-    fetched: usize,
-    /// Records whose update time was past the guard's ceiling: key and claimed time.
-    future: Vec<(String, Epoch)>,
-}
-
-/// Gathers the parsed records of one answer, applying the [`TimeGuard`] and keeping the mark.
-struct PageBuilder {
-    guard: TimeGuard,
-    rejections: Vec<Rejection>,
-    mark: Option<Epoch>,
-    future: Vec<(String, Epoch)>,
-}
-
-impl PageBuilder {
-    fn new(guard: TimeGuard) -> Self {
-        PageBuilder {
-            guard,
-            rejections: Vec::new(),
-            mark: None,
-            future: Vec::new(),
-        }
-    }
-
-    fn bump(&mut self, t: Epoch) {
-        self.mark = Some(self.mark.map_or(t, |m| m.max(t)));
-    }
-
-    fn rejected(&mut self, r: Rejection) {
-        if let Some(t) = r.updated_at {
-            self.bump(self.guard.cap(t));
-        }
-        self.rejections.push(r);
-    }
-
-    fn dossier(
-        &mut self,
-        parsed: records::Parsed<records::Dossier>,
-        out: &mut Vec<records::Dossier>,
-    ) {
-        match parsed {
-            Ok(mut d) => {
-                d.updated_at = self.guard.admit(&d.code, d.updated_at, &mut self.future);
-                self.bump(d.updated_at);
-                out.push(d);
-            }
-            Err(r) => self.rejected(r),
-        }
-    }
-
-    fn document(
-        &mut self,
-        parsed: records::Parsed<records::Document>,
-        out: &mut Vec<records::Document>,
-    ) {
-        match parsed {
-            Ok(mut d) => {
-                d.updated_at = self.guard.admit(&d.code, d.updated_at, &mut self.future);
-                self.bump(d.updated_at);
-                out.push(d);
-            }
-            Err(r) => self.rejected(r),
-        }
-    }
-
-    fn finish(self, batch: Batch, fetched: usize, next_cursor: Option<String>) -> ParsedPage {
-        ParsedPage {
-            batch,
-            rejections: self.rejections,
-            mark: self.mark,
-            next_cursor,
-            fetched,
-            future: self.future,
-        }
-    }
-}
-
-/// Parses one answer of a contract list (`ho-so` or `van-ban`) of `source`. Never panics,
-/// whatever the bytes: an answer that is not the contract's page is an error, a record that
-/// breaks the contract a rejection.
-fn parse_page(
-    source: &str,
-    endpoint: &str,
-    body: &[u8],
-    guard: TimeGuard,
-) -> Result<ParsedPage, EndpointError> {
-    let page: RawPage = serde_json::from_slice(body).map_err(|e| {
-        EndpointError::Protocol(contract_error(
-            source,
-            endpoint,
-            "{\"data\": [...], \"next_cursor\": ...}",
-            body,
-            &e,
-        ))
-    })?;
-    let fetched = page.data.len();
-    let mut b = PageBuilder::new(guard);
-    let batch = if endpoint == "ho-so" {
-        let mut out = Vec::with_capacity(fetched);
-        for raw in page.data {
-            b.dossier(records::parse_dossier(raw), &mut out);
-        }
-        Batch::Dossiers(out)
-    } else {
-        let mut out = Vec::with_capacity(fetched);
-        for raw in page.data {
-            b.document(records::parse_document(raw), &mut out);
-        }
-        Batch::Documents(out)
-    };
-    let next_cursor = page.next_cursor.filter(|c| !c.is_empty() && fetched > 0);
-    Ok(b.finish(batch, fetched, next_cursor))
-}
-
-async fn store_page(
-    app: &App,
-    source: &str,
-    endpoint: &str,
-    p: &ParsedPage,
-    now: Epoch,
-    mode: Mode,
-) -> Result<u64, StoreError> {
-    if mode == Mode::DryRun {
-        return Ok(0);
-    }
-    let written = match &p.batch {
-        Batch::Dossiers(d) => {
-            app.store
-                .store_dossier_page(source, endpoint, d, &p.rejections, p.mark, now)
-                .await?
-        }
-        Batch::Documents(d) => {
-            app.store
-                .store_document_page(source, endpoint, d, &p.rejections, p.mark, now)
-                .await?
-        }
-    };
-    if !p.future.is_empty() {
-        let furthest = p.future.iter().map(|f| f.1).max().unwrap_or(now);
-        tracing::warn!(
-            source,
-            endpoint,
-            records = p.future.len(),
-            furthest = %crate::domain::time::rfc3339(furthest),
-            "records updated in the future: stored with the time they were read; the mark stays within the allowed skew"
-        );
-        app.store
-            .note_future_updates(source, endpoint, &p.future, now)
-            .await?;
-    }
-    Ok(written)
-}
-
 /// The stored mark of an endpoint, brought back to the guard's ceiling when it is ahead of it
 /// (a mark moved by a future-dated record before this guard existed).
 async fn trusted_mark(
@@ -693,801 +649,4 @@ pub async fn set_marks(app: &App, source: &str, from: Epoch) -> Result<Vec<MarkC
         });
     }
     Ok(out)
-}
-
-async fn sync_paged(
-    app: &App,
-    client: &SourceClient,
-    endpoint: &str,
-    overlap: i64,
-    guard: TimeGuard,
-    mode: Mode,
-) -> EndpointReport {
-    let now = guard.now;
-    let started = Instant::now();
-    let mut c = RunCounts::default();
-    let result: Result<(), EndpointError> = async {
-        let mark = trusted_mark(app, &client.name, endpoint, guard, mode).await?;
-        let since = mark.map(|m| m - overlap);
-        let mut body = client.get(endpoint, since, None, true).await?;
-        let mut previous_cursor: Option<String> = None;
-        loop {
-            let page = parse_page(&client.name, endpoint, &body, guard)?;
-            if page.next_cursor.is_some() && page.next_cursor == previous_cursor {
-                return Err(EndpointError::Protocol(format!(
-                    "{}/{endpoint} answered the same next_cursor twice; stopping so as not to loop forever \
-                     (the pages read so far are stored)",
-                    client.name
-                )));
-            }
-            previous_cursor = page.next_cursor.clone();
-            c.pages += 1;
-            c.fetched += page.fetched as i64;
-            c.rejected += page.rejections.len() as i64;
-            for r in &page.rejections {
-                tracing::debug!(source = %client.name, endpoint, key = %r.key, reason = %r.reason, "record set aside");
-            }
-            // Fetch the next page while this one is written.
-            let next = page.next_cursor.clone();
-            let (stored, next_body) = match &next {
-                Some(cursor) => {
-                    let (s, b) = tokio::join!(
-                        store_page(app, &client.name, endpoint, &page, now, mode),
-                        client.get(endpoint, since, Some(cursor), true)
-                    );
-                    (s?, Some(b))
-                }
-                None => (store_page(app, &client.name, endpoint, &page, now, mode).await?, None),
-            };
-            c.stored += stored as i64;
-            if app.is_stopping() {
-                return Err(EndpointError::Interrupted);
-            }
-            match next_body {
-                None => return Ok(()),
-                Some(b) => body = b?,
-            }
-        }
-    }
-    .await;
-    finish(mode, app, &client.name, endpoint, result, c, started, now).await
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sources with a mapping
-
-/// The endpoint name of a list in `sync_state` (the contract's, whatever the vendor's path).
-fn endpoint_of(kind: RecordKind) -> &'static str {
-    crate::upstream::mapping::fields::contract_path(kind)
-}
-
-async fn sync_mapped_source(
-    app: &App,
-    client: &SourceClient,
-    settings: &crate::config::SourceSettings,
-    overlap: i64,
-    guard: TimeGuard,
-    mode: Mode,
-    report: &mut SyncReport,
-) {
-    let now = guard.now;
-    let pager = Pager::new(&settings.paging);
-    let lists: &[RecordKind] = match settings.kind {
-        SourceKind::OneStop => &[RecordKind::Procedure, RecordKind::Dossier],
-        _ => &[RecordKind::Document],
-    };
-    for kind in lists {
-        let endpoint = endpoint_of(*kind);
-        let plan = ListPlan::of_source(*kind, settings).map_err(|problems| {
-            let list: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
-            list.join("; ")
-        });
-        let (plan, pager) = match (plan, pager.as_ref().map_err(String::clone)) {
-            (Ok(plan), Ok(pager)) => (plan, pager),
-            (Err(e), _) | (_, Err(e)) => {
-                report.endpoints.push(
-                    fail(
-                        mode,
-                        app,
-                        &client.name,
-                        endpoint,
-                        &format!("the mapping is invalid: {e}"),
-                        RunCounts::default(),
-                        now,
-                    )
-                    .await,
-                );
-                return;
-            }
-        };
-        let r = if *kind == RecordKind::Procedure {
-            sync_catalogue_mapped(app, client, &plan, pager, now, mode).await
-        } else {
-            sync_mapped(app, client, &plan, pager, overlap, guard, mode).await
-        };
-        let failed = r.error.is_some();
-        report.endpoints.push(r);
-        if failed {
-            return;
-        }
-    }
-}
-
-/// One answer of a mapped list, parsed.
-struct MappedPage {
-    page: ParsedPage,
-    next: Option<Position>,
-}
-
-/// Splits an answer into records at the plan's pointer and parses each through the plan.
-/// Never panics, whatever the bytes.
-#[allow(clippy::too_many_arguments)] // the answer and where it stands in the read
-fn parse_mapped(
-    source: &str,
-    page_size: u32,
-    plan: &ListPlan,
-    pager: &Pager,
-    body: &[u8],
-    pos: &Position,
-    read_before: u64,
-    guard: TimeGuard,
-) -> Result<MappedPage, EndpointError> {
-    let protocol =
-        |what: String| EndpointError::Protocol(format!("{source}/{}: {what}", plan.path));
-    let root: &RawValue = serde_json::from_slice(body).map_err(|e| protocol(not_json(body, &e)))?;
-    let raws = paging::records_at(root, &plan.records).map_err(protocol)?;
-    let fetched = raws.len();
-    let next = if plan.paged {
-        pager.next(pos, root, fetched, read_before + fetched as u64, page_size)
-    } else {
-        None
-    };
-    let mut b = PageBuilder::new(guard);
-    let value = |raw: &RawValue| serde_json::from_str::<serde_json::Value>(raw.get());
-    let batch = match plan.kind {
-        RecordKind::Dossier => {
-            let mut out = Vec::with_capacity(fetched);
-            for raw in raws {
-                let parsed = if plan.identity {
-                    records::parse_dossier(raw)
-                } else {
-                    match value(raw) {
-                        Ok(v) => plan.parse_dossier(&v),
-                        Err(e) => {
-                            return Err(protocol(format!(
-                                "a record cannot be read: {}",
-                                not_json(raw.get().as_bytes(), &e)
-                            )));
-                        }
-                    }
-                };
-                b.dossier(parsed, &mut out);
-            }
-            Batch::Dossiers(out)
-        }
-        _ => {
-            let mut out = Vec::with_capacity(fetched);
-            for raw in raws {
-                let parsed = if plan.identity {
-                    records::parse_document(raw)
-                } else {
-                    match value(raw) {
-                        Ok(v) => plan.parse_document(&v),
-                        Err(e) => {
-                            return Err(protocol(format!(
-                                "a record cannot be read: {}",
-                                not_json(raw.get().as_bytes(), &e)
-                            )));
-                        }
-                    }
-                };
-                b.document(parsed, &mut out);
-            }
-            Batch::Documents(out)
-        }
-    };
-    Ok(MappedPage {
-        page: b.finish(batch, fetched, None),
-        next,
-    })
-}
-
-/// The update times of the records of an answer (for the change check). A time past the
-/// guard's ceiling is left out: such a record is served by every incremental query whatever
-/// happens, so it proves no change (it would otherwise keep every read from settling).
-fn update_times(plan: &ListPlan, body: &[u8], guard: TimeGuard) -> Option<Vec<Option<Epoch>>> {
-    let root: &RawValue = serde_json::from_slice(body).ok()?;
-    let raws = paging::records_at(root, &plan.records).ok()?;
-    Some(
-        raws.iter()
-            .map(|raw| {
-                serde_json::from_str::<serde_json::Value>(raw.get())
-                    .ok()
-                    .and_then(|v| plan.updated_of(&v))
-            })
-            .filter(|t| t.is_none_or(|t| t <= guard.ceiling))
-            .collect(),
-    )
-}
-
-/// Moves the mark alone (after a settled read of several pages), in its own transaction.
-async fn store_mark(
-    app: &App,
-    source: &str,
-    kind: RecordKind,
-    mark: Option<Epoch>,
-    now: Epoch,
-    mode: Mode,
-) -> Result<(), StoreError> {
-    if mode == Mode::DryRun || mark.is_none() {
-        return Ok(());
-    }
-    let endpoint = endpoint_of(kind);
-    if kind == RecordKind::Dossier {
-        app.store
-            .store_dossier_page(source, endpoint, &[], &[], mark, now)
-            .await?;
-    } else {
-        app.store
-            .store_document_page(source, endpoint, &[], &[], mark, now)
-            .await?;
-    }
-    Ok(())
-}
-
-/// A paged list of a mapped source: the vendor's paging, each record through the plan.
-async fn sync_mapped(
-    app: &App,
-    client: &SourceClient,
-    plan: &ListPlan,
-    pager: &Pager,
-    overlap: i64,
-    guard: TimeGuard,
-    mode: Mode,
-) -> EndpointReport {
-    let now = guard.now;
-    let started = Instant::now();
-    let endpoint = endpoint_of(plan.kind);
-    let mut c = RunCounts::default();
-    let limit = client.page_size;
-    let result: Result<(), EndpointError> = async {
-        let since = if pager.incremental() {
-            trusted_mark(app, &client.name, endpoint, guard, mode)
-                .await?
-                .map(|m| m - overlap)
-        } else {
-            None
-        };
-        let max_reads = pager.settings.max_reads.max(1);
-        for read in 1..=max_reads {
-            let read_began = crate::domain::time::epoch(app.clock.now());
-            let mut pos = pager.first();
-            let first = client.fetch(&plan.path, &pager.query(since, &pos, limit)).await?;
-            // The earlier of the two clocks, less the allowed skew: a record updated after
-            // this counts as changed during the read.
-            let changed_after = first.date.unwrap_or(read_began).min(read_began)
-                - pager.settings.clock_skew_secs as i64;
-            let mut body = first.body;
-            let mut read_count: u64 = 0;
-            let mut pages_in_read: u64 = 0;
-            let mut read_mark: Option<Epoch> = None;
-            let mut previous: Option<Position> = None;
-            loop {
-                let parsed = parse_mapped(
-                    &client.name,
-                    client.page_size,
-                    plan,
-                    pager,
-                    &body,
-                    &pos,
-                    read_count,
-                    guard,
-                )?;
-                let mut page = parsed.page;
-                if parsed.next.is_some() && parsed.next == previous {
-                    return Err(EndpointError::Protocol(format!(
-                        "{}/{} answered the same next position twice; stopping so as not to loop forever \
-                         (the pages read so far are stored)",
-                        client.name, plan.path
-                    )));
-                }
-                previous = parsed.next.clone();
-                pages_in_read += 1;
-                read_count += page.fetched as u64;
-                c.pages += 1;
-                c.fetched += page.fetched as i64;
-                c.rejected += page.rejections.len() as i64;
-                for r in &page.rejections {
-                    tracing::debug!(source = %client.name, endpoint, key = %r.key, reason = %r.reason, "record set aside");
-                }
-                if let Some(m) = page.mark {
-                    read_mark = Some(read_mark.map_or(m, |x| x.max(m)));
-                }
-                // Positional paging moves the mark only after a settled read; a one-page read
-                // is a snapshot and moves it with its page.
-                if pager.positional() && !(parsed.next.is_none() && pages_in_read == 1) {
-                    page.mark = None;
-                }
-                if pages_in_read > 1_000_000 {
-                    return Err(EndpointError::Protocol(format!(
-                        "{}/{} kept answering pages past a million; stopping",
-                        client.name, plan.path
-                    )));
-                }
-                let (stored, next_body) = match &parsed.next {
-                    Some(next) => {
-                        let q = pager.query(since, next, limit);
-                        let (s, b) = tokio::join!(
-                            store_page(app, &client.name, endpoint, &page, now, mode),
-                            client.fetch(&plan.path, &q)
-                        );
-                        (s?, Some(b))
-                    }
-                    None => (
-                        store_page(app, &client.name, endpoint, &page, now, mode).await?,
-                        None,
-                    ),
-                };
-                c.stored += stored as i64;
-                if app.is_stopping() {
-                    return Err(EndpointError::Interrupted);
-                }
-                match (next_body, parsed.next) {
-                    (Some(b), Some(next)) => {
-                        body = b?.body;
-                        pos = next;
-                    }
-                    _ => break,
-                }
-            }
-            if !pager.positional() || pages_in_read == 1 {
-                return Ok(());
-            }
-            if !pager.incremental() {
-                // Every pass reads the whole list: a record skipped now is read by the next.
-                return Ok(());
-            }
-            // Did anything change while the pages were read?
-            let probe = client
-                .fetch(&plan.path, &pager.query(Some(changed_after), &pager.first(), limit))
-                .await?;
-            let times = update_times(plan, &probe.body, guard).ok_or_else(|| {
-                EndpointError::Protocol(format!(
-                    "{}/{}: the check for changes did not answer a list of records",
-                    client.name, plan.path
-                ))
-            })?;
-            let changed = times.iter().any(|t| t.is_none_or(|t| t >= changed_after))
-                || times.len() as u64 >= u64::from(limit);
-            if !changed {
-                store_mark(app, &client.name, plan.kind, read_mark, now, mode).await?;
-                return Ok(());
-            }
-            if read < max_reads {
-                tracing::info!(
-                    source = %client.name,
-                    endpoint,
-                    read,
-                    "records changed during a paged read; reading the window again so that none is skipped"
-                );
-            } else {
-                tracing::warn!(
-                    source = %client.name,
-                    endpoint,
-                    reads = read,
-                    "the source kept changing during every read; what was read is stored and the mark \
-                     stays, so the next pass reads the window again"
-                );
-            }
-        }
-        Ok(())
-    }
-    .await;
-    finish(mode, app, &client.name, endpoint, result, c, started, now).await
-}
-
-/// The procedure catalogue of a mapped source (every page when it is paged), replacing the
-/// stored one.
-async fn sync_catalogue_mapped(
-    app: &App,
-    client: &SourceClient,
-    plan: &ListPlan,
-    pager: &Pager,
-    now: Epoch,
-    mode: Mode,
-) -> EndpointReport {
-    let started = Instant::now();
-    let endpoint = endpoint_of(RecordKind::Procedure);
-    let mut c = RunCounts::default();
-    let result: Result<(), EndpointError> = async {
-        let mut procedures = Vec::new();
-        let mut rejections = Vec::new();
-        let mut pos = pager.first();
-        let mut read: u64 = 0;
-        loop {
-            let query = if plan.paged {
-                pager.query(None, &pos, client.page_size)
-            } else {
-                pager.settings.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-            };
-            let body = client.fetch(&plan.path, &query).await?.body;
-            c.pages += 1;
-            let root: &RawValue = serde_json::from_slice(&body).map_err(|e| {
-                EndpointError::Protocol(format!("{}/{}: {}", client.name, plan.path, not_json(&body, &e)))
-            })?;
-            let raws = paging::records_at(root, &plan.records).map_err(|e| {
-                EndpointError::Protocol(format!("{}/{}: {e}", client.name, plan.path))
-            })?;
-            read += raws.len() as u64;
-            let next = if plan.paged {
-                pager.next(&pos, root, raws.len(), read, client.page_size)
-            } else {
-                None
-            };
-            for raw in raws {
-                let parsed = if plan.identity {
-                    records::parse_procedure(raw)
-                } else {
-                    let v: serde_json::Value = serde_json::from_str(raw.get()).map_err(|e| {
-                        EndpointError::Protocol(format!("{}/{}: {e}", client.name, plan.path))
-                    })?;
-                    plan.parse_procedure(&v)
-                };
-                match parsed {
-                    Ok(p) => procedures.push(p),
-                    Err(r) => rejections.push(r),
-                }
-            }
-            match next {
-                Some(n) if n != pos && c.pages < 100_000 => pos = n,
-                _ => break,
-            }
-        }
-        c.fetched = (procedures.len() + rejections.len()) as i64;
-        c.rejected = rejections.len() as i64;
-        c.stored = procedures.len() as i64;
-        if procedures.is_empty() {
-            tracing::warn!(source = %client.name, "the procedure catalogue is empty: online_rate will have no denominator");
-        }
-        if mode == Mode::Store {
-            app.store.replace_procedures(&client.name, &procedures, &rejections, now).await?;
-        } else {
-            c.stored = 0;
-        }
-        Ok(())
-    }
-    .await;
-    finish(mode, app, &client.name, endpoint, result, c, started, now).await
-}
-
-#[cfg(test)]
-mod tests {
-    //! The page parsers (contract and mapped) against arbitrary bytes and arbitrary JSON: never
-    //! a panic; every outcome an error naming the source, or records stored and set aside.
-
-    use super::*;
-    use crate::config::mapping::{ListMapping, PagingSettings};
-    use crate::upstream::mapping::Addressing;
-    use proptest::prelude::*;
-    use serde_json::{Value, json};
-
-    fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> T {
-        config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// A vendor's dossier list: own field names, dd/MM/yyyy dates, value maps, nested lists.
-    fn vendor_plan() -> ListPlan {
-        let m: ListMapping = from_toml(
-            r#"
-path = "api/hoso"
-records = "/result/items"
-date_format = "dd/MM/yyyy HH:mm:ss"
-[fields]
-MaHoSo = "/soHoSo"
-MaTTHC = "/thuTuc/ma"
-DonViXuLy = "/donVi"
-MaLinhVuc = "/linhVuc"
-KenhThucHien = { from = "/kenh", map = { "Trực tiếp" = 1, "Trực tuyến" = 2 } }
-TrangThaiHoSo = { from = "/trangThai", map = { "Đang xử lý" = 4, "Đã trả kết quả" = 10 } }
-NgayTiepNhan = "/ngayNhan"
-NgayHenTra = "/ngayHen"
-NgayTra = "/ngayTra"
-NgayCapNhat = { from = "/capNhat", format = "epoch_ms" }
-DaXoa = { from = "/xoa", map = { "Có" = 1, "Không" = 0 }, default = 0 }
-DanhSachLePhi = { from = "/phi", fields = { Gia = "/soTien" } }
-DanhGiaHaiLong = { from = "/danhGia", fields = { MucDo = "/muc", NgayDanhGia = "/ngay" } }
-"#,
-        );
-        ListPlan::compile(RecordKind::Dossier, Some(&m), Addressing::Pointer)
-            .unwrap_or_else(|p| panic!("{p:?}"))
-    }
-
-    fn offset_pager() -> Pager {
-        let p: PagingSettings =
-            from_toml("style = \"offset\"\noffset_param = \"skip\"\ntotal = \"/result/total\"\n");
-        Pager::new(&p).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn guard() -> TimeGuard {
-        TimeGuard::new(1_718_852_400, 300)
-    }
-
-    /// Both contract lists, the vendor's mapped list and the contract through the mapped path:
-    /// each outcome is an error naming the source, or counts that add up.
-    fn check_all(body: &[u8]) {
-        for endpoint in ["ho-so", "van-ban"] {
-            match parse_page("fuzz", endpoint, body, guard()) {
-                Ok(p) => check_page(&p),
-                Err(e) => assert!(e.to_string().starts_with("fuzz/"), "{e}"),
-            }
-        }
-        let plans = [
-            (vendor_plan(), offset_pager()),
-            (
-                ListPlan::compile(RecordKind::Document, None, Addressing::Pointer)
-                    .unwrap_or_else(|p| panic!("{p:?}")),
-                Pager::new(&PagingSettings::default()).unwrap_or_else(|e| panic!("{e}")),
-            ),
-        ];
-        for (plan, pager) in &plans {
-            let first = pager.first();
-            match parse_mapped("fuzz", 50, plan, pager, body, &first, 0, guard()) {
-                Ok(m) => check_page(&m.page),
-                Err(e) => assert!(e.to_string().starts_with("fuzz/"), "{e}"),
-            }
-            let _ = update_times(plan, body, guard());
-        }
-    }
-
-    fn check_page(p: &ParsedPage) {
-        let stored = match &p.batch {
-            Batch::Dossiers(d) => {
-                assert!(d.iter().all(|d| d.updated_at <= guard().ceiling));
-                d.len()
-            }
-            Batch::Documents(d) => {
-                assert!(d.iter().all(|d| d.updated_at <= guard().ceiling));
-                d.len()
-            }
-        };
-        assert_eq!(stored + p.rejections.len(), p.fetched);
-        assert!(p.mark.is_none_or(|m| m <= guard().ceiling), "{:?}", p.mark);
-    }
-
-    /// Any JSON value, a few levels deep, with Vietnamese text and awkward numbers.
-    fn any_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| json!(n)),
-            any::<f64>()
-                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-            "\\PC{0,12}".prop_map(Value::String),
-            prop_oneof![
-                Just("20240620100000"),
-                Just("20990101000000"),
-                Just("00000000000000"),
-                Just("20/06/2024 10:00:00"),
-                Just("Đã trả kết quả"),
-                Just("1.500.000"),
-            ]
-            .prop_map(|s| Value::String(s.to_string())),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(field_name(), inner, 0..8)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    /// A field name of the contract, of the vendor's mapping, or anything.
-    fn field_name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::sample::select(vec![
-                "data",
-                "next_cursor",
-                "MaHoSo",
-                "MaTTHC",
-                "DonViXuLy",
-                "MaLinhVuc",
-                "KenhThucHien",
-                "TrangThaiHoSo",
-                "NgayTiepNhan",
-                "NgayHenTra",
-                "NgayKetThucXuLy",
-                "NgayTra",
-                "NgayCapNhat",
-                "DaXoa",
-                "DanhSachLePhi",
-                "Gia",
-                "DanhSachGiayToKetQua",
-                "DuongDanTepTinKetQua",
-                "DanhSachHoSoBoSung",
-                "NgayHenTraMoi",
-                "DanhSachPhieuXinLoi",
-                "NgayBanHanh",
-                "DanhGiaHaiLong",
-                "MucDo",
-                "NgayDanhGia",
-                "DuocThanhToanTrucTuyen",
-                "MaVanBan",
-                "MaDonVi",
-                "LoaiVanBan",
-                "NgayDen",
-                "XuLyTrenMang",
-                "KySo",
-                "result",
-                "items",
-                "total",
-                "soHoSo",
-                "thuTuc",
-                "ma",
-                "donVi",
-                "kenh",
-                "trangThai",
-                "capNhat",
-                "phi",
-                "soTien",
-                "danhGia",
-                "muc",
-                "ngay",
-                "xoa",
-            ])
-            .prop_map(str::to_string),
-            "\\PC{0,6}",
-        ]
-    }
-
-    /// A page shaped like the contract's or the vendor's, its records anything.
-    fn page_like() -> impl Strategy<Value = Value> {
-        let record = prop::collection::btree_map(field_name(), any_json(), 0..14)
-            .prop_map(|m| Value::Object(m.into_iter().collect()));
-        let records = prop::collection::vec(prop_oneof![record, any_json()], 0..6);
-        (records, any_json()).prop_map(|(rs, cursor)| {
-            json!({
-                "data": rs.clone(),
-                "next_cursor": cursor,
-                "result": { "items": rs, "total": 7 },
-            })
-        })
-    }
-
-    /// Valid dossiers and documents as the simulator serves them (built once).
-    fn valid_records() -> &'static (Vec<Value>, Vec<Value>) {
-        static RECORDS: std::sync::OnceLock<(Vec<Value>, Vec<Value>)> = std::sync::OnceLock::new();
-        RECORDS.get_or_init(|| {
-            let t0 = chrono::DateTime::from_timestamp(1_718_852_400, 0).unwrap_or_default();
-            let clock = std::sync::Arc::new(crate::domain::time::ManualClock::new(t0));
-            let sim = crate::simulator::Simulator::new(
-                crate::simulator::SimOptions {
-                    dossiers: 40,
-                    documents: 20,
-                    ..crate::simulator::SimOptions::new(3, Vec::new())
-                },
-                clock,
-            );
-            (sim.dossiers_json(), sim.documents_json())
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
-
-        /// Valid records with one field replaced by anything (or removed): parsed, or set aside
-        /// with a reason; the unchanged records of the page are stored.
-        #[test]
-        fn valid_records_with_one_field_mangled_never_panic(
-            which in any::<prop::sample::Index>(),
-            field in field_name(),
-            value in prop::option::of(any_json()),
-        ) {
-            let (dossiers, documents) = valid_records();
-            for (endpoint, list) in [("ho-so", dossiers), ("van-ban", documents)] {
-                prop_assume!(!list.is_empty());
-                let mut page = list.clone();
-                let i = which.index(page.len());
-                if let Value::Object(m) = &mut page[i] {
-                    match &value {
-                        Some(v) => { m.insert(field.clone(), v.clone()); }
-                        None => { m.remove(&field); }
-                    }
-                }
-                let body = serde_json::to_vec(&json!({ "data": page })).unwrap_or_default();
-                let p = parse_page("fuzz", endpoint, &body, guard())
-                    .unwrap_or_else(|e| panic!("a page of objects is a page: {e}"));
-                check_page(&p);
-                prop_assert!(p.rejections.len() <= 1, "only the mangled record may be set aside");
-                check_all(&body);
-            }
-        }
-
-        #[test]
-        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
-            check_all(&body);
-        }
-
-        #[test]
-        fn arbitrary_json_never_panics(v in any_json()) {
-            check_all(&serde_json::to_vec(&v).unwrap_or_default());
-        }
-
-        #[test]
-        fn page_shaped_json_never_panics(v in page_like()) {
-            check_all(&serde_json::to_vec(&v).unwrap_or_default());
-        }
-
-        #[test]
-        fn a_page_cut_anywhere_never_panics(v in page_like(), cut in any::<prop::sample::Index>()) {
-            let bytes = serde_json::to_vec(&v).unwrap_or_default();
-            let at = cut.index(bytes.len() + 1);
-            check_all(&bytes[..at]);
-        }
-    }
-
-    #[test]
-    fn non_json_answers_fail_the_page_with_their_reason_on_both_paths() {
-        let html = b"<!DOCTYPE html><html><body>Dang nhap</body></html>";
-        let deep_record = format!(
-            "{{\"result\": {{\"items\": [{{\"soHoSo\": {}1{}}}]}}}}",
-            "[".repeat(200),
-            "]".repeat(200)
-        );
-        let plan = vendor_plan();
-        let pager = offset_pager();
-        let mapped = |body: &[u8]| match parse_mapped(
-            "motcua",
-            50,
-            &plan,
-            &pager,
-            body,
-            &pager.first(),
-            0,
-            guard(),
-        ) {
-            Ok(_) => "ok".to_string(),
-            Err(e) => e.to_string(),
-        };
-        let e = mapped(html);
-        assert!(
-            e.starts_with("motcua/api/hoso: the answer is an HTML page"),
-            "{e}"
-        );
-        let e = mapped(deep_record.as_bytes());
-        assert!(
-            e.contains("a record cannot be read: the JSON is nested more than 128 levels deep"),
-            "{e}"
-        );
-        let e = mapped(b"{\"result\": {\"items\": [\"\xff\"]}}");
-        assert!(e.contains("not valid UTF-8"), "{e}");
-        let e = match parse_page("motcua", "ho-so", html, guard()) {
-            Ok(_) => "ok".to_string(),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            e.starts_with("motcua/ho-so: the answer is an HTML page"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn a_future_update_time_is_admitted_as_now_and_the_mark_stays_under_the_ceiling() {
-        let g = TimeGuard::new(1_000_000, 300);
-        let mut future = Vec::new();
-        assert_eq!(
-            g.admit("a", 1_000_300, &mut future),
-            1_000_300,
-            "within the skew"
-        );
-        assert!(future.is_empty());
-        assert_eq!(g.admit("b", 1_000_301, &mut future), 1_000_000);
-        assert_eq!(future, vec![("b".to_string(), 1_000_301)]);
-        assert_eq!(g.cap(4_000_000_000), 1_000_300);
-        assert_eq!(TimeGuard::new(i64::MAX - 5, u64::MAX).ceiling, i64::MAX);
-    }
 }

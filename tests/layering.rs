@@ -9,14 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Edges that still point up while the one-poll-loop rework lands, by file and target. This
-/// list only shrinks; `pending_edges_still_exist` fails when an entry is no longer needed.
-const PENDING: &[(&str, &str)] = &[
-    ("src/upstream/import.rs", "app"),
-    ("src/upstream/import.rs", "sync"),
-    ("src/upstream/mapping/check.rs", "sync"),
-];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -130,10 +122,8 @@ fn no_module_imports_a_module_above_it() {
                 if target == module || target.chars().next().is_some_and(char::is_uppercase) {
                     continue;
                 }
-                let at = format!("src/{}", rel.display());
                 match layers.get(target) {
                     Some(&l) if l < own => {}
-                    Some(_) if PENDING.contains(&(at.as_str(), target)) => {}
                     Some(&l) => violations.push(format!(
                         "src/{}:{}: {module} (layer {own}) imports {target} (layer {l})",
                         rel.display(),
@@ -184,20 +174,4 @@ fn the_scanner_sees_what_it_must() {
         vec!["store", "domain"]
     );
     assert_eq!(crate_paths("mycrate::store::X"), Vec::<&str>::new());
-}
-
-#[test]
-fn pending_edges_still_exist() {
-    for (file, target) in PENDING {
-        let text = std::fs::read_to_string(root().join(file)).unwrap_or_default();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        let used = code
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .any(|l| crate_paths(l).contains(target));
-        assert!(
-            used,
-            "{file} no longer imports {target}: remove it from PENDING in tests/layering.rs"
-        );
-    }
 }

@@ -53,7 +53,7 @@ pub(super) async fn import(
     }
     let app = App::build(settings, clock.clone()).await?;
     let now = epoch(clock.now());
-    let outcome = crate::upstream::import::import_file(
+    let outcome = crate::sync::import_file(
         &app,
         &a.source,
         &src,

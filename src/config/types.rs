@@ -215,6 +215,26 @@ pub struct SourceSettings {
     pub circuit_cooldown_secs: u64,
 }
 
+impl SourceSettings {
+    /// Whether the source speaks the contract as it is (whatever its authentication): no list
+    /// table and the contract's paging. Such a source is read by the contract's own parser; any
+    /// other by its mapping.
+    pub fn is_contract(&self) -> bool {
+        let p = &self.paging;
+        let d = crate::config::mapping::PagingSettings::default();
+        self.dossiers.is_none()
+            && self.procedures.is_none()
+            && self.documents.is_none()
+            && p.style == d.style
+            && p.limit_param == d.limit_param
+            && p.cursor_param == d.cursor_param
+            && p.next_cursor == d.next_cursor
+            && p.updated_since_param == d.updated_since_param
+            && p.updated_since_format == d.updated_since_format
+            && p.query.is_empty()
+    }
+}
+
 fn default_page_size() -> u32 {
     500
 }

@@ -50,11 +50,11 @@ pub use disk::DiskSpace;
 
 // The plain types the store persists, imported here only: the files of each concern take them
 // from `super`.
+use crate::domain::Tally;
 use crate::domain::alert::{AlertKey, AlertRecord, Notice, Phase};
 use crate::domain::mail::{Attachment, OutgoingMail};
-use crate::domain::Tally;
-use crate::domain::time::Epoch;
 use crate::domain::records::{Document, Dossier, Procedure, Rejection};
+use crate::domain::time::Epoch;
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,7 @@ impl Gate {
     }
 }
 
-/// The [`Gate`] of every source, kept for the life of the process (one per [`crate::app::App`]),
+/// The [`Gate`] of every source, kept for the life of the process (one per running application),
 /// so that the cap holds across passes, and across a sync and a `check-source` at once.
 #[derive(Debug, Default)]
 pub struct Gates {

@@ -29,11 +29,10 @@
 //!   next pass. (This one check reads the file system's clock, which is what stamps the file.)
 //! - A key listed twice in a file keeps its newest row (by update time, then the later row).
 
-use crate::app::App;
 use crate::config::{SourceKind, SourceSettings};
 use crate::domain::time::{Epoch, rfc3339};
-use crate::store::{RunCounts, StoreError};
-use crate::sync::{EndpointReport, Mode};
+pub use crate::upstream::endpoint::Records;
+use crate::upstream::endpoint::{Endpoint, Page, SourceError, TimeGuard};
 use crate::upstream::mapping::{self, Explained, ListPlan, fields};
 use crate::upstream::records::{Document, Dossier, Procedure, RecordKind, Rejection};
 use serde_json::{Map, Value};
@@ -41,7 +40,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The `sync_state` endpoint of an import source.
 pub const ENDPOINT: &str = "import";
@@ -54,9 +52,6 @@ pub enum ImportError {
     /// Something about the file itself: it goes to `failed/`.
     #[error("{0}")]
     File(String),
-    /// The database: the file stays for the next pass.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The folder, the ledger, moving a file.
     #[error("{0}")]
     Io(String),
@@ -77,28 +72,6 @@ pub struct ReadFile {
     pub explained: Vec<(usize, Vec<Explained>, Result<(), String>)>,
 }
 
-/// The valid records of a file.
-#[derive(Debug, Clone)]
-pub enum Records {
-    Dossiers(Vec<Dossier>),
-    Documents(Vec<Document>),
-    Procedures(Vec<Procedure>),
-}
-
-impl Records {
-    pub fn len(&self) -> usize {
-        match self {
-            Records::Dossiers(v) => v.len(),
-            Records::Documents(v) => v.len(),
-            Records::Procedures(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// What happened to one file.
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
@@ -109,6 +82,8 @@ pub struct FileOutcome {
     pub failure: Option<String>,
     /// When the file had been imported before (its ledger line).
     pub already: Option<String>,
+    /// Its valid records (after a key listed twice kept its newest row).
+    pub valid: usize,
     pub stored: u64,
     /// The report's text.
     pub report: String,
@@ -512,7 +487,7 @@ fn read_rows(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Storing and moving
+// Preparing a file, and what follows its commit
 
 fn sha256(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
@@ -546,40 +521,6 @@ fn append_ledger(folder: &Path, line: &str) -> Result<(), ImportError> {
         .map_err(io)?;
     writeln!(f, "{line}").map_err(io)?;
     f.sync_all().map_err(io)
-}
-
-/// Stores the valid records and the rejections of a file in one transaction.
-async fn store(app: &App, source: &str, read: &ReadFile, now: Epoch) -> Result<u64, StoreError> {
-    // A key with a valid row is not also set aside; a key rejected twice is set aside once.
-    let valid: std::collections::HashSet<&str> = match &read.records {
-        Records::Dossiers(v) => v.iter().map(|d| d.code.as_str()).collect(),
-        Records::Documents(v) => v.iter().map(|d| d.code.as_str()).collect(),
-        Records::Procedures(v) => v.iter().map(|p| p.code.as_str()).collect(),
-    };
-    let mut rejections: HashMap<&str, &Rejection> = HashMap::new();
-    for (_, r) in &read.rejections {
-        if !valid.contains(r.key.as_str()) {
-            rejections.insert(r.key.as_str(), r);
-        }
-    }
-    let rejections: Vec<Rejection> = rejections.into_values().cloned().collect();
-    match &read.records {
-        Records::Dossiers(d) => {
-            app.store
-                .store_dossier_page(source, ENDPOINT, d, &rejections, None, now)
-                .await
-        }
-        Records::Documents(d) => {
-            app.store
-                .store_document_page(source, ENDPOINT, d, &rejections, None, now)
-                .await
-        }
-        Records::Procedures(p) => app
-            .store
-            .replace_procedures(source, p, &rejections, now)
-            .await
-            .map(|()| p.len() as u64),
-    }
 }
 
 fn report_text(source: &str, name: &str, o: &FileOutcome, now: Epoch) -> String {
@@ -618,7 +559,7 @@ fn report_text(source: &str, name: &str, o: &FileOutcome, now: Epoch) -> String 
                 r,
                 "result:   imported: {} row(s) read, {} valid ({} written), {} rejected",
                 read.rows,
-                read.records.len(),
+                o.valid,
                 o.stored,
                 read.rejections.len()
             );
@@ -655,77 +596,6 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
     unreachable!()
 }
 
-/// Imports one file: reads it, stores it (unless `mode` is a dry run), records it in the ledger.
-/// It does not move the file.
-pub async fn import_file(
-    app: &App,
-    source: &str,
-    src: &SourceSettings,
-    file: &Path,
-    now: Epoch,
-    force: bool,
-    mode: Mode,
-) -> Result<FileOutcome, ImportError> {
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_string();
-    let bytes = std::fs::read(file)
-        .map_err(|e| ImportError::Io(format!("cannot read {}: {e}", file.display())))?;
-    let sha = sha256(&bytes);
-    let folder = src.folder.clone().unwrap_or_default();
-    let mut o = FileOutcome {
-        file: file.to_path_buf(),
-        sha256: sha.clone(),
-        read: None,
-        failure: None,
-        already: None,
-        stored: 0,
-        report: String::new(),
-    };
-    if !force && let Some(line) = ledger_entry(&folder, &sha)? {
-        o.already = Some(line);
-        o.report = report_text(source, &name, &o, now);
-        return Ok(o);
-    }
-    let mtime = std::fs::metadata(file)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(now, |d| d.as_secs() as i64);
-    match read_file(src, &name, &bytes, mtime, 0) {
-        Err(why) => o.failure = Some(why),
-        Ok(read) => {
-            if read.records.is_empty() && !read.rejections.is_empty() {
-                o.failure = Some(format!(
-                    "every one of its {} row(s) was rejected (is the mapping right? `dondoc check-source {source} --file …` shows how each column is read)",
-                    read.rows
-                ));
-            } else if mode == Mode::Store {
-                o.stored = store(app, source, &read, now).await?;
-                std::fs::create_dir_all(&folder).map_err(|e| {
-                    ImportError::Io(format!("cannot create {}: {e}", folder.display()))
-                })?;
-                append_ledger(
-                    &folder,
-                    &format!(
-                        "{sha}\t{}\t{name}\t{}\t{}\t{}\t{}",
-                        rfc3339(now),
-                        fields::table_name(read.list),
-                        read.rows,
-                        read.records.len(),
-                        read.rejections.len()
-                    ),
-                )?;
-            }
-            o.read = Some(read);
-        }
-    }
-    o.report = report_text(source, &name, &o, now);
-    Ok(o)
-}
-
 /// The files waiting in a folder, oldest name first, with those still being copied left out.
 pub fn waiting_files(folder: &Path, settle_secs: u64) -> Result<Vec<PathBuf>, ImportError> {
     let entries = std::fs::read_dir(folder).map_err(|e| {
@@ -752,108 +622,298 @@ pub fn waiting_files(folder: &Path, settle_secs: u64) -> Result<Vec<PathBuf>, Im
     Ok(files)
 }
 
-/// One pass over an import source's folder: each waiting file imported and moved with its
-/// report. Called by [`crate::sync::run`].
-pub async fn sync_folder(
-    app: &App,
+/// A file read and ready to store: its outcome so far, its page, and the ledger line to write
+/// once the page is committed (`None`: nothing to store).
+pub struct Prepared {
+    pub outcome: FileOutcome,
+    pub page: Page,
+    pub ledger_line: Option<String>,
+}
+
+/// Reads one file and prepares its page (one transaction): its valid rows, its rejections
+/// (a key with a valid row is not also set aside; a key rejected twice is set aside once),
+/// nothing when it fails or was imported before (by the ledger, or `earlier` in this pass:
+/// sha-256 → ledger line). Writes nothing.
+pub fn prepare_file(
     source: &str,
     src: &SourceSettings,
+    file: &Path,
     now: Epoch,
-    mode: Mode,
-) -> EndpointReport {
-    let started = Instant::now();
-    let mut c = RunCounts::default();
-    let result = folder_pass(app, source, src, now, mode, &mut c).await;
-    c.duration_ms = started.elapsed().as_millis() as i64;
-    let error = result.err().map(|e| e.to_string());
-    if mode == Mode::Store {
-        let stored = match &error {
-            None => app.store.record_success(source, ENDPOINT, c, now).await,
-            Some(e) => app.store.record_failure(source, ENDPOINT, e, c, now).await,
+    force: bool,
+    earlier: &HashMap<String, String>,
+) -> Result<Prepared, ImportError> {
+    let name = file_name(file);
+    let bytes = std::fs::read(file)
+        .map_err(|e| ImportError::Io(format!("cannot read {}: {e}", file.display())))?;
+    let sha = sha256(&bytes);
+    let folder = src.folder.clone().unwrap_or_default();
+    let mut o = FileOutcome {
+        file: file.to_path_buf(),
+        sha256: sha.clone(),
+        read: None,
+        failure: None,
+        already: None,
+        valid: 0,
+        stored: 0,
+        report: String::new(),
+    };
+    let mut page = Page {
+        records: Records::Nothing,
+        rejections: Vec::new(),
+        mark: None,
+        future: Vec::new(),
+        answers: 1,
+        fetched: 0,
+        rejected: 0,
+        completes: true,
+        then: None,
+    };
+    if !force {
+        let line = match earlier.get(&sha) {
+            Some(line) => Some(line.clone()),
+            None => ledger_entry(&folder, &sha)?,
         };
-        if let Err(e) = stored {
-            tracing::error!(source, error = %e, "could not record the import pass");
+        if let Some(line) = line {
+            o.already = Some(line);
+            o.report = report_text(source, &name, &o, now);
+            return Ok(Prepared {
+                outcome: o,
+                page,
+                ledger_line: None,
+            });
         }
     }
-    match &error {
-        None => tracing::info!(
-            source,
-            files = c.pages,
-            rows = c.fetched,
-            stored = c.stored,
-            rejected = c.rejected,
-            "import folder read"
-        ),
-        Some(e) => tracing::error!(source, error = %e, "import failed"),
+    let mtime = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(now, |d| d.as_secs() as i64);
+    let mut ledger_line = None;
+    match read_file(src, &name, &bytes, mtime, 0) {
+        Err(why) => o.failure = Some(why),
+        Ok(mut read) => {
+            page.fetched = read.rows as u64;
+            page.rejected = read.rejections.len() as u64;
+            o.valid = read.records.len();
+            if read.records.is_empty() && !read.rejections.is_empty() {
+                o.failure = Some(format!(
+                    "every one of its {} row(s) was rejected (is the mapping right? `dondoc check-source {source} --file …` shows how each column is read)",
+                    read.rows
+                ));
+            } else {
+                page.rejections = unique_rejections(&read);
+                page.records = std::mem::replace(&mut read.records, Records::Nothing);
+                ledger_line = Some(format!(
+                    "{sha}\t{}\t{name}\t{}\t{}\t{}\t{}",
+                    rfc3339(now),
+                    fields::table_name(read.list),
+                    read.rows,
+                    o.valid,
+                    read.rejections.len()
+                ));
+            }
+            o.read = Some(read);
+        }
     }
-    EndpointReport {
-        source: source.to_string(),
-        endpoint: ENDPOINT.to_string(),
-        fetched: c.fetched,
-        stored: c.stored,
-        rejected: c.rejected,
-        pages: c.pages,
-        duration_ms: c.duration_ms,
-        error,
+    o.report = report_text(source, &name, &o, now);
+    Ok(Prepared {
+        outcome: o,
+        page,
+        ledger_line,
+    })
+}
+
+/// The rejections of a file to store: none for a key that also has a valid row, one per key.
+fn unique_rejections(read: &ReadFile) -> Vec<Rejection> {
+    let valid: std::collections::HashSet<&str> = match &read.records {
+        Records::Dossiers(v) => v.iter().map(|d| d.code.as_str()).collect(),
+        Records::Documents(v) => v.iter().map(|d| d.code.as_str()).collect(),
+        Records::Procedures(v) => v.iter().map(|p| p.code.as_str()).collect(),
+        Records::Nothing => Default::default(),
+    };
+    let mut rejections: HashMap<&str, &Rejection> = HashMap::new();
+    for (_, r) in &read.rejections {
+        if !valid.contains(r.key.as_str()) {
+            rejections.insert(r.key.as_str(), r);
+        }
+    }
+    rejections.into_values().cloned().collect()
+}
+
+fn file_name(file: &Path) -> String {
+    file.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What follows a file's commit (`stored`: the records written): its line in the ledger (when
+/// it was stored), its report, and, with `move_file`, the file and its report moved to
+/// `done/` or `failed/`.
+pub fn finish_file(
+    source: &str,
+    src: &SourceSettings,
+    o: &mut FileOutcome,
+    ledger_line: Option<&str>,
+    stored: u64,
+    now: Epoch,
+    move_file: bool,
+) -> Result<(), ImportError> {
+    let folder = src.folder.clone().unwrap_or_default();
+    if let Some(line) = ledger_line {
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| ImportError::Io(format!("cannot create {}: {e}", folder.display())))?;
+        append_ledger(&folder, line)?;
+    }
+    let name = file_name(&o.file);
+    o.stored = stored;
+    o.report = report_text(source, &name, o, now);
+    if !move_file {
+        return Ok(());
+    }
+    let dir = folder.join(if o.failure.is_some() {
+        "failed"
+    } else {
+        "done"
+    });
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ImportError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let target = free_name(&dir, &name);
+    let report_path = PathBuf::from(format!("{}.report.txt", target.display()));
+    std::fs::write(&report_path, &o.report)
+        .map_err(|e| ImportError::Io(format!("cannot write {}: {e}", report_path.display())))?;
+    std::fs::rename(&o.file, &target).map_err(|e| {
+        ImportError::Io(format!(
+            "cannot move {} to {}: {e}",
+            o.file.display(),
+            target.display()
+        ))
+    })?;
+    tracing::info!(source, file = %name, to = %target.display(), failed = o.failure.is_some(), "file imported");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The folder as an endpoint
+
+/// An import source's folder as an [`Endpoint`]: each waiting file is one page (one
+/// transaction), oldest name first; once committed it is moved with its report. Files that
+/// failed fail the pass at its end, after the others are imported.
+#[derive(Debug)]
+pub struct Folder {
+    source: String,
+    settings: SourceSettings,
+    now: Epoch,
+    /// Whether pages are stored (files are then remembered within the pass).
+    writes: bool,
+    files: Vec<PathBuf>,
+    at: usize,
+    failed: Vec<String>,
+    /// Files prepared earlier in this pass: sha-256 → ledger line.
+    earlier: HashMap<String, String>,
+}
+
+impl Folder {
+    /// The folder of `source` read at `now`; `writes`: the pages will be stored.
+    pub fn new(source: &str, settings: &SourceSettings, now: Epoch, writes: bool) -> Self {
+        Folder {
+            source: source.to_string(),
+            settings: settings.clone(),
+            now,
+            writes,
+            files: Vec::new(),
+            at: 0,
+            failed: Vec::new(),
+            earlier: HashMap::new(),
+        }
     }
 }
 
-async fn folder_pass(
-    app: &App,
-    source: &str,
-    src: &SourceSettings,
-    now: Epoch,
-    mode: Mode,
-    c: &mut RunCounts,
-) -> Result<(), ImportError> {
-    debug_assert_eq!(src.kind, SourceKind::Import);
-    let folder = src
-        .folder
-        .clone()
-        .ok_or_else(|| ImportError::Io(format!("sources.{source}.folder is not set")))?;
-    let mut failed_files = Vec::new();
-    for file in waiting_files(&folder, src.settle_secs)? {
-        let o = import_file(app, source, src, &file, now, false, mode).await?;
-        c.pages += 1;
-        if let Some(read) = &o.read {
-            c.fetched += read.rows as i64;
-            c.rejected += read.rejections.len() as i64;
-        }
-        c.stored += o.stored as i64;
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        if let Some(f) = &o.failure {
-            failed_files.push(format!("{name} ({f})"));
-        }
-        if mode == Mode::DryRun {
-            continue;
-        }
-        let dir = folder.join(if o.failure.is_some() {
-            "failed"
-        } else {
-            "done"
-        });
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ImportError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let target = free_name(&dir, name);
-        let report_path = PathBuf::from(format!("{}.report.txt", target.display()));
-        std::fs::write(&report_path, &o.report)
-            .map_err(|e| ImportError::Io(format!("cannot write {}: {e}", report_path.display())))?;
-        std::fs::rename(&file, &target).map_err(|e| {
-            ImportError::Io(format!(
-                "cannot move {} to {}: {e}",
-                file.display(),
-                target.display()
-            ))
-        })?;
-        tracing::info!(source, file = name, to = %target.display(), failed = o.failure.is_some(), "file imported");
+impl Endpoint for Folder {
+    type Answer = PathBuf;
+    type Position = usize;
+
+    fn name(&self) -> &'static str {
+        ENDPOINT
     }
-    if !failed_files.is_empty() {
-        return Err(ImportError::File(format!(
+
+    fn origin(&self) -> String {
+        format!("{}/{ENDPOINT}", self.source)
+    }
+
+    fn keeps_mark(&self) -> bool {
+        false
+    }
+
+    async fn first(&mut self, _since: Option<Epoch>) -> Result<Option<PathBuf>, SourceError> {
+        debug_assert_eq!(self.settings.kind, SourceKind::Import);
+        let folder =
+            self.settings.folder.clone().ok_or_else(|| {
+                ImportError::Io(format!("sources.{}.folder is not set", self.source))
+            })?;
+        self.files = waiting_files(&folder, self.settings.settle_secs)?;
+        self.at = 0;
+        Ok(self.files.first().cloned())
+    }
+
+    async fn next(&mut self, at: usize) -> Result<Option<PathBuf>, SourceError> {
+        self.at = at;
+        Ok(self.files.get(at).cloned())
+    }
+
+    fn parse(
+        &mut self,
+        file: PathBuf,
+        _guard: TimeGuard,
+    ) -> Result<(Page, Option<usize>), SourceError> {
+        let Prepared {
+            mut outcome,
+            mut page,
+            ledger_line,
+        } = prepare_file(
+            &self.source,
+            &self.settings,
+            &file,
+            self.now,
+            false,
+            &self.earlier,
+        )?;
+        if let Some(f) = &outcome.failure {
+            self.failed.push(format!("{} ({f})", file_name(&file)));
+        }
+        if self.writes
+            && let Some(line) = &ledger_line
+        {
+            self.earlier.insert(outcome.sha256.clone(), line.clone());
+        }
+        let (source, settings, now) = (self.source.clone(), self.settings.clone(), self.now);
+        page.then = Some(Box::new(move |stored| {
+            finish_file(
+                &source,
+                &settings,
+                &mut outcome,
+                ledger_line.as_deref(),
+                stored,
+                now,
+                true,
+            )
+            .map_err(SourceError::from)
+        }));
+        let next = (self.at + 1 < self.files.len()).then_some(self.at + 1);
+        Ok((page, next))
+    }
+
+    fn end(self) -> Result<(), SourceError> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        let folder = self.settings.folder.clone().unwrap_or_default();
+        Err(ImportError::File(format!(
             "{} file(s) could not be imported and were moved to {}: {} (each has a .report.txt saying why)",
-            failed_files.len(),
+            self.failed.len(),
             folder.join("failed").display(),
-            failed_files.join(", ")
-        )));
+            self.failed.join(", ")
+        ))
+        .into())
     }
-    Ok(())
 }

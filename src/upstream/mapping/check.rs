@@ -101,7 +101,7 @@ pub async fn check_source(
 
     let client = SourceClient::new(name, src, clock).map_err(|e| CheckError(e.to_string()))?;
     let pager = Pager::new(&src.paging).map_err(CheckError)?;
-    let style = if crate::sync::is_contract(src) {
+    let style = if src.is_contract() {
         "the contract's shape".to_string()
     } else {
         format!("mapped, {} paging", pager.style().as_str())

@@ -3,6 +3,7 @@
 //!
 //! - [`paging`]: the requests of the cursor, offset and page styles, and reading an answer;
 //! - [`check`]: `dondoc check-source`, a page read through the mapping and explained;
+//! - [`list`]: a mapped list as an endpoint of the one poll loop;
 //! - this module: parsing through a [`ListPlan`] (compiled and validated with the configuration,
 //!   `crate::config::mapping`): a vendor record becomes a contract-shaped record and goes to
 //!   [`crate::upstream::records`], so that a mapped record goes through exactly the validation
@@ -31,6 +32,7 @@
 //!   whole number (fees are in VND, which has no decimals).
 
 pub mod check;
+pub mod list;
 pub mod paging;
 
 pub(crate) use crate::config::mapping::plan::fold;
@@ -127,7 +129,7 @@ pub fn describe(src: &SourceSettings) -> String {
         _ => String::new(),
     };
     let mut out = format!("{} page {}{auth}", src.base_url, src.page_size);
-    if !crate::sync::is_contract(src) {
+    if !src.is_contract() {
         out.push_str(&format!(", {} paging", src.paging.style.as_str()));
         let mapped = lists(src);
         if !mapped.is_empty() {

@@ -10,7 +10,7 @@
 //!
 //! Offset and page numbers are positions in a list that can change during a read: a record
 //! updated meanwhile moves in the server's order, and a record it passed may shift onto a page
-//! already read and be skipped. [`crate::sync`] therefore checks each multi-page read of those
+//! already read and be skipped. [`super::list`] therefore checks each multi-page read of those
 //! styles and reads the window again when something changed (see its docs and docs/mapping.md).
 //!
 //! Answers are read without building a tree: the records' array and the few paging values are
