@@ -43,21 +43,39 @@ impl Application {
     ) -> Result<Application, DaemonError> {
         let listen = settings.http.listen.clone();
         let app = App::build(settings, clock).await?;
-        let daemon = Daemon::new(app.clone(), config_path)?;
-        let listener = match tokio::net::TcpListener::bind(&listen).await {
-            Ok(l) => l,
-            Err(source) => {
+        let daemon = match Daemon::new(app.clone(), config_path) {
+            Ok(d) => d,
+            Err(e) => {
                 app.store.close().await;
-                return Err(DaemonError::Listen {
-                    addr: listen,
-                    source,
-                });
+                return Err(e);
             }
         };
+        match Application::with_daemon(daemon, &listen).await {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                app.store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Serves an already built daemon on `listen` (`127.0.0.1:0` picks a free port). This is
+    /// [`Application::build`]'s second half; tests that hold their own [`App`] (one pool, which
+    /// they close and drop themselves) or their own job runner come in here.
+    pub async fn with_daemon(
+        daemon: Arc<Daemon>,
+        listen: &str,
+    ) -> Result<Application, DaemonError> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: listen.to_string(),
+                source,
+            })?;
         let port = listener
             .local_addr()
             .map_err(|source| DaemonError::Listen {
-                addr: listen.clone(),
+                addr: listen.to_string(),
                 source,
             })?
             .port();
@@ -71,6 +89,11 @@ impl Application {
             stop_http: Some(stop_http),
             server: Some(server),
         })
+    }
+
+    /// `http://127.0.0.1:PORT`, for a client on the same machine (tests, `dondoc status` checks).
+    pub fn local_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The port `/healthz` and `/metrics` are served on.

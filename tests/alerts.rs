@@ -533,12 +533,10 @@ async fn without_smtp_alerts_are_evaluated_and_listed_not_mailed(b: Backend) {
 /// /healthz of a daemon on `app`, over a real socket: (HTTP status, JSON).
 async fn healthz(app: &App) -> (u16, serde_json::Value) {
     let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = rx.await;
-    }));
+    let served = dondoc::application::Application::with_daemon(daemon, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let base = served.local_url();
     let client = reqwest::Client::new();
     let r = client
         .get(format!("{base}/healthz"))
@@ -566,7 +564,7 @@ async fn healthz(app: &App) -> (u16, serde_json::Value) {
         body["outbox_stuck"].as_i64().unwrap(),
         "the gauge and /healthz agree"
     );
-    let _ = tx.send(());
+    drop(served);
     (status, body)
 }
 

@@ -569,12 +569,10 @@ async fn demo_forms_are_filled_imported_and_consolidated(b: Backend) {
     // And the dashboard has a page for it.
     clock.set(rfc("2026-12-05T10:00:00+07:00"));
     let daemon = Daemon::new(app.clone(), None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = stopped.await;
-    }));
+    let served = dondoc::application::Application::with_daemon(daemon, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let base = served.local_url();
     let get = |path: &str| {
         let url = format!("{base}{path}");
         async move {
@@ -597,7 +595,7 @@ async fn demo_forms_are_filled_imported_and_consolidated(b: Backend) {
     assert!(home.contains("href=\"/letter\""), "the page is in the menu");
     let (_, month) = get("/letter?period=2026-05").await;
     assert!(month.contains("is a month"), "{month}");
-    let _ = stop.send(());
+    drop(served);
     app.store.close().await;
 }
 

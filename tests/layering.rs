@@ -65,6 +65,34 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Files that are whole `#[cfg(test)] mod name;` modules (unit tests kept beside their module):
+/// like the `#[cfg(test)]` tail of a file, they may build fixtures with anything.
+fn test_modules(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).expect("a source file is readable");
+        let mut after_cfg_test = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(name) = t.strip_prefix("mod ").and_then(|r| r.strip_suffix(';'))
+                && after_cfg_test
+            {
+                let dir = f.parent().expect("a file has a folder");
+                let stem = f.file_stem().expect("a file has a name");
+                let base = if stem == "mod" || stem == "lib" {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(stem)
+                };
+                out.push(base.join(format!("{name}.rs")));
+                out.push(base.join(name).join("mod.rs"));
+            }
+            after_cfg_test = t == "#[cfg(test)]";
+        }
+    }
+    out
+}
+
 /// Every `crate::name` on a line, in order.
 fn crate_paths(line: &str) -> Vec<&str> {
     let mut v = Vec::new();
@@ -92,9 +120,13 @@ fn no_module_imports_a_module_above_it() {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
+    let test_only = test_modules(&files);
     let mut violations = Vec::new();
     let mut unknown = Vec::new();
     for f in &files {
+        if test_only.contains(f) {
+            continue;
+        }
         let rel = f.strip_prefix(&src).expect("under src/");
         let first = rel.components().next().expect("a path");
         let module = first
@@ -174,4 +206,41 @@ fn the_scanner_sees_what_it_must() {
         vec!["store", "domain"]
     );
     assert_eq!(crate_paths("mycrate::store::X"), Vec::<&str>::new());
+}
+
+/// README's "Where things live" names paths that exist, and names every module of `src/`.
+#[test]
+fn the_readme_map_matches_the_tree() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md is readable");
+    let start = readme
+        .find("## Where things live")
+        .expect("README.md has a \"Where things live\" section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut named = Vec::new();
+    for cell in section.split('`').skip(1).step_by(2) {
+        let looks_like_path = cell.starts_with("src/")
+            || cell.starts_with("migrations/")
+            || cell.starts_with("tests/")
+            || cell.starts_with("scripts/")
+            || cell.starts_with("deploy/")
+            || cell.starts_with("config/")
+            || cell.starts_with("docs/")
+            || cell == "build.rs";
+        if looks_like_path {
+            assert!(
+                root().join(cell).exists(),
+                "README's \"Where things live\" names `{cell}`, which does not exist"
+            );
+            named.push(cell.to_string());
+        }
+    }
+    for m in layers().keys() {
+        let dir = format!("src/{m}/");
+        let file = format!("src/{m}.rs");
+        assert!(
+            named.iter().any(|n| *n == dir || *n == file),
+            "README's \"Where things live\" does not name module `{m}` (`{dir}` or `{file}`)"
+        );
+    }
 }

@@ -1265,12 +1265,10 @@ async fn the_dashboard_report_and_digest_show_the_points_in_vietnamese(backend: 
         .await
         .unwrap();
     let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = rx.await;
-    }));
+    let served = dondoc::application::Application::with_daemon(daemon, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let base = served.local_url();
     let (code, overview) = get(&format!("{base}/?period=quarter")).await;
     assert_eq!(code, 200);
     assert!(
@@ -1316,7 +1314,7 @@ async fn the_dashboard_report_and_digest_show_the_points_in_vietnamese(backend: 
         quality.contains("Cổng công bố 6 hồ sơ, dondoc đếm 10 hồ sơ"),
         "the sync gap on the data-quality page"
     );
-    let _ = tx.send(());
+    drop(served);
 
     // The quarterly report: a sheet "Điểm 766".
     let rp = dondoc::report::ReportPeriod::new(q2(), dondoc::domain::periods::Basis::Calendar);

@@ -421,12 +421,10 @@ async fn after_a_record_dated_2099_records_updated_later_are_still_fetched(b: Ba
 
     // /healthz and the data-quality page.
     let daemon = dondoc::daemon::Daemon::new(app.clone(), None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dondoc::http::serve(listener, daemon, async move {
-        let _ = rx.await;
-    }));
+    let served = dondoc::application::Application::with_daemon(daemon, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let site = served.local_url();
     let health: Value = reqwest::get(format!("{site}/healthz"))
         .await
         .unwrap()
@@ -451,7 +449,7 @@ async fn after_a_record_dated_2099_records_updated_later_are_still_fetched(b: Ba
         page.contains("Ngày cập nhật ở tương lai") && page.contains("01/01/2099"),
         "the data-quality page lists it"
     );
-    let _ = tx.send(());
+    drop(served);
 
     // `status` (the binary, reading the same database).
     let dir = tempfile::tempdir().unwrap();
