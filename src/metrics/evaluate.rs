@@ -434,7 +434,7 @@ pub async fn evaluate_many(
         .iter()
         .map(|(_, start, end)| (*start, (*end).min(as_of).max(*start)))
         .collect();
-    let dossiers = store.dossier_tallies_many(&bounds).await?;
+    let mut tallies = super::engine::window_tallies(store, &bounds).await?;
     let unmapped = |codes: Vec<CodeCount>, claims: &dyn Fn(&str) -> bool| -> Vec<(String, i64)> {
         codes
             .into_iter()
@@ -450,10 +450,8 @@ pub async fn evaluate_many(
     let future_dated = store.future_counts().await?;
     let mut out = Vec::with_capacity(windows.len());
     for (k, (period, _, _)) in windows.iter().enumerate() {
-        let (start, horizon) = bounds[k];
-        let documents = store.document_tallies(start, horizon).await?;
-        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
-        let (rows, q) = rows_from_tallies(s, &tree, *period, groups, &documents);
+        let (groups, documents) = std::mem::take(&mut tallies[k]);
+        let (rows, q) = rows_from_tallies(s, &tree, *period, &groups, &documents);
         let quality = Quality {
             unmapped_dossier_codes: unmapped_dossier_codes.clone(),
             unmapped_document_codes: unmapped_document_codes.clone(),
@@ -473,10 +471,9 @@ pub async fn evaluate_many(
 }
 
 /// The rows of several (period, as-of) pairs, without the data-quality counts: what the
-/// backfill of past days needs. The dossiers are read in one pass for all of them (each pair is
-/// a window `[P.start, min(P.end, as_of))`, the same bounds as [`evaluate`]), so that a batch of
-/// days costs one scan. This is the one call through which past days are evaluated: a faster
-/// engine replaces its body, not its callers.
+/// backfill of past days needs. The facts are read once for all of them and every pair (a window
+/// `[P.start, min(P.end, as_of))`, the same bounds as [`evaluate`]) is a sweep of the rate
+/// engine ([`super::engine`]). This is the one call through which past days are evaluated.
 pub async fn rows_at_many(
     store: &Store,
     s: &Settings,
@@ -487,13 +484,10 @@ pub async fn rows_at_many(
         .iter()
         .map(|(p, as_of)| (p.start(), p.end().min(*as_of).max(p.start())))
         .collect();
-    let dossiers = store.dossier_tallies_many(&bounds).await?;
+    let tallies = super::engine::window_tallies(store, &bounds).await?;
     let mut out = Vec::with_capacity(items.len());
-    for (k, (period, _)) in items.iter().enumerate() {
-        let (start, horizon) = bounds[k];
-        let documents = store.document_tallies(start, horizon).await?;
-        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
-        out.push(rows_from_tallies(s, tree, *period, groups, &documents).0);
+    for ((period, _), (groups, documents)) in items.iter().zip(tallies) {
+        out.push(rows_from_tallies(s, tree, *period, &groups, &documents).0);
     }
     Ok(out)
 }

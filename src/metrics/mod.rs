@@ -8,11 +8,15 @@
 //! - [`backfill`]: the same samples for every past day the stored data covers (history from the
 //!   first day), idempotent and resumable, with revisions kept.
 //!
-//! Counting happens in the database (one pass of conditional aggregation); this module only adds
+//! - [`engine`]: exact counts of many windows from one narrow reading of the facts the windows
+//!   can count, swept with the rules of [`rules`].
+//!
+//! Counting is the engine's sweep of [`rules`] over the stored facts; this module adds
 //! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
 //! writes records and never contacts upstream.
 
 pub mod backfill;
+pub mod engine;
 pub mod evaluate;
 pub mod names;
 pub mod periods;

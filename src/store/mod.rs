@@ -19,12 +19,14 @@
 pub mod backup;
 pub mod copy;
 pub mod disk;
+mod facts;
 pub mod postgres;
 mod recovery;
 pub mod sqlite;
 
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 pub use disk::DiskSpace;
+pub use facts::Facts;
 
 use crate::alerts::lifecycle::AlertRecord;
 use crate::alerts::message::OutgoingMail;
