@@ -47,7 +47,7 @@ impl Projection {
 
     /// The dossier and document counts of one window, per group (groups with nothing counted
     /// left out).
-    fn window(&self, w: Window) -> (Vec<GroupTally>, Vec<GroupTally>) {
+    fn window(&self, w: Window) -> WindowTallies {
         let n = self.firsts.partition_point(|f| *f < w.horizon);
         let mut acc = vec![Tally::default(); self.dossier_groups.len()];
         for d in &self.dossiers[..n] {
@@ -111,35 +111,89 @@ impl Projection {
     }
 }
 
+/// A loaded projection: the facts of what windows starting at or after [`Engine::since`] can
+/// count. Dropped with the job that loaded it.
+pub struct Engine {
+    since: Epoch,
+    projection: Arc<Projection>,
+}
+
+/// Per window: the dossier counts and the document counts, per group.
+pub type WindowTallies = (Vec<GroupTally>, Vec<GroupTally>);
+
+impl Engine {
+    /// Reads the facts of what windows starting at or after `since` can count.
+    pub async fn load(store: &Store, since: Epoch) -> Result<Engine, StoreError> {
+        let facts = store.load_facts(since).await?;
+        let projection = tokio::task::spawn_blocking(move || Projection::new(facts))
+            .await
+            .map_err(join_error)?;
+        Ok(Engine {
+            since,
+            projection: Arc::new(projection),
+        })
+    }
+
+    /// The earliest window start this projection can answer.
+    pub fn since(&self) -> Epoch {
+        self.since
+    }
+
+    /// Dossiers in the projection (for the logs and the benchmark).
+    pub fn dossiers(&self) -> usize {
+        self.projection.dossiers.len()
+    }
+
+    /// The exact counts of each window `(start, horizon)`, in order: the same numbers as the
+    /// store's per-window aggregation. A window starting before [`Engine::since`] would miss
+    /// dossiers finished before `since`, so it is refused.
+    pub async fn tallies(
+        &self,
+        windows: &[(Epoch, Epoch)],
+    ) -> Result<Vec<WindowTallies>, StoreError> {
+        if let Some((start, _)) = windows.iter().find(|(s, _)| *s < self.since) {
+            return Err(StoreError::Unsupported(format!(
+                "a window starting at {start} asked of the rate engine loaded from {}: load it from the earliest start",
+                self.since
+            )));
+        }
+        let windows: Vec<Window> = windows
+            .iter()
+            .map(|(start, horizon)| Window {
+                start: *start,
+                horizon: *horizon,
+            })
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4);
+        // The sweep is CPU work: off the async workers, so that the daemon keeps answering.
+        let projection = self.projection.clone();
+        tokio::task::spawn_blocking(move || projection.windows(&windows, threads))
+            .await
+            .map_err(join_error)
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> StoreError {
+    if e.is_panic() {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    StoreError::Unsupported(format!(
+        "the rate engine's sweep did not finish ({e}): the runtime is shutting down"
+    ))
+}
+
 /// The exact dossier and document counts, per group, of each window `(start, horizon)`, in
-/// order: the same numbers as the store's per-window aggregation, from one narrow reading of
-/// what the windows can count. The projection is dropped before this returns.
+/// order, from one narrow reading of what the windows can count (loaded from the earliest
+/// start, and dropped before this returns).
 pub async fn window_tallies(
     store: &Store,
     windows: &[(Epoch, Epoch)],
-) -> Result<Vec<(Vec<GroupTally>, Vec<GroupTally>)>, StoreError> {
+) -> Result<Vec<WindowTallies>, StoreError> {
     let Some(since) = windows.iter().map(|(s, _)| *s).min() else {
         return Ok(Vec::new());
     };
-    let facts = store.load_facts(since).await?;
-    let windows: Vec<Window> = windows
-        .iter()
-        .map(|(start, horizon)| Window {
-            start: *start,
-            horizon: *horizon,
-        })
-        .collect();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4);
-    // The sweep is CPU work: off the async workers, so that the daemon keeps answering.
-    let projection = Arc::new(Projection::new(facts));
-    match tokio::task::spawn_blocking(move || projection.windows(&windows, threads)).await {
-        Ok(out) => Ok(out),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(StoreError::Unsupported(format!(
-            "the rate engine's sweep did not finish ({e}): the runtime is shutting down"
-        ))),
-    }
+    Engine::load(store, since).await?.tallies(windows).await
 }

@@ -480,11 +480,26 @@ pub async fn rows_at_many(
     tree: &UnitTree,
     items: &[(Period, Epoch)],
 ) -> Result<Vec<Vec<Row>>, StoreError> {
+    let Some(since) = items.iter().map(|(p, _)| p.start()).min() else {
+        return Ok(Vec::new());
+    };
+    let engine = super::engine::Engine::load(store, since).await?;
+    rows_at_many_with(&engine, s, tree, items).await
+}
+
+/// [`rows_at_many`] over an already loaded engine (the backfill loads it once for all its
+/// batches); every period must start at or after the engine's `since`.
+pub async fn rows_at_many_with(
+    engine: &super::engine::Engine,
+    s: &Settings,
+    tree: &UnitTree,
+    items: &[(Period, Epoch)],
+) -> Result<Vec<Vec<Row>>, StoreError> {
     let bounds: Vec<(Epoch, Epoch)> = items
         .iter()
         .map(|(p, as_of)| (p.start(), p.end().min(*as_of).max(p.start())))
         .collect();
-    let tallies = super::engine::window_tallies(store, &bounds).await?;
+    let tallies = engine.tallies(&bounds).await?;
     let mut out = Vec::with_capacity(items.len());
     for ((period, _), (groups, documents)) in items.iter().zip(tallies) {
         out.push(rows_from_tallies(s, tree, *period, &groups, &documents).0);
