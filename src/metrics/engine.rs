@@ -115,7 +115,26 @@ impl Projection {
 /// count. Dropped with the job that loaded it.
 pub struct Engine {
     since: Epoch,
-    projection: Arc<Projection>,
+    /// Always `Some` until dropped.
+    projection: Option<Arc<Projection>>,
+}
+
+impl Drop for Engine {
+    /// Frees the projection and hands the freed pages back to the system, so that an idle
+    /// daemon does not keep the peak of its last job.
+    fn drop(&mut self) {
+        drop(self.projection.take());
+        release_free_memory();
+    }
+}
+
+/// Returns the allocator's free pages to the system (glibc keeps them otherwise).
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Per window: the dossier counts and the document counts, per group.
@@ -130,7 +149,7 @@ impl Engine {
             .map_err(join_error)?;
         Ok(Engine {
             since,
-            projection: Arc::new(projection),
+            projection: Some(Arc::new(projection)),
         })
     }
 
@@ -141,7 +160,7 @@ impl Engine {
 
     /// Dossiers in the projection (for the logs and the benchmark).
     pub fn dossiers(&self) -> usize {
-        self.projection.dossiers.len()
+        self.projection.as_ref().map_or(0, |p| p.dossiers.len())
     }
 
     /// The exact counts of each window `(start, horizon)`, in order: the same numbers as the
@@ -169,7 +188,9 @@ impl Engine {
             .unwrap_or(1)
             .min(4);
         // The sweep is CPU work: off the async workers, so that the daemon keeps answering.
-        let projection = self.projection.clone();
+        let Some(projection) = self.projection.clone() else {
+            return Ok(Vec::new());
+        };
         tokio::task::spawn_blocking(move || projection.windows(&windows, threads))
             .await
             .map_err(join_error)

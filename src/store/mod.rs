@@ -84,6 +84,10 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long a pooled connection may stay unused before it is closed (with its caches): a
+/// daemon idle between jobs holds no connection.
+pub(crate) const IDLE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A helper to give every query error its context.
 pub(crate) trait Context<T> {
     fn doing(self, what: &'static str) -> Result<T>;
