@@ -352,8 +352,14 @@ pub fn rows_from_tallies(
             totals[u] += g.tally;
         }
     }
+    // Each unit's targets, looked up once (not once per row in the configuration's list).
+    let mut configured: HashMap<&str, &crate::config::UnitSettings> = HashMap::new();
+    for u in &s.units {
+        configured.entry(u.code.as_str()).or_insert(u);
+    }
     let mut rows = Vec::with_capacity(n * (Metric::ALL.len() + scopes.len()));
     for (i, unit) in tree.units.iter().enumerate() {
+        let own = configured.get(unit.code.as_str());
         let mut push =
             |metric: Metric, scope: Option<String>, tally: &Tally, target: Option<TargetView>| {
                 let (numerator, denominator) = num_den(metric, tally);
@@ -376,7 +382,11 @@ pub fn rows_from_tallies(
                 });
             };
         for m in Metric::ALL {
-            push(m, None, &totals[i], unit_target(s, &unit.code, m));
+            let target = own
+                .and_then(|u| u.targets.get(m.as_str()))
+                .or_else(|| s.targets.get(m.as_str()))
+                .and_then(|spec| view(spec, s.alerts.min_sample));
+            push(m, None, &totals[i], target);
         }
         for (k, (_, st, _)) in scopes.iter().enumerate() {
             let Some(m) = Metric::from_name(&st.metric) else {
