@@ -1,8 +1,9 @@
 //! The rules of metrics.md for one dossier or one document, as plain Rust over plain data.
 //!
-//! This is the readable statement of every rule, used by the unit tests of each edge case and as
-//! the independent reference that the store's SQL aggregation is checked against (property
-//! tests). The daemon counts in the database ([`crate::store`]); both must agree to the dossier.
+//! This is the readable statement of every rule, written once over the compact facts of a record
+//! ([`DossierFacts`], [`DocumentFacts`]): the rate engine ([`super::engine`]) applies exactly these
+//! functions to every fact it sweeps, the unit tests check each edge case, and the property tests
+//! check the store's SQL aggregation (still used by the score) against them, to the dossier.
 //!
 //! Pure: no clock, no I/O, no configuration.
 
