@@ -22,11 +22,12 @@ pub(super) fn backfill_progress() -> impl FnMut(usize, usize, chrono::NaiveDate)
 pub(super) fn backfill_summary(r: &rates::backfill::Report) -> String {
     match (&r.first_day, &r.last_day) {
         (Some(a), Some(b)) => format!(
-            "History {a} … {b}: {} day(s) computed, {} already stored, {} sample(s) written, in {:.1} s.",
+            "History {a} … {b}: {} day(s) computed, {} already stored, {} sample(s) written, in {:.1} s (evaluation {:.1} s).",
             r.computed,
             r.skipped,
             r.written,
-            r.elapsed_ms as f64 / 1000.0
+            r.elapsed_ms as f64 / 1000.0,
+            r.evaluation_ms as f64 / 1000.0
         ),
         _ => "History: no past day to compute (nothing stored yet, or the range is empty).".into(),
     }

@@ -2,7 +2,8 @@
 //!
 //! - [`records`]: a dossier, a procedure, a document as dondoc keeps them, and a record set aside
 //!   with its reason;
-//! - [`tally`]: exact counts for one group of records over one window;
+//! - [`tally`]: exact counts for one group of records over one window; [`facts`]: the compact
+//!   facts of one record that the rules read;
 //! - [`metric`]: the eight rates of metrics.md by name;
 //! - [`periods`]: calendar periods in Asia/Ho_Chi_Minh and the reporting cut-off of reports;
 //! - [`time`]: the injected clock and instants (the one date parser);
@@ -12,6 +13,7 @@
 //! and never reads the wall clock except through [`time::SystemClock`], which callers pass in.
 
 pub mod alert;
+pub mod facts;
 pub mod mail;
 pub mod metric;
 pub mod periods;

@@ -17,12 +17,14 @@
 //!   counts differ (a dossier updated after the fact) takes the new counts and is marked revised,
 //!   keeping the counts first stored and when ([`crate::store::Sample::revision`]): the history
 //!   tells both what was known when and what is known now.
-//! - Each batch is evaluated by [`super::evaluate::rows_at_many`], the single evaluation call (its
-//!   body, not this module, is what a faster engine replaces).
+//! - The facts of every day to compute are read once per run ([`super::engine::Engine`], from
+//!   the start of the oldest day's year) and each batch is a sweep of them
+//!   ([`super::evaluate::rows_at_many_with`]); the projection is dropped when the run ends.
 //!
 //! Never contacts upstream, never writes records: it reads the store and writes samples.
 
-use super::evaluate::{UnitTree, rows_at_many};
+use super::engine::Engine;
+use super::evaluate::{UnitTree, rows_at_many_with};
 use crate::app::App;
 use crate::domain::periods::{Period, PeriodKind};
 use crate::domain::time::{Epoch, local_to_epoch, to_local};
@@ -67,6 +69,9 @@ pub struct Report {
     /// Days left for a later run because the budget ran out.
     pub left: usize,
     pub elapsed_ms: u64,
+    /// Of which the evaluation (reading the facts and sweeping the days), the rest being the
+    /// writing of the samples.
+    pub evaluation_ms: u64,
 }
 
 /// The local midnight that ends `day`: the instant a day is evaluated at.
@@ -85,23 +90,33 @@ pub fn local_day(t: Epoch) -> NaiveDate {
     to_local(t).date_naive()
 }
 
-/// The samples of `days` (each as of its end), computed at `computed_at`.
-pub async fn samples_for_days(
-    app: &App,
-    tree: &UnitTree,
-    days: &[NaiveDate],
-    computed_at: Epoch,
-) -> Result<Vec<Sample>, StoreError> {
+/// The items (period, as-of) of `days`: each day as of its end, for every period kind.
+fn day_items(days: &[NaiveDate]) -> Vec<(Period, Epoch)> {
     let mut items = Vec::with_capacity(days.len() * PeriodKind::ALL.len());
-    let mut labels = Vec::with_capacity(items.capacity());
     for day in days {
         let (start, end) = (day_start(*day), day_end(*day));
         for kind in PeriodKind::ALL {
             items.push((Period::containing(kind, start), end));
-            labels.push(day.format("%Y-%m-%d").to_string());
         }
     }
-    let rows = rows_at_many(&app.store, &app.settings, tree, &items).await?;
+    items
+}
+
+/// The samples of `days` (each as of its end), computed at `computed_at`, from `engine` (loaded
+/// from the start of the oldest day's year or earlier).
+pub async fn samples_for_days(
+    app: &App,
+    engine: &Engine,
+    tree: &UnitTree,
+    days: &[NaiveDate],
+    computed_at: Epoch,
+) -> Result<Vec<Sample>, StoreError> {
+    let items = day_items(days);
+    let labels: Vec<String> = days
+        .iter()
+        .flat_map(|d| std::iter::repeat_n(d.format("%Y-%m-%d").to_string(), PeriodKind::ALL.len()))
+        .collect();
+    let rows = rows_at_many_with(engine, &app.settings, tree, &items).await?;
     let mut out = Vec::new();
     for (k, rows) in rows.into_iter().enumerate() {
         let (period, as_of) = items[k];
@@ -168,8 +183,17 @@ pub async fn run(
         .collect();
     report.skipped = report.days - todo.len();
     let tree = UnitTree::new(&app.settings);
+    let Some(since) = day_items(&todo).iter().map(|(p, _)| p.start()).min() else {
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    };
+    let mut evaluating = std::time::Instant::now();
+    let engine = Engine::load(&app.store, since).await?;
+    let mut evaluation = evaluating.elapsed();
     for batch in todo.chunks(BATCH_DAYS) {
-        let samples = samples_for_days(app, &tree, batch, now).await?;
+        evaluating = std::time::Instant::now();
+        let samples = samples_for_days(app, &engine, &tree, batch, now).await?;
+        evaluation += evaluating.elapsed();
         report.written += app.store.store_history(&samples).await?;
         report.computed += batch.len();
         if let Some(day) = batch.last() {
@@ -180,7 +204,9 @@ pub async fn run(
             break;
         }
     }
+    drop(engine);
     report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report.evaluation_ms = evaluation.as_millis() as u64;
     if report.computed > 0 {
         tracing::info!(
             days = report.computed,
@@ -188,6 +214,7 @@ pub async fn run(
             written = report.written,
             left = report.left,
             elapsed_ms = report.elapsed_ms,
+            evaluation_ms = report.evaluation_ms,
             "past days backfilled"
         );
     }

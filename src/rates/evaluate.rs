@@ -352,8 +352,14 @@ pub fn rows_from_tallies(
             totals[u] += g.tally;
         }
     }
+    // Each unit's targets, looked up once (not once per row in the configuration's list).
+    let mut configured: HashMap<&str, &crate::config::UnitSettings> = HashMap::new();
+    for u in &s.units {
+        configured.entry(u.code.as_str()).or_insert(u);
+    }
     let mut rows = Vec::with_capacity(n * (Metric::ALL.len() + scopes.len()));
     for (i, unit) in tree.units.iter().enumerate() {
+        let own = configured.get(unit.code.as_str());
         let mut push =
             |metric: Metric, scope: Option<String>, tally: &Tally, target: Option<TargetView>| {
                 let (numerator, denominator) = num_den(metric, tally);
@@ -376,7 +382,11 @@ pub fn rows_from_tallies(
                 });
             };
         for m in Metric::ALL {
-            push(m, None, &totals[i], unit_target(s, &unit.code, m));
+            let target = own
+                .and_then(|u| u.targets.get(m.as_str()))
+                .or_else(|| s.targets.get(m.as_str()))
+                .and_then(|spec| view(spec, s.alerts.min_sample));
+            push(m, None, &totals[i], target);
         }
         for (k, (_, st, _)) in scopes.iter().enumerate() {
             let Some(m) = Metric::from_name(&st.metric) else {
@@ -422,6 +432,12 @@ pub async fn evaluate_window(
 
 /// Evaluates several windows at `as_of` with one pass over the dossiers (the month, quarter and
 /// year of an evaluation run) and one reading of the data-quality counts.
+///
+/// One instant is counted in SQL (`Store::dossier_tallies_many`: a few thousand group sums come
+/// back), not by the rate engine: at 1M dossiers the engine's load of every countable dossier
+/// costs as much as the aggregation (≈ 4 s both) and twice as much for `status` (1.8 s against
+/// 0.85 s), and holds its projection in memory. The engine wins where one load serves many
+/// instants: [`rows_at_many`] (the backfill of past days). docs/performance.md has the runs.
 pub async fn evaluate_many(
     store: &Store,
     s: &Settings,
@@ -435,6 +451,11 @@ pub async fn evaluate_many(
         .map(|(_, start, end)| (*start, (*end).min(as_of).max(*start)))
         .collect();
     let dossiers = store.dossier_tallies_many(&bounds).await?;
+    let mut tallies = Vec::with_capacity(bounds.len());
+    for (k, (start, horizon)) in bounds.iter().enumerate() {
+        let documents = store.document_tallies(*start, *horizon).await?;
+        tallies.push((dossiers.get(k).cloned().unwrap_or_default(), documents));
+    }
     let unmapped = |codes: Vec<CodeCount>, claims: &dyn Fn(&str) -> bool| -> Vec<(String, i64)> {
         codes
             .into_iter()
@@ -450,10 +471,8 @@ pub async fn evaluate_many(
     let future_dated = store.future_counts().await?;
     let mut out = Vec::with_capacity(windows.len());
     for (k, (period, _, _)) in windows.iter().enumerate() {
-        let (start, horizon) = bounds[k];
-        let documents = store.document_tallies(start, horizon).await?;
-        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
-        let (rows, q) = rows_from_tallies(s, &tree, *period, groups, &documents);
+        let (groups, documents) = std::mem::take(&mut tallies[k]);
+        let (rows, q) = rows_from_tallies(s, &tree, *period, &groups, &documents);
         let quality = Quality {
             unmapped_dossier_codes: unmapped_dossier_codes.clone(),
             unmapped_document_codes: unmapped_document_codes.clone(),
@@ -473,12 +492,26 @@ pub async fn evaluate_many(
 }
 
 /// The rows of several (period, as-of) pairs, without the data-quality counts: what the
-/// backfill of past days needs. The dossiers are read in one pass for all of them (each pair is
-/// a window `[P.start, min(P.end, as_of))`, the same bounds as [`evaluate`]), so that a batch of
-/// days costs one scan. This is the one call through which past days are evaluated: a faster
-/// engine replaces its body, not its callers.
+/// backfill of past days needs. The facts are read once for all of them and every pair (a window
+/// `[P.start, min(P.end, as_of))`, the same bounds as [`evaluate`]) is a sweep of the rate
+/// engine ([`super::engine`]). This is the one call through which past days are evaluated.
 pub async fn rows_at_many(
     store: &Store,
+    s: &Settings,
+    tree: &UnitTree,
+    items: &[(Period, Epoch)],
+) -> Result<Vec<Vec<Row>>, StoreError> {
+    let Some(since) = items.iter().map(|(p, _)| p.start()).min() else {
+        return Ok(Vec::new());
+    };
+    let engine = super::engine::Engine::load(store, since).await?;
+    rows_at_many_with(&engine, s, tree, items).await
+}
+
+/// [`rows_at_many`] over an already loaded engine (the backfill loads it once for all its
+/// batches); every period must start at or after the engine's `since`.
+pub async fn rows_at_many_with(
+    engine: &super::engine::Engine,
     s: &Settings,
     tree: &UnitTree,
     items: &[(Period, Epoch)],
@@ -487,13 +520,10 @@ pub async fn rows_at_many(
         .iter()
         .map(|(p, as_of)| (p.start(), p.end().min(*as_of).max(p.start())))
         .collect();
-    let dossiers = store.dossier_tallies_many(&bounds).await?;
+    let tallies = engine.tallies(&bounds).await?;
     let mut out = Vec::with_capacity(items.len());
-    for (k, (period, _)) in items.iter().enumerate() {
-        let (start, horizon) = bounds[k];
-        let documents = store.document_tallies(start, horizon).await?;
-        let groups = dossiers.get(k).map(Vec::as_slice).unwrap_or_default();
-        out.push(rows_from_tallies(s, tree, *period, groups, &documents).0);
+    for ((period, _), (groups, documents)) in items.iter().zip(tallies) {
+        out.push(rows_from_tallies(s, tree, *period, &groups, &documents).0);
     }
     Ok(out)
 }

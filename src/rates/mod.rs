@@ -9,11 +9,15 @@
 //!   first day), idempotent and resumable, with revisions kept;
 //! - [`projection`]: where a rate is heading by its period's end, with its 95 % range.
 //!
-//! Counting happens in the database (one pass of conditional aggregation); this module only adds
+//! - [`engine`]: exact counts of many windows from one narrow reading of the facts the windows
+//!   can count, swept with the rules of [`rules`].
+//!
+//! Counting is the engine's sweep of [`rules`] over the stored facts; this module adds
 //! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
 //! writes records and never contacts upstream.
 
 pub mod backfill;
+pub mod engine;
 pub mod evaluate;
 pub mod projection;
 pub mod rules;

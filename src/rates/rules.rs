@@ -1,11 +1,13 @@
 //! The rules of metrics.md for one dossier or one document, as plain Rust over plain data.
 //!
-//! This is the readable statement of every rule, used by the unit tests of each edge case and as
-//! the independent reference that the store's SQL aggregation is checked against (property
-//! tests). The daemon counts in the database ([`crate::store`]); both must agree to the dossier.
+//! This is the readable statement of every rule, written once over the compact facts of a record
+//! ([`DossierFacts`], [`DocumentFacts`]): the rate engine ([`super::engine`]) applies exactly these
+//! functions to every fact it sweeps, the unit tests check each edge case, and the property tests
+//! check the store's SQL aggregation (still used by the score) against them, to the dossier.
 //!
 //! Pure: no clock, no I/O, no configuration.
 
+pub use crate::domain::facts::*;
 use crate::domain::records::{Direction, Document, Dossier};
 use crate::domain::time::Epoch;
 
@@ -18,24 +20,139 @@ pub struct Window {
 
 pub use crate::domain::Tally;
 
+fn opt(x: Option<Epoch>) -> Epoch {
+    x.unwrap_or(NONE)
+}
+
+impl DossierFacts {
+    /// The facts of a dossier whose procedure has catalogue level `procedure_level` (see
+    /// [`tally_dossier`]).
+    pub fn of(d: &Dossier, procedure_level: Option<Option<u8>>) -> DossierFacts {
+        let in_scope = !d.deleted && !matches!(d.status, 0 | 1 | 3 | 7) && d.received_at.is_some();
+        DossierFacts::new(
+            in_scope,
+            d.status,
+            d.received_at,
+            d.due_at,
+            d.ended_at,
+            d.first_apology_at,
+            d.rating,
+            d.rated_at,
+            d.channel,
+            procedure_level,
+            d.fee_total > 0.0,
+            d.paid_online,
+            d.digitized,
+        )
+    }
+
+    /// Builds the facts from a dossier's stored columns (the engine's loader).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_scope: bool,
+        status: u8,
+        received_at: Option<Epoch>,
+        due_at: Option<Epoch>,
+        ended_at: Option<Epoch>,
+        first_apology_at: Option<Epoch>,
+        rating: Option<u8>,
+        rated_at: Option<Epoch>,
+        channel: Option<u8>,
+        procedure_level: Option<Option<u8>>,
+        with_fee: bool,
+        paid_online: u8,
+        digitized: bool,
+    ) -> DossierFacts {
+        let mut flags = 0;
+        if in_scope && received_at.is_some() {
+            flags |= F_IN_SCOPE;
+        }
+        if channel == Some(2) {
+            flags |= F_ONLINE;
+        }
+        if with_fee {
+            flags |= F_FEE;
+        }
+        if matches!(paid_online, 1 | 2) {
+            flags |= F_PAID_ONLINE;
+        }
+        if digitized {
+            flags |= F_DIGITIZED;
+        }
+        DossierFacts {
+            received_at: opt(received_at),
+            due_at: opt(due_at),
+            ended_at: opt(ended_at),
+            first_apology_at: opt(first_apology_at),
+            rated_at: opt(rated_at),
+            group: 0,
+            status,
+            rating: match rating {
+                None => RATING_NONE,
+                Some(1 | 2) => RATING_SATISFIED,
+                Some(_) => RATING_OTHER,
+            },
+            procedure: match procedure_level {
+                None => PROC_UNKNOWN,
+                Some(Some(4)) => PROC_LEVEL4,
+                Some(_) => PROC_LISTED,
+            },
+            flags,
+        }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Finished at instant `t`: status 8, 9 or 10 and `end < t`.
+    pub fn finished_at(&self, t: Epoch) -> bool {
+        matches!(self.status, 8..=10) && self.ended_at != NONE && self.ended_at < t
+    }
+
+    /// Late as seen at the horizon `e`: finished with `end > due`, or open with `due < e`.
+    pub fn late_at(&self, e: Epoch) -> bool {
+        if self.due_at == NONE {
+            return false;
+        }
+        if self.finished_at(e) {
+            self.ended_at > self.due_at
+        } else {
+            self.due_at < e
+        }
+    }
+
+    /// The instants outside which no window can count this dossier: `[first, last]`. A window
+    /// `[start, horizon)` with `horizon <= first` or `start > last` adds nothing from it (every
+    /// rule needs one of its instants in the window, or H's "received before the horizon and
+    /// not finished at the start"). `last` is `Epoch::MAX` while the dossier is not finished.
+    pub fn span(&self) -> (Epoch, Epoch) {
+        let present = [self.received_at, self.ended_at, self.rated_at]
+            .into_iter()
+            .filter(|x| *x != NONE);
+        let first = present.clone().min().unwrap_or(Epoch::MAX);
+        let last = if matches!(self.status, 8..=10) && self.ended_at != NONE {
+            present.max().unwrap_or(Epoch::MAX)
+        } else {
+            Epoch::MAX
+        };
+        (first, last)
+    }
+}
+
 /// Whether a dossier takes part in the dossier metrics at all.
 pub fn in_scope(d: &Dossier) -> bool {
-    !d.deleted && !matches!(d.status, 0 | 1 | 3 | 7) && d.received_at.is_some()
+    DossierFacts::of(d, None).has(F_IN_SCOPE)
 }
 
 /// Finished at instant `t`: status 8, 9 or 10 and `end < t`.
 pub fn finished_at(d: &Dossier, t: Epoch) -> bool {
-    matches!(d.status, 8..=10) && d.ended_at.is_some_and(|end| end < t)
+    DossierFacts::of(d, None).finished_at(t)
 }
 
 /// Late as seen at the horizon `e`: finished with `end > due`, or open with `due < e`.
 pub fn late_at(d: &Dossier, e: Epoch) -> bool {
-    let Some(due) = d.due_at else { return false };
-    if finished_at(d, e) {
-        d.ended_at.is_some_and(|end| end > due)
-    } else {
-        due < e
-    }
+    DossierFacts::of(d, None).late_at(e)
 }
 
 /// The counts one dossier adds. `procedure_level` is the catalogue's `MucDo` for its procedure:
@@ -43,58 +160,60 @@ pub fn late_at(d: &Dossier, e: Epoch) -> bool {
 /// without a level.
 pub fn tally_dossier(d: &Dossier, procedure_level: Option<Option<u8>>, w: Window) -> Tally {
     let mut t = Tally::default();
-    if !in_scope(d) {
-        return t;
+    tally_facts(&DossierFacts::of(d, procedure_level), w, &mut t);
+    t
+}
+
+/// The rules of metrics.md for one dossier's facts: adds its counts for the window to `t`.
+#[inline]
+pub fn tally_facts(d: &DossierFacts, w: Window, t: &mut Tally) {
+    if !d.has(F_IN_SCOPE) {
+        return;
     }
-    let Some(received) = d.received_at else {
-        return t;
-    };
-    let in_window = |x: Option<Epoch>| x.is_some_and(|x| w.start <= x && x < w.horizon);
+    let received = d.received_at;
+    let in_window = |x: Epoch| x != NONE && w.start <= x && x < w.horizon;
 
     // H: received before the horizon and not finished at the period's start.
-    if received < w.horizon && !finished_at(d, w.start) {
-        t.handled = 1;
-        if d.due_at.is_none() {
-            t.no_due_date = 1;
+    if received < w.horizon && !d.finished_at(w.start) {
+        t.handled += 1;
+        if d.due_at == NONE {
+            t.no_due_date += 1;
         }
-        if d.rating.is_some_and(|r| !matches!(r, 1 | 2))
-            && d.rated_at.is_some_and(|r| r < w.horizon)
-        {
-            t.unsatisfied = 1;
+        if d.rating == RATING_OTHER && d.rated_at != NONE && d.rated_at < w.horizon {
+            t.unsatisfied += 1;
         }
-        if late_at(d, w.horizon) {
-            t.late = 1;
-            if d.first_apology_at.is_some_and(|a| a < w.horizon) {
-                t.apologized = 1;
+        if d.late_at(w.horizon) {
+            t.late += 1;
+            if d.first_apology_at != NONE && d.first_apology_at < w.horizon {
+                t.apologized += 1;
             }
         }
     }
     // R: processed or returned, ended in the window.
     if matches!(d.status, 9 | 10) && in_window(d.ended_at) {
-        t.results = 1;
-        t.digitized = i64::from(d.digitized);
+        t.results += 1;
+        t.digitized += i64::from(d.has(F_DIGITIZED));
     }
-    if in_window(Some(received)) {
-        t.received = 1;
-        t.received_online = i64::from(d.channel == Some(2));
-        match procedure_level {
-            None => t.unknown_procedure = 1,
-            Some(Some(4)) => {
-                t.full_online_eligible = 1;
-                t.online = i64::from(d.channel == Some(2));
+    if in_window(received) {
+        t.received += 1;
+        t.received_online += i64::from(d.has(F_ONLINE));
+        match d.procedure {
+            PROC_UNKNOWN => t.unknown_procedure += 1,
+            PROC_LEVEL4 => {
+                t.full_online_eligible += 1;
+                t.online += i64::from(d.has(F_ONLINE));
             }
-            Some(_) => {}
+            _ => {}
         }
-        if d.fee_total > 0.0 {
-            t.with_fee = 1;
-            t.paid_online = i64::from(matches!(d.paid_online, 1 | 2));
+        if d.has(F_FEE) {
+            t.with_fee += 1;
+            t.paid_online += i64::from(d.has(F_PAID_ONLINE));
         }
     }
-    if d.rating.is_some() && in_window(d.rated_at) {
-        t.rated = 1;
-        t.satisfied = i64::from(matches!(d.rating, Some(1 | 2)));
+    if d.rating != RATING_NONE && in_window(d.rated_at) {
+        t.rated += 1;
+        t.satisfied += i64::from(d.rating == RATING_SATISFIED);
     }
-    t
 }
 
 /// The fee-bearing procedure a dossier speaks for in the window, for the score's procedure-level
@@ -116,23 +235,44 @@ pub fn fee_procedure(d: &Dossier, w: Window) -> Option<(&str, bool)> {
     Some((d.procedure_code.as_str(), matches!(d.paid_online, 1 | 2)))
 }
 
+impl DocumentFacts {
+    pub fn of(d: &Document) -> DocumentFacts {
+        let (direction, at, flag) = match (d.deleted, d.direction) {
+            (false, Some(Direction::Incoming)) => (DOC_INCOMING, d.arrived_at, d.processed_online),
+            (false, Some(Direction::Outgoing)) => (DOC_OUTGOING, d.issued_at, d.signed),
+            _ => (DOC_NONE, None, false),
+        };
+        DocumentFacts {
+            at: opt(at),
+            group: 0,
+            direction,
+            flag,
+        }
+    }
+}
+
 /// The counts one document adds.
 pub fn tally_document(d: &Document, w: Window) -> Tally {
     let mut t = Tally::default();
-    if d.deleted {
-        return t;
+    tally_document_facts(&DocumentFacts::of(d), w, &mut t);
+    t
+}
+
+/// The rules of metrics.md for one document's facts: adds its counts for the window to `t`.
+#[inline]
+pub fn tally_document_facts(d: &DocumentFacts, w: Window, t: &mut Tally) {
+    if d.at == NONE || d.at < w.start || d.at >= w.horizon {
+        return;
     }
-    let in_window = |x: Option<Epoch>| x.is_some_and(|x| w.start <= x && x < w.horizon);
     match d.direction {
-        Some(Direction::Incoming) if in_window(d.arrived_at) => {
-            t.incoming = 1;
-            t.edoc = i64::from(d.processed_online);
+        DOC_INCOMING => {
+            t.incoming += 1;
+            t.edoc += i64::from(d.flag);
         }
-        Some(Direction::Outgoing) if in_window(d.issued_at) => {
-            t.outgoing = 1;
-            t.esigned = i64::from(d.signed);
+        DOC_OUTGOING => {
+            t.outgoing += 1;
+            t.esigned += i64::from(d.flag);
         }
         _ => {}
     }
-    t
 }

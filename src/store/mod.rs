@@ -34,6 +34,7 @@ pub mod backend;
 pub mod backup;
 pub mod copy;
 pub mod disk;
+mod facts;
 mod jobs;
 mod letter;
 mod outbox;
@@ -47,6 +48,7 @@ mod tallies;
 
 pub use copy::{MigrationReport, migrate_store, run_migrate_store};
 pub use disk::DiskSpace;
+pub use facts::Facts;
 
 // The plain types the store persists, imported here only: the files of each concern take them
 // from `super`.
@@ -105,6 +107,10 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How long a pooled connection may stay unused before it is closed (with its caches): a
+/// daemon idle between jobs holds no connection.
+pub(crate) const IDLE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A helper to give every query error its context.
 pub(crate) trait Context<T> {

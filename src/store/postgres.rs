@@ -74,6 +74,9 @@ impl Db<Postgres> {
         };
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // As SQLite's: no connection kept through idle hours.
+            .min_connections(0)
+            .idle_timeout(super::IDLE)
             .acquire_timeout(Duration::from_secs(10))
             // A connection left inside a failed transaction is closed, never reused
             // (super::recovery): the same rule as SQLite's.

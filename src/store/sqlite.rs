@@ -99,6 +99,11 @@ impl Db<Sqlite> {
         let (on_connect, on_acquire) = (page_cap.clone(), page_cap.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            // An idle daemon holds no connection, hence no page cache: each is closed after
+            // IDLE of disuse (issue 16, memory). A memory database lives only while a
+            // connection does: its connections are kept.
+            .min_connections(0)
+            .idle_timeout(file_of(url).map(|_| super::IDLE))
             .after_connect(move |conn, _| {
                 let cap = on_connect.load(Ordering::SeqCst);
                 Box::pin(async move { apply_page_cap(conn, cap).await })

@@ -1,0 +1,155 @@
+//! The rate engine reads nothing outside what the windows can count (issue 16): after the
+//! dossiers finished (and received and rated) before the year began, and the documents dated
+//! before it, are deleted straight from the store's tables, every rate of the current month,
+//! quarter and year — at now and at past instants of the year — is unchanged, on both backends.
+//! The same deletion does change the previous year's rates: what was deleted was real data, just
+//! none that a current window counts.
+
+mod common;
+
+use common::*;
+use dondoc::domain::time::local_to_epoch;
+use dondoc::domain::{Period, PeriodKind};
+use dondoc::rates::evaluate::{UnitTree, rows_at_many};
+
+postgres_notice!();
+for_each_backend!(deleting_what_no_window_can_count_leaves_every_current_rate_unchanged);
+
+/// Every row of `items` as `unit|metric|scope|period|num/den`, in order.
+async fn rows(app: &dondoc::app::App, tree: &UnitTree, items: &[(Period, i64)]) -> Vec<String> {
+    let out = rows_at_many(&app.store, &app.settings, tree, items)
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    for ((period, as_of), rows) in items.iter().zip(out) {
+        for r in rows {
+            lines.push(format!(
+                "{as_of}|{}|{}|{}|{period}|{}/{}",
+                r.unit,
+                r.metric.as_str(),
+                r.scope.unwrap_or_default(),
+                r.numerator,
+                r.denominator
+            ));
+        }
+    }
+    lines
+}
+
+async fn execute(url: &str, sql: &str) -> u64 {
+    let q = sqlx::AssertSqlSafe(sql.to_string());
+    match Conn::open(url).await {
+        Conn::Sqlite(p) => {
+            let n = sqlx::query(q).execute(&p).await.unwrap().rows_affected();
+            p.close().await;
+            n
+        }
+        Conn::Postgres(p) => {
+            let n = sqlx::query(q).execute(&p).await.unwrap().rows_affected();
+            p.close().await;
+            n
+        }
+    }
+}
+
+async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b: Backend) {
+    let clock = clock();
+    let mut options = sim_options(4000, 800);
+    options.history_days = 540;
+    let sim = start_sim(options, clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
+    let now = now(clock.as_ref());
+    let report = dondoc::sync::run_once(&app, now).await;
+    assert!(report.failures().is_empty(), "{:?}", report.failures());
+    let tree = UnitTree::new(&app.settings);
+
+    // The current periods at now, and at instants of the year already past (as the backfill
+    // and the history ask).
+    let year = Period::containing(PeriodKind::Year, now);
+    let y = year.start();
+    let at = |s: &str| {
+        local_to_epoch(chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()).unwrap()
+    };
+    let mut current = Vec::new();
+    for as_of in [
+        now,
+        at("2024-01-01 00:00"),
+        at("2024-01-15 12:00"),
+        at("2024-03-31 23:59"),
+        at("2024-05-01 00:00"),
+    ] {
+        for kind in PeriodKind::ALL {
+            current.push((Period::containing(kind, as_of.max(y)), as_of));
+        }
+    }
+    // The previous year, at its end: it does count the dossiers finished before this year.
+    let last_year = Period::containing(PeriodKind::Year, y - 1);
+    let previous = [(last_year, y)];
+
+    let before = rows(&app, &tree, &current).await;
+    let before_previous = rows(&app, &tree, &previous).await;
+    assert!(
+        before.iter().any(|l| !l.ends_with("/0")),
+        "the current periods count something"
+    );
+
+    let old_dossiers = execute(
+        &db.url,
+        &format!(
+            "DELETE FROM dossiers WHERE status IN (8, 9, 10) AND ended_at IS NOT NULL AND ended_at < {y} \
+             AND (received_at IS NULL OR received_at < {y}) AND (rated_at IS NULL OR rated_at < {y})"
+        ),
+    )
+    .await;
+    let old_documents = execute(
+        &db.url,
+        &format!(
+            "DELETE FROM documents WHERE (direction = 'DEN' AND arrived_at < {y}) \
+             OR (direction = 'DI' AND issued_at < {y})"
+        ),
+    )
+    .await;
+    assert!(
+        old_dossiers > 100,
+        "old finished dossiers deleted: {old_dossiers}"
+    );
+    assert!(old_documents > 10, "old documents deleted: {old_documents}");
+
+    let after = rows(&app, &tree, &current).await;
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "a current rate moved when old data was deleted");
+    }
+    let after_previous = rows(&app, &tree, &previous).await;
+    assert_ne!(
+        before_previous, after_previous,
+        "the deleted dossiers were counted by last year's windows"
+    );
+
+    // The evaluation of the current periods (the job's call) agrees too.
+    for kind in PeriodKind::ALL {
+        let p = Period::containing(kind, now);
+        let ev = dondoc::rates::evaluate(&app.store, &app.settings, p, now)
+            .await
+            .unwrap();
+        let lines: Vec<String> = ev
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{now}|{}|{}|{}|{p}|{}/{}",
+                    r.unit,
+                    r.metric.as_str(),
+                    r.scope.clone().unwrap_or_default(),
+                    r.numerator,
+                    r.denominator
+                )
+            })
+            .collect();
+        for l in &lines {
+            assert!(before.contains(l), "{l} is not what the engine gave before");
+        }
+    }
+    app.store.close().await;
+}
