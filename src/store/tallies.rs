@@ -27,6 +27,13 @@ pub const MATTERS_UNTIL: &str = "(CASE WHEN status IN (8, 9, 10) AND ended_at IS
      ELSE ended_at END \
      ELSE 9223372036854775807 END)";
 
+/// The instant by which the rates count a document: an incoming one (`DEN`) by its arrival, an
+/// outgoing one (`DI`) by its issue, none otherwise. The document counts keep only the
+/// documents whose instant is in their window, through the index `documents_instant` on this
+/// very expression (migrations sqlite 0008, postgres 0009): change both together.
+pub const DOCUMENT_INSTANT: &str =
+    "(CASE direction WHEN 'DEN' THEN arrived_at WHEN 'DI' THEN issued_at END)";
+
 /// The earliest start of `windows` (none: no dossier needs reading).
 fn earliest_start(windows: &[(Epoch, Epoch)]) -> Epoch {
     windows.iter().map(|w| w.0).min().unwrap_or(Epoch::MAX)
@@ -221,7 +228,8 @@ where
         let c = D::count_if;
         let sql = format!(
             "SELECT unit_code, {} AS edoc, {} AS incoming, {} AS esigned, {} AS outgoing \
-             FROM documents WHERE NOT deleted GROUP BY unit_code",
+             FROM documents WHERE {DOCUMENT_INSTANT} >= $1 AND {DOCUMENT_INSTANT} < $2 \
+             AND NOT deleted GROUP BY unit_code",
             c("direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2 AND processed_online"),
             c("direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2"),
             c("direction = 'DI' AND issued_at >= $1 AND issued_at < $2 AND signed"),
