@@ -568,16 +568,6 @@ impl Store {
         dispatch!(self, s => s.dossier_tallies_many(windows).await)
     }
 
-    /// The engine's plan for [`Store::dossier_tallies_many`] over `windows`, a line per step
-    /// (`without_scans`: PostgreSQL plans as if sequential scans cost too much).
-    pub async fn dossier_tallies_plan(
-        &self,
-        windows: &[(Epoch, Epoch)],
-        without_scans: bool,
-    ) -> Result<Vec<String>> {
-        dispatch!(self, s => s.dossier_tallies_plan(windows, without_scans).await)
-    }
-
     /// Fee-bearing procedures per unit code for several windows, in one pass (the score's
     /// procedure-level online-payment ratio). One list per window, in order.
     pub async fn fee_procedures_many(

@@ -10,35 +10,6 @@ use super::{Context, FeeProcedure, GroupTally, Result, Tally};
 use crate::domain::time::Epoch;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Row, Type};
 
-/// Until when a stored dossier can be counted by some window: a finished dossier (status 8, 9 or
-/// 10 with an end) by no window that starts after the latest of its end, its receipt and its
-/// rating (every rule of metrics.md counts it by one of these three instants, or by being in H,
-/// which it leaves at its end); an open one by any window (the largest instant). Keeping
-/// `MATTERS_UNTIL >= the earliest window start` changes no count and reads, through the index
-/// `dossiers_matter_until` on this very expression (migrations sqlite 0007, postgres 0008), the
-/// open dossiers and those settled since then instead of every dossier ever stored. Both
-/// planners match an index on an expression only when the query says it word for word: change
-/// it here and in a new migration together (tests/store.rs reads the plans).
-pub const MATTERS_UNTIL: &str = "(CASE WHEN status IN (8, 9, 10) AND ended_at IS NOT NULL THEN \
-     CASE WHEN coalesce(received_at, ended_at) >= ended_at \
-     AND coalesce(received_at, ended_at) >= coalesce(rated_at, ended_at) \
-     THEN coalesce(received_at, ended_at) \
-     WHEN coalesce(rated_at, ended_at) >= ended_at THEN coalesce(rated_at, ended_at) \
-     ELSE ended_at END \
-     ELSE 9223372036854775807 END)";
-
-/// The instant by which the rates count a document: an incoming one (`DEN`) by its arrival, an
-/// outgoing one (`DI`) by its issue, none otherwise. The document counts keep only the
-/// documents whose instant is in their window, through the index `documents_instant` on this
-/// very expression (migrations sqlite 0008, postgres 0009): change both together.
-pub const DOCUMENT_INSTANT: &str =
-    "(CASE direction WHEN 'DEN' THEN arrived_at WHEN 'DI' THEN issued_at END)";
-
-/// The earliest start of `windows` (none: no dossier needs reading).
-fn earliest_start(windows: &[(Epoch, Epoch)]) -> Epoch {
-    windows.iter().map(|w| w.0).min().unwrap_or(Epoch::MAX)
-}
-
 impl<D: Backend> Db<D>
 where
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -67,13 +38,75 @@ where
         if windows.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = dossier_tallies_sql::<D>(windows.len());
+        let mut inner = String::from(
+            "SELECT d.unit_code, d.field_code, d.status, d.ended_at, d.due_at, d.received_at, d.channel, \
+             d.paid_online, d.fee_total, d.digitized, d.first_apology_at, d.rating, d.rated_at, \
+             p.code IS NULL AS no_proc, p.level AS level",
+        );
+        let mut prune = Vec::new();
+        let mut counts = String::new();
+        for k in 0..windows.len() {
+            let (s, e) = (2 * k + 1, 2 * k + 2);
+            // Per window: membership of H, late as seen at e, received in the window.
+            inner.push_str(&format!(
+                ", (d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) AS h{k}\
+                 , (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ${e} \
+                   THEN d.ended_at > d.due_at ELSE d.due_at < ${e} END) AS late{k}\
+                 , (d.received_at >= ${s} AND d.received_at < ${e}) AS recv{k}"
+            ));
+            // Keep exactly the dossiers that some rule can count: each rule on its own date,
+            // whatever order the upstream's dates are in.
+            prune.push(format!(
+                "(d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) \
+                 OR (d.ended_at >= ${s} AND d.ended_at < ${e}) OR (d.received_at >= ${s} AND d.received_at < ${e}) \
+                 OR (d.rated_at >= ${s} AND d.rated_at < ${e})"
+            ));
+            let ended = format!("status IN (9, 10) AND ended_at >= ${s} AND ended_at < ${e}");
+            let rated = format!("rating IS NOT NULL AND rated_at >= ${s} AND rated_at < ${e}");
+            for (name, cond) in [
+                ("late", format!("h{k} AND late{k}")),
+                ("handled", format!("h{k}")),
+                (
+                    "apologized",
+                    format!("h{k} AND late{k} AND first_apology_at < ${e}"),
+                ),
+                ("digitized", format!("{ended} AND digitized")),
+                ("results", ended.clone()),
+                ("online", format!("recv{k} AND level = 4 AND channel = 2")),
+                ("full_online_eligible", format!("recv{k} AND level = 4")),
+                (
+                    "paid_online",
+                    format!("recv{k} AND fee_total > 0 AND paid_online IN (1, 2)"),
+                ),
+                ("with_fee", format!("recv{k} AND fee_total > 0")),
+                ("satisfied", format!("{rated} AND rating IN (1, 2)")),
+                ("rated", rated.clone()),
+                ("no_due_date", format!("h{k} AND due_at IS NULL")),
+                ("unknown_procedure", format!("recv{k} AND no_proc")),
+                ("received", format!("recv{k}")),
+                ("received_online", format!("recv{k} AND channel = 2")),
+                (
+                    "unsatisfied",
+                    format!(
+                        "h{k} AND rating IS NOT NULL AND rating NOT IN (1, 2) AND rated_at < ${e}"
+                    ),
+                ),
+            ] {
+                counts.push_str(&format!(", {} AS {name}_{k}", D::count_if(&cond)));
+            }
+        }
+        let sql = format!(
+            "WITH d AS ({inner} FROM dossiers d \
+             LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code \
+             WHERE NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL AND ({})) \
+             SELECT unit_code, field_code{counts} FROM d GROUP BY unit_code, field_code",
+            prune.join(" OR ")
+        );
         // Only numbers and fixed names are formatted into the statement; values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (start, horizon) in windows {
             q = q.bind(*start).bind(*horizon);
         }
-        q = q.bind(earliest_start(windows));
         let rows = q
             .fetch_all(&self.pool)
             .await
@@ -117,52 +150,6 @@ where
         Ok(out)
     }
 
-    /// The engine's plan for the statement of [`Self::dossier_tallies_many`] over `windows`, a
-    /// line per step (SQLite's `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN` text): what
-    /// an operator reads when an evaluation is slow, and what shows that the evaluation reads
-    /// the dossiers through `dossiers_matter_until`. With `without_scans`, PostgreSQL plans as if
-    /// a sequential scan cost too much (`enable_seqscan = off`, for this statement only), to show
-    /// what it can use on a table too small for an index to pay; SQLite ignores it.
-    pub async fn dossier_tallies_plan(
-        &self,
-        windows: &[(Epoch, Epoch)],
-        without_scans: bool,
-    ) -> Result<Vec<String>> {
-        if windows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sqlite = D::ENGINE == "sqlite";
-        let sql = format!(
-            "{} {}",
-            if sqlite {
-                "EXPLAIN QUERY PLAN"
-            } else {
-                "EXPLAIN"
-            },
-            dossier_tallies_sql::<D>(windows.len())
-        );
-        let what = "reading the plan of the dossier counts";
-        let mut tx = self.pool.begin().await.doing(what)?;
-        if without_scans && !sqlite {
-            sqlx::query("SET LOCAL enable_seqscan = off")
-                .execute(&mut *tx)
-                .await
-                .doing(what)?;
-        }
-        // Only numbers and fixed names are formatted into the statement; values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (start, horizon) in windows {
-            q = q.bind(*start).bind(*horizon);
-        }
-        q = q.bind(earliest_start(windows));
-        let rows = q.fetch_all(&mut *tx).await.doing(what)?;
-        tx.rollback().await.doing(what)?;
-        let column = if sqlite { "detail" } else { "QUERY PLAN" };
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(column).doing(what))
-            .collect()
-    }
-
     /// Fee-bearing procedures per unit code for several windows, in one scan: for each
     /// (`DonViXuLy`, `MaTTHC`) with at least one dossier of the population F of
     /// `online_payment_rate` in a window, whether one of them was paid online (the rule is
@@ -188,19 +175,16 @@ where
         }
         let sql = format!(
             "SELECT unit_code, procedure_code{cols} FROM dossiers \
-             WHERE {MATTERS_UNTIL} BETWEEN ${m} AND 9223372036854775807 \
-             AND NOT deleted AND status NOT IN (0, 1, 3, 7) AND received_at IS NOT NULL \
+             WHERE NOT deleted AND status NOT IN (0, 1, 3, 7) AND received_at IS NOT NULL \
              AND fee_total > 0 AND procedure_code <> '' AND ({}) \
              GROUP BY unit_code, procedure_code",
-            any.join(" OR "),
-            m = 2 * windows.len() + 1,
+            any.join(" OR ")
         );
         // Only numbers and fixed names are formatted into the statement; values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (start, horizon) in windows {
             q = q.bind(*start).bind(*horizon);
         }
-        q = q.bind(earliest_start(windows));
         let rows = q
             .fetch_all(&self.pool)
             .await
@@ -228,8 +212,7 @@ where
         let c = D::count_if;
         let sql = format!(
             "SELECT unit_code, {} AS edoc, {} AS incoming, {} AS esigned, {} AS outgoing \
-             FROM documents WHERE {DOCUMENT_INSTANT} >= $1 AND {DOCUMENT_INSTANT} < $2 \
-             AND NOT deleted GROUP BY unit_code",
+             FROM documents WHERE NOT deleted GROUP BY unit_code",
             c("direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2 AND processed_online"),
             c("direction = 'DEN' AND arrived_at >= $1 AND arrived_at < $2"),
             c("direction = 'DI' AND issued_at >= $1 AND issued_at < $2 AND signed"),
@@ -260,75 +243,6 @@ where
             })
             .collect()
     }
-}
-
-/// The statement of [`Db::dossier_tallies_many`] for `n` windows (binds: each window's start and
-/// horizon, then the earliest start).
-fn dossier_tallies_sql<D: Backend>(n: usize) -> String {
-    let mut inner = String::from(
-        "SELECT d.unit_code, d.field_code, d.status, d.ended_at, d.due_at, d.received_at, d.channel, \
-         d.paid_online, d.fee_total, d.digitized, d.first_apology_at, d.rating, d.rated_at, \
-         p.code IS NULL AS no_proc, p.level AS level",
-    );
-    let mut prune = Vec::new();
-    let mut counts = String::new();
-    for k in 0..n {
-        let (s, e) = (2 * k + 1, 2 * k + 2);
-        // Per window: membership of H, late as seen at e, received in the window.
-        inner.push_str(&format!(
-            ", (d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) AS h{k}\
-             , (d.due_at IS NOT NULL AND CASE WHEN d.status IN (8, 9, 10) AND d.ended_at < ${e} \
-               THEN d.ended_at > d.due_at ELSE d.due_at < ${e} END) AS late{k}\
-             , (d.received_at >= ${s} AND d.received_at < ${e}) AS recv{k}"
-        ));
-        // Keep exactly the dossiers that some rule can count: each rule on its own date,
-        // whatever order the upstream's dates are in.
-        prune.push(format!(
-            "(d.received_at < ${e} AND NOT (d.status IN (8, 9, 10) AND d.ended_at IS NOT NULL AND d.ended_at < ${s})) \
-             OR (d.ended_at >= ${s} AND d.ended_at < ${e}) OR (d.received_at >= ${s} AND d.received_at < ${e}) \
-             OR (d.rated_at >= ${s} AND d.rated_at < ${e})"
-        ));
-        let ended = format!("status IN (9, 10) AND ended_at >= ${s} AND ended_at < ${e}");
-        let rated = format!("rating IS NOT NULL AND rated_at >= ${s} AND rated_at < ${e}");
-        for (name, cond) in [
-            ("late", format!("h{k} AND late{k}")),
-            ("handled", format!("h{k}")),
-            (
-                "apologized",
-                format!("h{k} AND late{k} AND first_apology_at < ${e}"),
-            ),
-            ("digitized", format!("{ended} AND digitized")),
-            ("results", ended.clone()),
-            ("online", format!("recv{k} AND level = 4 AND channel = 2")),
-            ("full_online_eligible", format!("recv{k} AND level = 4")),
-            (
-                "paid_online",
-                format!("recv{k} AND fee_total > 0 AND paid_online IN (1, 2)"),
-            ),
-            ("with_fee", format!("recv{k} AND fee_total > 0")),
-            ("satisfied", format!("{rated} AND rating IN (1, 2)")),
-            ("rated", rated.clone()),
-            ("no_due_date", format!("h{k} AND due_at IS NULL")),
-            ("unknown_procedure", format!("recv{k} AND no_proc")),
-            ("received", format!("recv{k}")),
-            ("received_online", format!("recv{k} AND channel = 2")),
-            (
-                "unsatisfied",
-                format!("h{k} AND rating IS NOT NULL AND rating NOT IN (1, 2) AND rated_at < ${e}"),
-            ),
-        ] {
-            counts.push_str(&format!(", {} AS {name}_{k}", D::count_if(&cond)));
-        }
-    }
-    format!(
-        "WITH d AS ({inner} FROM dossiers d \
-         LEFT JOIN procedures p ON p.source = d.source AND p.code = d.procedure_code \
-         WHERE {MATTERS_UNTIL} BETWEEN ${m} AND 9223372036854775807 \
-         AND NOT d.deleted AND d.status NOT IN (0, 1, 3, 7) AND d.received_at IS NOT NULL AND ({})) \
-         SELECT unit_code, field_code{counts} FROM d GROUP BY unit_code, field_code",
-        prune.join(" OR "),
-        m = 2 * n + 1,
-    )
 }
 
 /// A count column of a row: a sum over no rows (NULL) is 0.
