@@ -52,9 +52,19 @@ fn catalogue() -> Vec<Procedure> {
 fn dossier(code: &str, received: Epoch) -> Dossier {
     Dossier {
         code: code.into(),
-        procedure_code: if code.len() % 2 == 0 { "P4" } else { "P2" }.into(),
+        procedure_code: if code.len().is_multiple_of(2) {
+            "P4"
+        } else {
+            "P2"
+        }
+        .into(),
         field_code: Some("G01".into()),
-        unit_code: if code.len() % 3 == 0 { "U1" } else { "U2" }.into(),
+        unit_code: if code.len().is_multiple_of(3) {
+            "U1"
+        } else {
+            "U2"
+        }
+        .into(),
         channel: Some(2),
         status: 4,
         received_at: Some(received),
