@@ -121,11 +121,7 @@ pub async fn run(app: &App, now: Epoch, mode: Mode) -> SyncReport {
 
 /// The endpoints of a source that keep a mark or a health row, in pass order.
 pub fn endpoints_of(kind: SourceKind) -> &'static [&'static str] {
-    match kind {
-        SourceKind::OneStop => &["thu-tuc", "ho-so"],
-        SourceKind::Documents => &["van-ban"],
-        SourceKind::Import => &[crate::upstream::import::ENDPOINT],
-    }
+    kind.endpoints()
 }
 
 /// When the circuit of a source is open at `now`: the instant it lets one pass try again, and

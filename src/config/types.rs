@@ -128,7 +128,20 @@ impl SourceKind {
             SourceKind::Import => "import",
         }
     }
+
+    /// The endpoints a source of this kind is synced by, in sync order: what `sync_state` rows,
+    /// `status` and `/healthz` expect of it (the contract's lists, or the folder's one endpoint).
+    pub fn endpoints(self) -> &'static [&'static str] {
+        match self {
+            SourceKind::OneStop => &["thu-tuc", "ho-so"],
+            SourceKind::Documents => &["van-ban"],
+            SourceKind::Import => &[IMPORT_ENDPOINT],
+        }
+    }
 }
+
+/// The endpoint name of a spreadsheet folder's pages (`sync_state.endpoint`).
+pub const IMPORT_ENDPOINT: &str = "import";
 
 /// One upstream system.
 #[derive(Debug, Clone, Deserialize)]

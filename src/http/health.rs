@@ -110,17 +110,8 @@ pub async fn healthz(State(daemon): State<Arc<Daemon>>) -> (StatusCode, Json<Hea
             // Every configured source endpoint, whether it has synced yet or not.
             let mut expected: Vec<(String, &str)> = Vec::new();
             for (name, src) in &app.settings.sources {
-                match src.kind {
-                    crate::config::SourceKind::OneStop => {
-                        expected.push((name.clone(), "thu-tuc"));
-                        expected.push((name.clone(), "ho-so"));
-                    }
-                    crate::config::SourceKind::Documents => {
-                        expected.push((name.clone(), "van-ban"))
-                    }
-                    crate::config::SourceKind::Import => {
-                        expected.push((name.clone(), crate::upstream::import::ENDPOINT))
-                    }
+                for endpoint in src.kind.endpoints() {
+                    expected.push((name.clone(), endpoint));
                 }
             }
             for (source, endpoint) in expected {

@@ -41,8 +41,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The `sync_state` endpoint of an import source.
-pub const ENDPOINT: &str = "import";
+/// The endpoint name of a folder's pages (`sync_state.endpoint`).
+pub use crate::config::IMPORT_ENDPOINT as ENDPOINT;
 /// The ledger of imported files, in the watched folder.
 pub const LEDGER: &str = ".dondoc-imported.tsv";
 
