@@ -7,14 +7,16 @@
 //!   subtree, and `run_once`, which stores the current periods as the time series;
 //! - [`backfill`]: the same samples for every past day the stored data covers (history from the
 //!   first day), idempotent and resumable, with revisions kept;
-//! - [`projection`]: where a rate is heading by its period's end, with its 95 % range.
-//!
+//! - [`projection`]: where a rate is heading by its period's end, with its 95 % range;
 //! - [`engine`]: exact counts of many windows from one narrow reading of the facts the windows
 //!   can count, swept with the rules of [`rules`].
 //!
-//! Counting is the engine's sweep of [`rules`] over the stored facts; this module adds
-//! counts up the unit tree (sums of counts, never averages of rates) and judges them. It never
-//! writes records and never contacts upstream.
+//! Counting happens in two exact ways: one instant (the daemon's evaluation, `status`, the
+//! dashboard) by the store's SQL aggregation, many instants (the backfill, any replay of past
+//! days) by the engine's sweep of [`rules`] over the stored facts (see
+//! [`evaluate::evaluate_many`] for why). This module adds counts up the unit tree (sums of
+//! counts, never averages of rates) and judges them. It never writes records and never contacts
+//! upstream.
 
 pub mod backfill;
 pub mod engine;
