@@ -179,7 +179,7 @@ mod sources;
 mod status;
 mod sync;
 
-pub use simulate::{sim_options, start_simulator};
+pub use simulate::{sim_options, start_configured_simulator, start_simulator};
 // ---- end issue 19 ----
 
 #[derive(Debug, Args)]

@@ -8,18 +8,7 @@ pub(super) async fn run_daemon(loaded: LoadedConfig, clock: Arc<dyn Clock>) -> R
         tracing::warn!("configuration: {w}");
     }
     let settings = loaded.settings;
-    let _sim = if settings.simulator.enabled {
-        let (addr, _, stop) = start_simulator(
-            sim_options(&settings),
-            &settings.simulator.listen,
-            clock.clone(),
-        )
-        .await?;
-        tracing::info!(%addr, "built-in simulator started");
-        Some(stop)
-    } else {
-        None
-    };
+    let _sim = start_configured_simulator(&settings, clock.clone()).await?;
     let listen = settings.http.listen.clone();
     let application =
         crate::application::Application::build(settings, clock, Some(loaded.file.clone()))

@@ -19,6 +19,21 @@ pub fn sim_options(s: &Settings) -> SimOptions {
     o
 }
 
+/// The built-in simulator when the configuration enables it (`[simulator] enabled`), on its
+/// `listen` address; it stops when the returned sender is dropped. `None` when disabled.
+pub async fn start_configured_simulator(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<tokio::sync::oneshot::Sender<()>>, Failure> {
+    if !settings.simulator.enabled {
+        return Ok(None);
+    }
+    let (addr, _, stop) =
+        start_simulator(sim_options(settings), &settings.simulator.listen, clock).await?;
+    tracing::info!(%addr, "built-in simulator started");
+    Ok(Some(stop))
+}
+
 /// Starts the simulator on `listen`; it stops when the returned sender is dropped or fired.
 pub async fn start_simulator(
     options: SimOptions,

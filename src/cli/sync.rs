@@ -43,18 +43,7 @@ pub(super) async fn sync(
             "--from changes the stored mark: it cannot go with --dry-run",
         ));
     }
-    let _sim = if settings.simulator.enabled {
-        let (addr, _, stop) = start_simulator(
-            sim_options(&settings),
-            &settings.simulator.listen,
-            clock.clone(),
-        )
-        .await?;
-        tracing::info!(%addr, "built-in simulator started");
-        Some(stop)
-    } else {
-        None
-    };
+    let _sim = start_configured_simulator(&settings, clock.clone()).await?;
     let app = App::build(settings, clock.clone()).await?;
     let now = epoch(clock.now());
     let mode = if dry_run {
