@@ -481,6 +481,7 @@ impl Daemon {
                 // How the run went is told by the job itself (an internal event, logged and
                 // counted); the daemon records its end.
                 let result = runner.run(job, app2.clone(), fire, now).await;
+                release_after_job();
                 let finished = epoch(app2.clock.now());
                 let error = result.err();
                 outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -709,6 +710,17 @@ impl Daemon {
         self.drain(timeout).await;
         Ok(())
     }
+}
+
+/// Hands what a job freed back to the system, now and once more after the store's idle
+/// connections (and their SQLite page caches) have been closed: glibc keeps freed pages in its
+/// arenas otherwise, and an idle daemon would hold the peak of its last job (issue 16).
+fn release_after_job() {
+    crate::rates::engine::release_free_memory();
+    tokio::spawn(async {
+        tokio::time::sleep(crate::store::IDLE + Duration::from_secs(5)).await;
+        crate::rates::engine::release_free_memory();
+    });
 }
 
 /// systemd's service notifications (`sd_notify(3)`): readiness, the watchdog's keep-alive and

@@ -4,6 +4,12 @@
 //! quarter and year — at now and at past instants of the year — is unchanged, on both backends.
 //! The same deletion does change the previous year's rates: what was deleted was real data, just
 //! none that a current window counts.
+//!
+//! And the engine does not even read them: the facts blocks whose records all lie before the
+//! year (store/facts.rs) are overwritten with garbage, the current rates are evaluated unchanged
+//! and the garbage is still there afterwards (a block that is read but cannot be decoded is
+//! rebuilt from the records); last year's evaluation reads them, heals them and gives last year's
+//! numbers.
 
 mod common;
 
@@ -13,7 +19,10 @@ use dondoc::domain::{Period, PeriodKind};
 use dondoc::rates::evaluate::{UnitTree, rows_at_many};
 
 postgres_notice!();
-for_each_backend!(deleting_what_no_window_can_count_leaves_every_current_rate_unchanged);
+for_each_backend!(
+    deleting_what_no_window_can_count_leaves_every_current_rate_unchanged,
+    the_blocks_no_window_can_count_are_never_read
+);
 
 /// Every row of `items` as `unit|metric|scope|period|num/den`, in order.
 async fn rows(app: &dondoc::app::App, tree: &UnitTree, items: &[(Period, i64)]) -> Vec<String> {
@@ -115,6 +124,8 @@ async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b
         "old finished dossiers deleted: {old_dossiers}"
     );
     assert!(old_documents > 10, "old documents deleted: {old_documents}");
+    // Deleted behind the store's back: the facts are built again from what is left.
+    app.store.rebuild_facts().await.unwrap();
 
     let after = rows(&app, &tree, &current).await;
     assert_eq!(before.len(), after.len());
@@ -151,5 +162,97 @@ async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b
             assert!(before.contains(l), "{l} is not what the engine gave before");
         }
     }
+    app.store.close().await;
+}
+
+async fn the_blocks_no_window_can_count_are_never_read(b: Backend) {
+    let clock = clock();
+    let mut options = sim_options(4000, 800);
+    options.history_days = 540;
+    let sim = start_sim(options, clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
+    let now = now(clock.as_ref());
+    let report = dondoc::sync::run_once(&app, now).await;
+    assert!(report.failures().is_empty(), "{:?}", report.failures());
+    let tree = UnitTree::new(&app.settings);
+    let y = Period::containing(PeriodKind::Year, now).start();
+    let current: Vec<(Period, i64)> = PeriodKind::ALL
+        .iter()
+        .map(|k| (Period::containing(*k, now), now))
+        .collect();
+    let previous = [(Period::containing(PeriodKind::Year, y - 1), y)];
+    let before = rows(&app, &tree, &current).await;
+    let before_previous = rows(&app, &tree, &previous).await;
+
+    let garbage = match b {
+        Backend::Sqlite => "X'FFFFFFFFFFFF'",
+        Backend::Postgres => "'\\xffffffffffff'::bytea",
+    };
+    let old = execute(
+        &db.url,
+        &format!("UPDATE fact_blocks SET data = {garbage} WHERE last < {y}"),
+    )
+    .await;
+    assert!(
+        old >= 1,
+        "some block holds only records finished before the year"
+    );
+    let broken = format!("SELECT count(*) FROM fact_blocks WHERE data = {garbage}");
+
+    assert_eq!(rows(&app, &tree, &current).await, before);
+    for kind in PeriodKind::ALL {
+        let p = Period::containing(kind, now);
+        dondoc::rates::evaluate(&app.store, &app.settings, p, now)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        scalar(&db.url, &broken).await as u64,
+        old,
+        "the current periods read no block of records finished before the year"
+    );
+
+    // Last year does read them: each is rebuilt from the records, and its numbers are last
+    // year's.
+    assert_eq!(rows(&app, &tree, &previous).await, before_previous);
+    assert_eq!(scalar(&db.url, &broken).await, 0, "the blocks were healed");
+
+    // The data-quality counts read every block's summary of stored records per unit code: a
+    // summary that cannot be read is rebuilt too, and the counts are the same.
+    let quarter = Period::containing(PeriodKind::Quarter, now);
+    let quality = |ev: dondoc::rates::Evaluation| {
+        (
+            ev.quality.unmapped_dossier_codes,
+            ev.quality.unmapped_document_codes,
+        )
+    };
+    let good = quality(
+        dondoc::rates::evaluate(&app.store, &app.settings, quarter, now)
+            .await
+            .unwrap(),
+    );
+    let all = execute(
+        &db.url,
+        &format!("UPDATE fact_blocks SET units = {garbage}"),
+    )
+    .await;
+    assert!(all > old);
+    let healed = quality(
+        dondoc::rates::evaluate(&app.store, &app.settings, quarter, now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(healed, good);
+    assert_eq!(
+        scalar(
+            &db.url,
+            &format!("SELECT count(*) FROM fact_blocks WHERE units = {garbage}")
+        )
+        .await,
+        0,
+        "every summary was rebuilt"
+    );
+    assert_eq!(rows(&app, &tree, &current).await, before);
     app.store.close().await;
 }

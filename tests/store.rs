@@ -116,6 +116,7 @@ async fn the_copy_knows_every_column_of_both_schemas() {
                 .iter()
                 .map(move |(c, _)| format!("{}.{c}", t.name))
         })
+        .chain(dondoc::store::copy::DERIVED.iter().map(|c| c.to_string()))
         .collect();
     expected.sort();
 

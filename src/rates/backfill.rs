@@ -183,12 +183,14 @@ pub async fn run(
         .collect();
     report.skipped = report.days - todo.len();
     let tree = UnitTree::new(&app.settings);
-    let Some(since) = day_items(&todo).iter().map(|(p, _)| p.start()).min() else {
+    let all_items = day_items(&todo);
+    let Some(since) = all_items.iter().map(|(p, _)| p.start()).min() else {
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     };
     let mut evaluating = std::time::Instant::now();
-    let engine = Engine::load(&app.store, since).await?;
+    let engine = Engine::load(&app.store, since, all_items.len()).await?;
+    drop(all_items);
     let mut evaluation = evaluating.elapsed();
     for batch in todo.chunks(BATCH_DAYS) {
         evaluating = std::time::Instant::now();

@@ -17,20 +17,36 @@ use crate::domain::time::Epoch;
 use crate::store::{Facts, GroupTally, Store, StoreError};
 use std::sync::Arc;
 
-/// The projection of one job, sorted for the sweep.
+/// The projection of one job: sorted for the sweep when many windows will be swept (a window
+/// then reads only the prefix that can count in it), in reading order when few will (sorting a
+/// million facts costs more than sweeping them all a few times).
 struct Projection {
-    /// Sorted by `firsts`.
+    /// Sorted by `firsts` when `firsts` is not empty.
     dossiers: Vec<DossierFacts>,
-    /// The first instant at which a rule can count each dossier (`DossierFacts::span`).
+    /// The first instant at which a rule can count each dossier (`DossierFacts::span`); empty
+    /// when unsorted.
     firsts: Vec<Epoch>,
     dossier_groups: Vec<(String, Option<String>)>,
-    /// Sorted by their instant.
+    /// Sorted by their instant when `firsts` is not empty.
     documents: Vec<DocumentFacts>,
+    sorted: bool,
     document_groups: Vec<String>,
 }
 
 impl Projection {
-    fn new(f: Facts) -> Projection {
+    fn new(f: Facts, sort: bool) -> Projection {
+        if !sort {
+            return Projection {
+                dossiers: f.dossiers,
+                firsts: Vec::new(),
+                dossier_groups: f.dossier_groups,
+                documents: f.documents,
+                document_groups: f.document_groups,
+                sorted: false,
+            };
+        }
+        // Sorted in place (no second copy of a million facts at the job's peak); the key is a
+        // few comparisons, cheap enough to compute inside the sort.
         let mut dossiers = f.dossiers;
         dossiers.sort_unstable_by_key(|d| d.span().0);
         let firsts = dossiers.iter().map(|d| d.span().0).collect();
@@ -42,13 +58,20 @@ impl Projection {
             dossier_groups: f.dossier_groups,
             documents,
             document_groups: f.document_groups,
+            sorted: true,
         }
     }
 
     /// The dossier and document counts of one window, per group (groups with nothing counted
     /// left out).
     fn window(&self, w: Window) -> WindowTallies {
-        let n = self.firsts.partition_point(|f| *f < w.horizon);
+        // Sorted: only the prefix whose first instant is before the horizon can count (a fact
+        // with every instant at or after the horizon adds nothing); unsorted: all of them.
+        let n = if self.sorted {
+            self.firsts.partition_point(|f| *f < w.horizon)
+        } else {
+            self.dossiers.len()
+        };
         let mut acc = vec![Tally::default(); self.dossier_groups.len()];
         for d in &self.dossiers[..n] {
             tally_facts(d, w, &mut acc[d.group as usize]);
@@ -63,8 +86,15 @@ impl Projection {
                 tally,
             })
             .collect();
-        let lo = self.documents.partition_point(|d| d.at < w.start);
-        let hi = self.documents.partition_point(|d| d.at < w.horizon).max(lo);
+        let (lo, hi) = if self.sorted {
+            let lo = self.documents.partition_point(|d| d.at < w.start);
+            (
+                lo,
+                self.documents.partition_point(|d| d.at < w.horizon).max(lo),
+            )
+        } else {
+            (0, self.documents.len())
+        };
         let mut acc = vec![Tally::default(); self.document_groups.len()];
         for d in &self.documents[lo..hi] {
             tally_document_facts(d, w, &mut acc[d.group as usize]);
@@ -137,14 +167,20 @@ pub fn release_free_memory() {
     }
 }
 
+/// Up to this many windows, the facts are swept whole, unsorted: at a million facts, sorting
+/// (≈ 100 ms) costs more than a few whole sweeps (≈ 5 ms each; docs/performance.md).
+pub const SORT_FROM: usize = 8;
+
 /// Per window: the dossier counts and the document counts, per group.
 pub type WindowTallies = (Vec<GroupTally>, Vec<GroupTally>);
 
 impl Engine {
-    /// Reads the facts of what windows starting at or after `since` can count.
-    pub async fn load(store: &Store, since: Epoch) -> Result<Engine, StoreError> {
+    /// Reads the facts of what windows starting at or after `since` can count, for about
+    /// `windows` windows: sorted for the sweep when that is more than [`SORT_FROM`].
+    pub async fn load(store: &Store, since: Epoch, windows: usize) -> Result<Engine, StoreError> {
         let facts = store.load_facts(since).await?;
-        let projection = tokio::task::spawn_blocking(move || Projection::new(facts))
+        let sort = windows > SORT_FROM;
+        let projection = tokio::task::spawn_blocking(move || Projection::new(facts, sort))
             .await
             .map_err(join_error)?;
         Ok(Engine {

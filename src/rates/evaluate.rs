@@ -430,14 +430,14 @@ pub async fn evaluate_window(
         .ok_or_else(|| StoreError::Unsupported("an evaluation returned nothing".into()))
 }
 
-/// Evaluates several windows at `as_of` with one pass over the dossiers (the month, quarter and
+/// Evaluates several windows at `as_of` with one reading of the facts (the month, quarter and
 /// year of an evaluation run) and one reading of the data-quality counts.
 ///
-/// One instant is counted in SQL (`Store::dossier_tallies_many`: a few thousand group sums come
-/// back), not by the rate engine: at 1M dossiers the engine's load of every countable dossier
-/// costs as much as the aggregation (≈ 4 s both) and twice as much for `status` (1.8 s against
-/// 0.85 s), and holds its projection in memory. The engine wins where one load serves many
-/// instants: [`rows_at_many`] (the backfill of past days). docs/performance.md has the runs.
+/// The counts come from the rate engine ([`super::engine`]): the facts blocks that a window from
+/// the earliest start can count are read once (store/facts.rs; a block of dossiers all finished
+/// before that start is never read), and each window is a sweep of the rules over them. The
+/// store's SQL aggregation (`Store::dossier_tallies_many`) gives the same numbers and stays the
+/// independent reference of the property tests. docs/performance.md has the runs.
 pub async fn evaluate_many(
     store: &Store,
     s: &Settings,
@@ -450,12 +450,13 @@ pub async fn evaluate_many(
         .iter()
         .map(|(_, start, end)| (*start, (*end).min(as_of).max(*start)))
         .collect();
-    let dossiers = store.dossier_tallies_many(&bounds).await?;
-    let mut tallies = Vec::with_capacity(bounds.len());
-    for (k, (start, horizon)) in bounds.iter().enumerate() {
-        let documents = store.document_tallies(*start, *horizon).await?;
-        tallies.push((dossiers.get(k).cloned().unwrap_or_default(), documents));
-    }
+    let mut tallies = match bounds.iter().map(|(start, _)| *start).min() {
+        None => Vec::new(),
+        Some(since) => {
+            let engine = super::engine::Engine::load(store, since, bounds.len()).await?;
+            engine.tallies(&bounds).await?
+        }
+    };
     let unmapped = |codes: Vec<CodeCount>, claims: &dyn Fn(&str) -> bool| -> Vec<(String, i64)> {
         codes
             .into_iter()
@@ -504,7 +505,7 @@ pub async fn rows_at_many(
     let Some(since) = items.iter().map(|(p, _)| p.start()).min() else {
         return Ok(Vec::new());
     };
-    let engine = super::engine::Engine::load(store, since).await?;
+    let engine = super::engine::Engine::load(store, since, items.len()).await?;
     rows_at_many_with(&engine, s, tree, items).await
 }
 

@@ -61,11 +61,25 @@ pub trait Backend: Database<Arguments: IntoArguments<Self>> {
         rows: &'t [Vec<Val<'t>>],
     ) -> impl Future<Output = sqlx::Result<u64>> + Send + 't;
 
+    /// [`Backend::upsert_rows`], returning `returning` (a column list) of every row inserted or
+    /// updated, in no particular order.
+    fn upsert_rows_returning<'t>(
+        tx: &'t mut Transaction<'static, Self>,
+        table: &'t Table,
+        rows: &'t [Vec<Val<'t>>],
+        returning: &'t str,
+    ) -> impl Future<Output = sqlx::Result<Vec<Self::Row>>> + Send + 't;
+
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(done: &Self::QueryResult) -> u64;
 
     /// Rows per bulk statement.
     const UPSERT_CHUNK: usize;
+
+    /// A statement taking `$1` (a kind of facts) that serializes the transactions patching that
+    /// kind's fact blocks, run first in a page's transaction; empty where one writer holds the
+    /// whole database.
+    const FACTS_LOCK: &'static str;
 
     /// Whether one bulk statement may write a key twice (SQLite applies the rows one by one;
     /// PostgreSQL refuses to update one row twice in a statement).
@@ -229,6 +243,31 @@ pub(super) async fn upsert<'r, D: Backend, T, K: Eq + Hash + Ord>(
         }
     }
     Ok(written)
+}
+
+/// [`upsert`], returning `returning` of every row inserted or updated (a key written twice comes
+/// back twice, in no particular order: read it again if its last state matters).
+pub(super) async fn upsert_returning<'r, D: Backend, T, K: Eq + Hash + Ord>(
+    tx: &mut Transaction<'static, D>,
+    table: &Table,
+    rows: &'r [T],
+    key: impl Fn(&'r T) -> K,
+    values: impl Fn(&'r T) -> Vec<Val<'r>>,
+    returning: &str,
+) -> sqlx::Result<Vec<D::Row>> {
+    let mut out = Vec::new();
+    let rounds = if D::REPEATED_KEYS {
+        vec![rows.iter().collect()]
+    } else {
+        rounds(rows, key)
+    };
+    for round in rounds {
+        for chunk in round.chunks(D::UPSERT_CHUNK) {
+            let chunk: Vec<Vec<Val<'r>>> = chunk.iter().map(|r| values(r)).collect();
+            out.extend(D::upsert_rows_returning(tx, table, &chunk, returning).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// Splits `rows` into rounds in which each key appears once, the n-th row of a key in round n,

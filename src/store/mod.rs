@@ -423,18 +423,22 @@ macro_rules! dispatch {
 impl Store {
     /// Opens and migrates the database at `url`: `sqlite://PATH` (the file and its folder are
     /// created when missing) or `postgres://…` / `postgresql://…` (the database must exist).
+    ///
+    /// The rate engine's facts are built from the records here when their stored format is not
+    /// the current one (once after an upgrade; see [`facts`]).
     pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
-        if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(url, max_connections).await?,
-            ))
+        let store = if url.starts_with("sqlite:") {
+            Store::Sqlite(sqlite::SqliteStore::open(url, max_connections).await?)
         } else if is_postgres_url(url) {
-            Ok(Store::Postgres(
-                postgres::PostgresStore::open(url, max_connections).await?,
-            ))
+            Store::Postgres(postgres::PostgresStore::open(url, max_connections).await?)
         } else {
-            Err(StoreError::Unsupported(url.to_string()))
+            return Err(StoreError::Unsupported(url.to_string()));
+        };
+        if let Err(e) = store.ensure_facts().await {
+            store.close().await;
+            return Err(e);
         }
+        Ok(store)
     }
 
     /// The engine's name, for messages: `sqlite` or `postgres`.

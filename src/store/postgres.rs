@@ -19,7 +19,7 @@
 
 use super::backend::{Backend, Db, Kind, Table, Val};
 use super::{Result, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{ConnectOptions as _, Pool, Postgres, QueryBuilder, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -117,6 +117,8 @@ impl Backend for Postgres {
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const UPSERT_CHUNK: usize = CHUNK;
     const REPEATED_KEYS: bool = false;
+    // A transaction-scoped advisory lock per kind of facts (class 16 is dondoc's).
+    const FACTS_LOCK: &'static str = "SELECT pg_advisory_xact_lock(16, CAST($1 AS INTEGER))";
 
     fn rows_affected(done: &Self::QueryResult) -> u64 {
         done.rows_affected()
@@ -155,60 +157,86 @@ impl Backend for Postgres {
         table: &'t Table,
         rows: &'t [Vec<Val<'t>>],
     ) -> sqlx::Result<u64> {
-        let arrays: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, (_, kind))| format!("${}::{}", i + 1, kind.array()))
-            .collect();
-        let sql = format!(
-            "INSERT INTO {} SELECT * FROM UNNEST({}) {}",
-            table.target(),
-            arrays.join(", "),
-            table.on_conflict
-        );
-        // Only fixed names and numbers are formatted into the statement; the rows are bound,
-        // one array per column.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (i, (_, kind)) in table.columns.iter().enumerate() {
-            let cell = |r: &Vec<Val<'t>>| r.get(i).copied();
-            q = match kind {
-                Kind::Text => q.bind(
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Some(Val::Text(v)) => v,
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Kind::Int => q.bind(
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Some(Val::Int(v)) => v,
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Kind::Float => q.bind(
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Some(Val::Float(v)) => v,
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Kind::Bool => q.bind(
-                    rows.iter()
-                        .map(|r| match cell(r) {
-                            Some(Val::Bool(v)) => v,
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            };
-        }
+        let q = bulk_upsert(table, rows, "");
         Ok(q.execute(&mut **tx).await?.rows_affected())
     }
+
+    async fn upsert_rows_returning<'t>(
+        tx: &'t mut Transaction<'static, Postgres>,
+        table: &'t Table,
+        rows: &'t [Vec<Val<'t>>],
+        returning: &'t str,
+    ) -> sqlx::Result<Vec<PgRow>> {
+        bulk_upsert(table, rows, returning)
+            .fetch_all(&mut **tx)
+            .await
+    }
+}
+
+/// The bulk upsert of `rows` into `table` (with `RETURNING returning` unless empty), its rows
+/// bound as one array per column.
+fn bulk_upsert<'t>(
+    table: &Table,
+    rows: &'t [Vec<Val<'t>>],
+    returning: &str,
+) -> sqlx::query::Query<'t, Postgres, sqlx::postgres::PgArguments> {
+    let arrays: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| format!("${}::{}", i + 1, kind.array()))
+        .collect();
+    let mut sql = format!(
+        "INSERT INTO {} SELECT * FROM UNNEST({}) {}",
+        table.target(),
+        arrays.join(", "),
+        table.on_conflict
+    );
+    if !returning.is_empty() {
+        sql.push_str(" RETURNING ");
+        sql.push_str(returning);
+    }
+    // Only fixed names and numbers are formatted into the statement; the rows are bound,
+    // one array per column.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, (_, kind)) in table.columns.iter().enumerate() {
+        let cell = |r: &Vec<Val<'t>>| r.get(i).copied();
+        q = match kind {
+            Kind::Text => q.bind(
+                rows.iter()
+                    .map(|r| match cell(r) {
+                        Some(Val::Text(v)) => v,
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::Int => q.bind(
+                rows.iter()
+                    .map(|r| match cell(r) {
+                        Some(Val::Int(v)) => v,
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::Float => q.bind(
+                rows.iter()
+                    .map(|r| match cell(r) {
+                        Some(Val::Float(v)) => v,
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::Bool => q.bind(
+                rows.iter()
+                    .map(|r| match cell(r) {
+                        Some(Val::Bool(v)) => v,
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        };
+    }
+    q
 }
 
 #[cfg(test)]

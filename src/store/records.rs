@@ -5,13 +5,14 @@
 //! Written once for both engines over [`Backend`]; never interprets a record (the upstream
 //! layer validated it) and never counts for a rate (see [`super::tallies`]).
 
-use super::backend::{Backend, Db, Kind, Table, Val, upsert};
+use super::backend::{Backend, Db, Kind, Table, Val, upsert, upsert_returning};
+use super::facts::{DocumentRecords, DossierRecords, FactRecord};
 use super::{
     CodeCount, Context, Document, Dossier, FutureCount, Procedure, Rejection, RejectionCount,
     Result, RunCounts, SyncState, SyncStats,
 };
 use crate::domain::time::Epoch;
-use sqlx::{Encode, Executor, FromRow, QueryBuilder, Transaction, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, QueryBuilder, Transaction, Type};
 
 const DOSSIERS: Table = Table {
     name: "dossiers",
@@ -140,12 +141,15 @@ const DOCUMENT_PAGE: PageKind = PageKind {
 /// A record that comes in pages: where it goes and its row.
 trait PageRecord {
     const PAGE: PageKind;
+    /// Where its facts for the rate engine go.
+    type Facts: FactRecord;
     fn code(&self) -> &str;
     fn values<'a>(&'a self, source: &'a str) -> Vec<Val<'a>>;
 }
 
 impl PageRecord for Dossier {
     const PAGE: PageKind = DOSSIER_PAGE;
+    type Facts = DossierRecords;
 
     fn code(&self) -> &str {
         &self.code
@@ -181,6 +185,7 @@ impl PageRecord for Dossier {
 
 impl PageRecord for Document {
     const PAGE: PageKind = DOCUMENT_PAGE;
+    type Facts = DocumentRecords;
 
     fn code(&self) -> &str {
         &self.code
@@ -220,6 +225,16 @@ where
     for<'r> FutureCount: FromRow<'r, D::Row>,
     for<'r> RejectionCount: FromRow<'r, D::Row>,
     for<'r> CodeCount: FromRow<'r, D::Row>,
+    // The rate engine's facts, patched with each page (store/facts.rs).
+    for<'q> Vec<u8>: Encode<'q, D> + Type<D>,
+    for<'r> (i64, Vec<u8>): FromRow<'r, D::Row>,
+    for<'r> (Vec<u8>,): FromRow<'r, D::Row>,
+    for<'r> (String, String, Option<i64>): FromRow<'r, D::Row>,
+    usize: ColumnIndex<D::Row>,
+    for<'r> i64: Decode<'r, D>,
+    for<'r> Option<i64>: Decode<'r, D>,
+    for<'r> &'r str: Decode<'r, D>,
+    for<'r> Option<&'r str>: Decode<'r, D>,
 {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
@@ -365,8 +380,9 @@ where
         Ok(())
     }
 
-    /// Stores one page of records and its rejections and moves the mark to `mark`, in one
-    /// transaction; returns how many records were written.
+    /// Stores one page of records and its rejections and moves the mark to `mark`, and patches
+    /// the rate engine's facts of the records written (store/facts.rs), in one transaction;
+    /// returns how many records were written.
     async fn store_page<T: PageRecord>(
         &self,
         source: &str,
@@ -380,9 +396,26 @@ where
         let mut tx = D::begin_recomputable(&self.pool)
             .await
             .doing("starting a write transaction")?;
-        let written = upsert(&mut tx, page.table, records, T::code, |r| r.values(source))
-            .await
-            .doing(page.storing)?;
+        if !D::FACTS_LOCK.is_empty() {
+            // Taken first, so that it never waits while holding the rows of the page.
+            sqlx::query(D::FACTS_LOCK)
+                .bind(<T::Facts as FactRecord>::KIND)
+                .execute(&mut *tx)
+                .await
+                .doing(page.storing)?;
+        }
+        let stored = upsert_returning(
+            &mut tx,
+            page.table,
+            records,
+            T::code,
+            |r| r.values(source),
+            <T::Facts as FactRecord>::COLUMNS,
+        )
+        .await
+        .doing(page.storing)?;
+        let written = stored.len() as u64;
+        Self::apply_facts::<T::Facts>(&mut tx, &stored).await?;
         let codes = records.iter().map(T::code);
         Self::clear_rejections(&mut tx, source, page.kind, codes).await?;
         Self::put_rejections(&mut tx, source, rejections, now).await?;
@@ -589,26 +622,6 @@ where
         .fetch_all(&self.pool)
         .await
         .doing("counting rejected records")
-    }
-
-    pub async fn dossier_codes(&self) -> Result<Vec<CodeCount>> {
-        sqlx::query_as(
-            "SELECT unit_code AS code, count(*) AS count FROM dossiers WHERE NOT deleted \
-             GROUP BY unit_code ORDER BY unit_code",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .doing("counting dossiers per unit code")
-    }
-
-    pub async fn document_codes(&self) -> Result<Vec<CodeCount>> {
-        sqlx::query_as(
-            "SELECT unit_code AS code, count(*) AS count FROM documents WHERE NOT deleted \
-             GROUP BY unit_code ORDER BY unit_code",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .doing("counting documents per unit code")
     }
 
     pub async fn data_start(&self) -> Result<Option<Epoch>> {

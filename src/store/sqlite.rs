@@ -12,7 +12,9 @@
 
 use super::backend::{Backend, Db, Table, Val};
 use super::{Context, Result, StoreError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions as _, Pool, QueryBuilder, Sqlite, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -188,6 +190,8 @@ impl Backend for Sqlite {
     const CLAIM_LOCK: &'static str = "";
     const UPSERT_CHUNK: usize = 1000;
     const REPEATED_KEYS: bool = true;
+    // BEGIN IMMEDIATE: one writer at a time already.
+    const FACTS_LOCK: &'static str = "";
 
     fn rows_affected(done: &Self::QueryResult) -> u64 {
         done.rows_affected()
@@ -219,20 +223,7 @@ impl Backend for Sqlite {
         table: &'t Table,
         rows: &'t [Vec<Val<'t>>],
     ) -> sqlx::Result<u64> {
-        let picks: Vec<String> = (0..table.columns.len())
-            .map(|i| format!("r.value ->> {i}"))
-            .collect();
-        // The array is converted to SQLite's binary JSON once, and `jsonb_each` hands each row
-        // over as binary JSON: `json_each` gave each row back as text that every `->>` parsed
-        // again (one parse per column; docs/sync-writes.md).
-        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        let sql = format!(
-            "INSERT INTO {} SELECT {} FROM jsonb_each(jsonb($1)) AS r WHERE true {}",
-            table.target(),
-            picks.join(", "),
-            table.on_conflict
-        );
-        let json = serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let (sql, json) = bulk_upsert(table, rows, "")?;
         // Only fixed names and numbers are formatted into the statement; the rows are bound.
         Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(json)
@@ -240,4 +231,45 @@ impl Backend for Sqlite {
             .await?
             .rows_affected())
     }
+
+    async fn upsert_rows_returning<'t>(
+        tx: &'t mut Transaction<'static, Sqlite>,
+        table: &'t Table,
+        rows: &'t [Vec<Val<'t>>],
+        returning: &'t str,
+    ) -> sqlx::Result<Vec<SqliteRow>> {
+        let (sql, json) = bulk_upsert(table, rows, returning)?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json)
+            .fetch_all(&mut **tx)
+            .await
+    }
+}
+
+/// The bulk upsert of `rows` into `table` (with `RETURNING returning` unless empty) and its one
+/// bound value.
+fn bulk_upsert(
+    table: &Table,
+    rows: &[Vec<Val<'_>>],
+    returning: &str,
+) -> sqlx::Result<(String, String)> {
+    let picks: Vec<String> = (0..table.columns.len())
+        .map(|i| format!("r.value ->> {i}"))
+        .collect();
+    // The array is converted to SQLite's binary JSON once, and `jsonb_each` hands each row
+    // over as binary JSON: `json_each` gave each row back as text that every `->>` parsed
+    // again (one parse per column; docs/sync-writes.md).
+    // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    let mut sql = format!(
+        "INSERT INTO {} SELECT {} FROM jsonb_each(jsonb($1)) AS r WHERE true {}",
+        table.target(),
+        picks.join(", "),
+        table.on_conflict
+    );
+    if !returning.is_empty() {
+        sql.push_str(" RETURNING ");
+        sql.push_str(returning);
+    }
+    let json = serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    Ok((sql, json))
 }
