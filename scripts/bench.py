@@ -173,8 +173,9 @@ def main():
     ap.add_argument("--units", type=int, default=200)
     ap.add_argument("--changes", type=int, default=1000)
     ap.add_argument("--page-size", type=int, default=1000)
-    ap.add_argument("--idle-seconds", type=int, default=40,
-                    help="how long the idle daemon is watched (longer than the store's 20 s idle timeout)")
+    ap.add_argument("--idle-seconds", type=int, default=60,
+                    help="how long the idle daemon is watched after its start-up jobs (longer than two of the "
+                         "store's 20 s idle timeouts, after which the daemon has closed its connections and trimmed)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each figure (the median is reported)")
     ap.add_argument("--years", type=int, default=3,
                     help="also serve YEARS years of history (YEARS times the dossiers) and compare the evaluation (0: skip)")

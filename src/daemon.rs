@@ -712,13 +712,18 @@ impl Daemon {
     }
 }
 
-/// Hands what a job freed back to the system, now and once more after the store's idle
-/// connections (and their SQLite page caches) have been closed: glibc keeps freed pages in its
-/// arenas otherwise, and an idle daemon would hold the peak of its last job (issue 16).
+/// Hands what a job freed back to the system, now and again after the store's idle connections
+/// (and their SQLite page caches) have been closed: glibc keeps freed pages in its arenas
+/// otherwise, and an idle daemon would hold the peak of its last job (issue 16). The pool closes
+/// a connection between one and two idle timeouts after its last use (its reaper runs once per
+/// timeout), hence a trim after each.
 fn release_after_job() {
     crate::rates::engine::release_free_memory();
     tokio::spawn(async {
-        tokio::time::sleep(crate::store::IDLE + Duration::from_secs(5)).await;
+        let idle = crate::store::IDLE;
+        tokio::time::sleep(idle + Duration::from_secs(5)).await;
+        crate::rates::engine::release_free_memory();
+        tokio::time::sleep(idle).await;
         crate::rates::engine::release_free_memory();
     });
 }

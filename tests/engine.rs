@@ -21,7 +21,8 @@ use dondoc::rates::evaluate::{UnitTree, rows_at_many};
 postgres_notice!();
 for_each_backend!(
     deleting_what_no_window_can_count_leaves_every_current_rate_unchanged,
-    the_blocks_no_window_can_count_are_never_read
+    the_blocks_no_window_can_count_are_never_read,
+    the_code_counts_follow_every_write
 );
 
 /// Every row of `items` as `unit|metric|scope|period|num/den`, in order.
@@ -214,45 +215,139 @@ async fn the_blocks_no_window_can_count_are_never_read(b: Backend) {
     );
 
     // Last year does read them: each is rebuilt from the records, and its numbers are last
-    // year's.
-    assert_eq!(rows(&app, &tree, &previous).await, before_previous);
-    assert_eq!(scalar(&db.url, &broken).await, 0, "the blocks were healed");
-
-    // The data-quality counts read every block's summary of stored records per unit code: a
-    // summary that cannot be read is rebuilt too, and the counts are the same.
-    let quarter = Period::containing(PeriodKind::Quarter, now);
-    let quality = |ev: dondoc::rates::Evaluation| {
-        (
-            ev.quality.unmapped_dossier_codes,
-            ev.quality.unmapped_document_codes,
-        )
-    };
-    let good = quality(
-        dondoc::rates::evaluate(&app.store, &app.settings, quarter, now)
-            .await
-            .unwrap(),
-    );
-    let all = execute(
+    // year's. The per-unit counts are then counted again from every block's summary: summaries
+    // that cannot be read are rebuilt too.
+    let codes_before = code_counts(&app, &db.url).await;
+    assert_eq!(codes_before.0, codes_before.1);
+    execute(
         &db.url,
         &format!("UPDATE fact_blocks SET units = {garbage}"),
     )
     .await;
-    assert!(all > old);
-    let healed = quality(
-        dondoc::rates::evaluate(&app.store, &app.settings, quarter, now)
-            .await
-            .unwrap(),
-    );
-    assert_eq!(healed, good);
+    assert_eq!(rows(&app, &tree, &previous).await, before_previous);
+    assert_eq!(scalar(&db.url, &broken).await, 0, "the blocks were healed");
     assert_eq!(
         scalar(
             &db.url,
-            &format!("SELECT count(*) FROM fact_blocks WHERE units = {garbage}")
+            &format!("SELECT count(*) FROM fact_blocks WHERE kind = 1 AND units = {garbage}")
         )
         .await,
         0,
-        "every summary was rebuilt"
+        "every summary of the dossiers' blocks was rebuilt"
     );
+    assert_eq!(code_counts(&app, &db.url).await, codes_before);
+
     assert_eq!(rows(&app, &tree, &current).await, before);
     app.store.close().await;
+}
+
+/// A dossier of `unit`, received at 2026-03-01 plus `n` hours, updated at `updated`.
+fn dossier(code: &str, unit: &str, status: u8, updated: i64) -> dondoc::upstream::records::Dossier {
+    let received = 1_772_323_200 + updated % 1000 * 3600;
+    dondoc::upstream::records::Dossier {
+        code: code.into(),
+        procedure_code: "P".into(),
+        field_code: Some("G01".into()),
+        unit_code: unit.into(),
+        channel: Some(2),
+        status,
+        received_at: Some(received),
+        appointed_at: Some(received + 86_400),
+        due_at: Some(received + 86_400),
+        ended_at: None,
+        returned_at: None,
+        paid_online: 0,
+        fee_total: 0.0,
+        digitized: false,
+        first_apology_at: None,
+        rating: None,
+        rated_at: None,
+        updated_at: updated,
+        deleted: false,
+    }
+}
+
+/// The stored (not deleted) dossiers per unit code, as the data-quality counts give them and as
+/// the records table says.
+async fn code_counts(app: &dondoc::app::App, url: &str) -> (Vec<String>, Vec<String>) {
+    let kept: Vec<String> = app
+        .store
+        .dossier_codes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{}={}", c.code, c.count))
+        .collect();
+    let table = strings(
+        url,
+        "SELECT unit_code || '=' || CAST(count(*) AS TEXT) FROM dossiers WHERE NOT deleted \
+         GROUP BY unit_code ORDER BY unit_code",
+    )
+    .await;
+    (kept, table)
+}
+
+/// The unmapped-code counts are kept per unit code with the fact blocks (not counted over the
+/// records at each evaluation): after pages that add, move between units, take out of scope,
+/// delete, and write one code twice, and after a rebuild, they equal the records table's.
+async fn the_code_counts_follow_every_write(b: Backend) {
+    let clock = clock();
+    let sim = start_sim(sim_options(10, 2), clock.clone()).await;
+    let db = TestDb::new(b).await;
+    let app = db.app(sim.addr, clock.clone()).await;
+    let store = &app.store;
+    // 2,500 dossiers over three blocks, in two units.
+    let first: Vec<_> = (0..2500)
+        .map(|i| {
+            dossier(
+                &format!("HS{i:05}"),
+                if i % 3 == 0 { "A" } else { "B" },
+                4,
+                10,
+            )
+        })
+        .collect();
+    for page in first.chunks(1000) {
+        store
+            .store_dossier_page("motcua", "ho-so", page, &[], None, 0)
+            .await
+            .unwrap();
+    }
+    let (kept, table) = code_counts(&app, &db.url).await;
+    assert_eq!(kept, ["A=834", "B=1666"]);
+    assert_eq!(kept, table);
+
+    // One page: moves, a status no rule counts (still stored), deletions, a new unit, a code
+    // written twice (the later version wins), and an older version that must not win.
+    let mut page = Vec::new();
+    for i in (0..2500).step_by(7) {
+        page.push(dossier(&format!("HS{i:05}"), "C", 4, 20));
+    }
+    for i in (1..2500).step_by(11) {
+        page.push(dossier(&format!("HS{i:05}"), "A", 3, 20));
+    }
+    for i in (2..2500).step_by(13) {
+        let mut d = dossier(&format!("HS{i:05}"), "", 0, 20);
+        d.deleted = true;
+        page.push(d);
+    }
+    page.push(dossier("HS00005", "D", 4, 30));
+    page.push(dossier("HS00005", "E", 4, 31));
+    page.push(dossier("HS00010", "OLD", 4, 5));
+    store
+        .store_dossier_page("motcua", "ho-so", &page, &[], None, 0)
+        .await
+        .unwrap();
+    let (kept, table) = code_counts(&app, &db.url).await;
+    assert!(kept.iter().any(|c| c.starts_with("E=")), "{kept:?}");
+    assert!(
+        !kept
+            .iter()
+            .any(|c| c.starts_with("OLD=") || c.starts_with("D="))
+    );
+    assert_eq!(kept, table);
+
+    store.rebuild_facts().await.unwrap();
+    assert_eq!(code_counts(&app, &db.url).await.0, table);
+    store.close().await;
 }

@@ -22,6 +22,14 @@ CREATE TABLE fact_state (
     kind    BIGINT PRIMARY KEY,
     version BIGINT NOT NULL
 );
+-- Stored (not deleted) records per kind and unit code (see the SQLite migration).
+CREATE TABLE fact_units (
+    kind      BIGINT NOT NULL,
+    unit_code TEXT COLLATE "C" NOT NULL,
+    records   BIGINT NOT NULL,
+    PRIMARY KEY (kind, unit_code)
+);
+
 -- Packed facts hardly compress: kept out of line, uncompressed, so that reading them costs no
 -- decompression.
 ALTER TABLE fact_blocks ALTER COLUMN data SET STORAGE EXTERNAL;

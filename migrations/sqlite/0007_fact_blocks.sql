@@ -91,3 +91,13 @@ CREATE TABLE fact_state (
     kind    INTEGER PRIMARY KEY,
     version INTEGER NOT NULL
 );
+
+-- Stored (not deleted) records per kind and unit code: the data-quality counts of unmapped codes.
+-- Changed by the same transactions as the blocks (by the difference of the blocks' summaries), and
+-- counted again from the summaries whenever blocks are rebuilt.
+CREATE TABLE fact_units (
+    kind      INTEGER NOT NULL,
+    unit_code TEXT    NOT NULL,
+    records   INTEGER NOT NULL,
+    PRIMARY KEY (kind, unit_code)
+);

@@ -144,10 +144,14 @@ pub async fn compute(
     let tree = UnitTree::new(s);
     let horizon = end.min(as_of).max(start);
     let window = [(start, horizon)];
-    let groups = store
-        .dossier_tallies_many(&window)
+    // The counts of the rates, by the rate engine over the facts the window can count (the
+    // same numbers as `rates::evaluate`).
+    let groups = crate::rates::engine::Engine::load(store, start, 1)
+        .await?
+        .tallies(&window)
         .await?
         .pop()
+        .map(|(dossiers, _)| dossiers)
         .unwrap_or_default();
     let procedures = store
         .fee_procedures_many(&window)

@@ -60,6 +60,9 @@ pub const DERIVED: &[&str] = &[
     "fact_blocks.last",
     "fact_blocks.units",
     "fact_blocks.data",
+    "fact_units.kind",
+    "fact_units.unit_code",
+    "fact_units.records",
     "fact_state.kind",
     "fact_state.version",
 ];

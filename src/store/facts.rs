@@ -25,7 +25,7 @@
 //! This module never computes a rate (the rules are [`crate::rates::rules`], applied by
 //! [`crate::rates::engine`]) and never holds personal data (codes, dates and flags only).
 
-use super::backend::{Backend, Db};
+use super::backend::{Backend, Db, Kind, Table, upsert};
 use super::{Context, Result, Store};
 use crate::domain::facts::{
     DOC_INCOMING, DOC_NONE, DOC_OUTGOING, DocumentFacts, DossierFacts, F_IN_SCOPE, NONE,
@@ -403,6 +403,8 @@ impl Dict {
 struct Encoded {
     first: Epoch,
     last: Epoch,
+    /// Its stored records per unit code.
+    per_unit: BTreeMap<String, u32>,
     /// Its stored records per unit code (`postcard`: `Vec<(String, u32)>`), read apart from
     /// the facts for the data-quality counts.
     units: Vec<u8>,
@@ -481,21 +483,43 @@ fn encode<S: Slot>(strings: Vec<String>, slots: Vec<S>) -> Option<Encoded> {
     // A block of records no window counts gets an empty span that every reading skips.
     let first = slots.iter().map(|s| s.span().0).min().unwrap_or(Epoch::MAX);
     let last = slots.iter().map(|s| s.span().1).max().unwrap_or(Epoch::MIN);
-    let mut per_unit: BTreeMap<&str, u32> = BTreeMap::new();
-    for s in &slots {
-        let unit = strings.get(s.unit() as usize).map_or("", String::as_str);
-        *per_unit.entry(unit).or_default() += 1;
-    }
+    let block = Block { strings, slots };
+    let per_unit = counts_of(&block);
     // Encoding plain integers and strings into a vector cannot fail.
     let units = postcard::to_allocvec(&per_unit).unwrap_or_default();
-    let data = postcard::to_allocvec(&Block { strings, slots }).unwrap_or_default();
+    let data = postcard::to_allocvec(&block).unwrap_or_default();
     Some(Encoded {
         first,
         last,
+        per_unit,
         units,
         data,
     })
 }
+
+/// A block's records per unit code.
+fn counts_of<S: Slot>(b: &Block<S>) -> BTreeMap<String, u32> {
+    let mut per_unit: BTreeMap<&str, u32> = BTreeMap::new();
+    for s in &b.slots {
+        let unit = b.strings.get(s.unit() as usize).map_or("", String::as_str);
+        *per_unit.entry(unit).or_default() += 1;
+    }
+    per_unit
+        .into_iter()
+        .map(|(u, n)| (u.to_string(), n))
+        .collect()
+}
+
+/// `fact_units`, written in bulk: a row adds its count to the stored one.
+const FACT_UNITS: Table = Table {
+    name: "fact_units",
+    columns: &[
+        ("kind", Kind::Int),
+        ("unit_code", Kind::Text),
+        ("records", Kind::Int),
+    ],
+    on_conflict: "ON CONFLICT (kind, unit_code) DO UPDATE SET records = fact_units.records + excluded.records",
+};
 
 fn corrupt(e: postcard::Error) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
@@ -535,6 +559,7 @@ where
     for<'r> (i64,): FromRow<'r, D::Row>,
     for<'r> (i64, Vec<u8>): FromRow<'r, D::Row>,
     for<'r> (Vec<u8>,): FromRow<'r, D::Row>,
+    for<'r> super::CodeCount: FromRow<'r, D::Row>,
     for<'r> (String, String, Option<i64>): FromRow<'r, D::Row>,
     for<'r> (Option<i64>,): FromRow<'r, D::Row>,
     usize: ColumnIndex<D::Row>,
@@ -580,6 +605,9 @@ where
                 .or_default()
                 .push((offset_of(*id), slot.as_ref()));
         }
+        // The change of each unit's count of stored records, over the page's blocks.
+        let mut delta: BTreeMap<String, i64> = BTreeMap::new();
+        let mut recount = false;
         for (block, updates) in blocks {
             let stored: Option<(i64, Vec<u8>)> = sqlx::query_as(
                 "SELECT block, data FROM fact_blocks WHERE kind = $1 AND block = $2",
@@ -600,13 +628,97 @@ where
                         "a block of the rate engine's facts could not be read: rebuilt from the records"
                     );
                     Self::rebuild_range::<F>(tx, block << SHIFT, (block + 1) << SHIFT).await?;
+                    recount = true;
                     continue;
                 }
             };
+            if let Some(old) = &old {
+                for (unit, n) in counts_of(old) {
+                    *delta.entry(unit).or_default() -= i64::from(n);
+                }
+            }
             let encoded = patch(old, &updates).map_err(corrupt).doing(DOING)?;
+            if let Some(e) = &encoded {
+                for (unit, n) in &e.per_unit {
+                    *delta.entry(unit.clone()).or_default() += i64::from(*n);
+                }
+            }
             Self::put_block(tx, F::KIND, block, encoded).await?;
         }
+        if recount {
+            Self::recount_units::<F>(tx).await
+        } else {
+            Self::add_units(tx, F::KIND, delta).await
+        }
+    }
+
+    /// Adds `delta` to the kind's counts of stored records per unit code (`fact_units`).
+    async fn add_units(
+        tx: &mut Transaction<'static, D>,
+        kind: i64,
+        delta: BTreeMap<String, i64>,
+    ) -> Result<()> {
+        let rows: Vec<(String, i64)> = delta.into_iter().filter(|(_, n)| *n != 0).collect();
+        upsert(
+            tx,
+            &FACT_UNITS,
+            &rows,
+            |(unit, _)| unit.as_str(),
+            |(unit, n)| vec![kind.into(), unit.into(), (*n).into()],
+        )
+        .await
+        .doing("counting the stored records per unit code")?;
         Ok(())
+    }
+
+    /// Counts a kind's stored records per unit code again from every block's summary (after a
+    /// rebuild); a summary that cannot be read has its block rebuilt from the records first.
+    async fn recount_units<F: FactRecord>(tx: &mut Transaction<'static, D>) -> Result<()> {
+        const DOING: &str = "counting the stored records per unit code";
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT block, units FROM fact_blocks WHERE kind = $1")
+                .bind(F::KIND)
+                .fetch_all(&mut **tx)
+                .await
+                .doing(DOING)?;
+        let mut total: BTreeMap<String, i64> = BTreeMap::new();
+        for (block, units) in rows {
+            let units: Vec<(String, u32)> = match postcard::from_bytes(&units) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(
+                        kind = F::NAME,
+                        block,
+                        error = %e,
+                        "a block of the rate engine's facts could not be read: rebuilt from the records"
+                    );
+                    Self::rebuild_range::<F>(tx, block << SHIFT, (block + 1) << SHIFT).await?;
+                    let again: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "SELECT units FROM fact_blocks WHERE kind = $1 AND block = $2",
+                    )
+                    .bind(F::KIND)
+                    .bind(block)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .doing(DOING)?;
+                    match again {
+                        Some((units,)) => {
+                            postcard::from_bytes(&units).map_err(corrupt).doing(DOING)?
+                        }
+                        None => Vec::new(),
+                    }
+                }
+            };
+            for (unit, n) in units {
+                *total.entry(unit).or_default() += i64::from(n);
+            }
+        }
+        sqlx::query("DELETE FROM fact_units WHERE kind = $1")
+            .bind(F::KIND)
+            .execute(&mut **tx)
+            .await
+            .doing(DOING)?;
+        Self::add_units(tx, F::KIND, total).await
     }
 
     /// Writes (or, when empty, deletes) one block.
@@ -737,6 +849,7 @@ where
             lo += REBUILD_IDS;
             let _ = max;
         }
+        Self::recount_units::<F>(&mut tx).await?;
         sqlx::query("UPDATE fact_state SET version = $1 WHERE kind = $2")
             .bind(VERSION)
             .bind(F::KIND)
@@ -794,6 +907,7 @@ where
         for block in broken {
             let mut tx = D::begin_write(&self.pool).await.doing(DOING)?;
             Self::rebuild_range::<F>(&mut tx, block << SHIFT, (block + 1) << SHIFT).await?;
+            Self::recount_units::<F>(&mut tx).await?;
             tx.commit().await.doing(DOING)?;
             let data: Option<(i64, Vec<u8>)> = sqlx::query_as(
                 "SELECT block, data FROM fact_blocks WHERE kind = $1 AND block = $2 AND last >= $3",
@@ -811,57 +925,17 @@ where
         Ok(())
     }
 
-    /// Stored (not deleted) records of a kind per unit code, summed over every block's summary:
-    /// a few thousand small values, whatever the records kept.
+    /// Stored (not deleted) records of a kind per unit code: `fact_units`, kept with the blocks
+    /// (a few hundred rows, whatever the records kept).
     pub(super) async fn unit_counts<F: FactRecord>(&self) -> Result<Vec<super::CodeCount>> {
-        const DOING: &str = "counting the stored records per unit code";
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut add = |units: &[u8]| -> std::result::Result<(), postcard::Error> {
-            let units: Vec<(String, u32)> = postcard::from_bytes(units)?;
-            for (unit, n) in units {
-                *counts.entry(unit).or_default() += i64::from(n);
-            }
-            Ok(())
-        };
-        let mut broken = Vec::new();
-        {
-            let mut rows = sqlx::query_as::<D, (i64, Vec<u8>)>(
-                "SELECT block, units FROM fact_blocks WHERE kind = $1",
-            )
-            .bind(F::KIND)
-            .fetch(&self.pool);
-            while let Some((block, units)) = rows.try_next().await.doing(DOING)? {
-                if add(&units).is_err() {
-                    broken.push(block);
-                }
-            }
-        }
-        // A summary that cannot be read: its block is rebuilt from the records, then counted.
-        for block in broken {
-            tracing::warn!(
-                kind = F::NAME,
-                block,
-                "a block of the rate engine's facts could not be read: rebuilding it from the records"
-            );
-            let mut tx = D::begin_write(&self.pool).await.doing(DOING)?;
-            Self::rebuild_range::<F>(&mut tx, block << SHIFT, (block + 1) << SHIFT).await?;
-            tx.commit().await.doing(DOING)?;
-            let units: Option<(i64, Vec<u8>)> = sqlx::query_as(
-                "SELECT block, units FROM fact_blocks WHERE kind = $1 AND block = $2",
-            )
-            .bind(F::KIND)
-            .bind(block)
-            .fetch_optional(&self.pool)
-            .await
-            .doing(DOING)?;
-            if let Some((_, units)) = units {
-                add(&units).map_err(corrupt).doing(DOING)?;
-            }
-        }
-        Ok(counts
-            .into_iter()
-            .map(|(code, count)| super::CodeCount { code, count })
-            .collect())
+        sqlx::query_as(
+            "SELECT unit_code AS code, records AS count FROM fact_units \
+             WHERE kind = $1 AND records > 0 ORDER BY unit_code",
+        )
+        .bind(F::KIND)
+        .fetch_all(&self.pool)
+        .await
+        .doing("counting the stored records per unit code")
     }
 
     /// The records stored in the blocks of a kind that a window from `since` can count (an
