@@ -857,12 +857,21 @@ where
             .await
             .doing(DOING)?;
         tx.commit().await.doing(DOING)?;
-        tracing::info!(
-            kind = F::NAME,
-            records,
-            secs = started.elapsed().as_secs_f64(),
-            "the rate engine's facts were built from the records"
-        );
+        let secs = started.elapsed().as_secs_f64();
+        if records > 0 {
+            tracing::info!(
+                kind = F::NAME,
+                records,
+                secs,
+                "the rate engine's facts were built from the records"
+            );
+        } else {
+            // A new, empty store: nothing worth a line in an operator's log.
+            tracing::debug!(
+                kind = F::NAME,
+                "the rate engine's facts are ready (no records)"
+            );
+        }
         Ok(())
     }
 
