@@ -231,6 +231,7 @@ impl FactRecord for DossierRecords {
         CAST(CAST(digitized AS INTEGER) AS BIGINT), CAST(CAST(deleted AS INTEGER) AS BIGINT)";
     const NAME: &'static str = "dossiers";
 
+    /// A dossier's row ([`DossierRecords::COLUMNS`]) as a slot.
     fn read<'r, R>(r: &'r R) -> sqlx::Result<Read<DossierSlot>>
     where
         R: Row,
@@ -240,7 +241,53 @@ impl FactRecord for DossierRecords {
         &'r str: Decode<'r, R::Database> + Type<R::Database>,
         Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
     {
-        read_dossier(r)
+        let id: i64 = r.try_get(0)?;
+        let status = code(r.try_get::<i64, _>(5)?);
+        let received_at: Option<i64> = r.try_get(6)?;
+        if r.try_get::<i64, _>(16)? != 0 {
+            // Deleted: no rule counts it and it is no unit's stored record.
+            return Ok((id, None));
+        }
+        let in_scope = !matches!(status, 0 | 1 | 3 | 7) && received_at.is_some();
+        // The rules' reading of the columns, written once (`DossierFacts::new`); the procedure's
+        // class is decided when the facts are read against the catalogue.
+        let f = DossierFacts::new(
+            in_scope,
+            status,
+            received_at,
+            r.try_get(7)?,
+            r.try_get(8)?,
+            r.try_get(9)?,
+            r.try_get::<Option<i64>, _>(10)?.map(code),
+            r.try_get(11)?,
+            r.try_get::<Option<i64>, _>(12)?.map(code),
+            None,
+            r.try_get::<i64, _>(13)? != 0,
+            code(r.try_get::<i64, _>(14)?),
+            r.try_get::<i64, _>(15)? != 0,
+        );
+        let strings = vec![
+            r.try_get::<&str, _>(1)?.to_string(),
+            r.try_get::<&str, _>(2)?.to_string(),
+            r.try_get::<&str, _>(3)?.to_string(),
+            r.try_get::<&str, _>(4)?.to_string(),
+        ];
+        let slot = DossierSlot {
+            offset: offset_of(id),
+            source: 0,
+            unit: 1,
+            field: 2,
+            procedure: 3,
+            status: f.status,
+            rating: f.rating,
+            flags: f.flags,
+            received_at: some(f.received_at),
+            due_at: some(f.due_at),
+            ended_at: some(f.ended_at),
+            first_apology_at: some(f.first_apology_at),
+            rated_at: some(f.rated_at),
+        };
+        Ok((id, Some((slot, strings))))
     }
 }
 
@@ -253,6 +300,9 @@ impl FactRecord for DocumentRecords {
         CAST(CAST(deleted AS INTEGER) AS BIGINT)";
     const NAME: &'static str = "documents";
 
+    /// A document's row ([`DocumentRecords::COLUMNS`]) as a slot, unless deleted (a document without
+    /// a direction or an instant is kept as [`DOC_NONE`]: no rule counts it, its unit's count of stored
+    /// documents does).
     fn read<'r, R>(r: &'r R) -> sqlx::Result<Read<DocumentSlot>>
     where
         R: Row,
@@ -262,7 +312,33 @@ impl FactRecord for DocumentRecords {
         &'r str: Decode<'r, R::Database> + Type<R::Database>,
         Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
     {
-        read_document(r)
+        let id: i64 = r.try_get(0)?;
+        let deleted = r.try_get::<i64, _>(7)? != 0;
+        let direction: Option<&str> = r.try_get(2)?;
+        let (direction, at, flag) = match direction {
+            Some("DEN") => (
+                DOC_INCOMING,
+                r.try_get::<Option<i64>, _>(3)?,
+                r.try_get::<i64, _>(5)?,
+            ),
+            Some("DI") => (
+                DOC_OUTGOING,
+                r.try_get::<Option<i64>, _>(4)?,
+                r.try_get::<i64, _>(6)?,
+            ),
+            _ => (DOC_NONE, None, 0),
+        };
+        if deleted {
+            return Ok((id, None));
+        }
+        let slot = DocumentSlot {
+            offset: offset_of(id),
+            unit: 0,
+            direction: if at.is_some() { direction } else { DOC_NONE },
+            flag: flag != 0,
+            at,
+        };
+        Ok((id, Some((slot, vec![r.try_get::<&str, _>(1)?.to_string()]))))
     }
 }
 
@@ -278,105 +354,6 @@ fn offset_of(id: i64) -> u16 {
 
 fn block_of(id: i64) -> i64 {
     id >> SHIFT
-}
-
-/// A dossier's row ([`DossierRecords::COLUMNS`]) as a slot.
-fn read_dossier<'r, R>(r: &'r R) -> sqlx::Result<Read<DossierSlot>>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: i64 = r.try_get(0)?;
-    let status = code(r.try_get::<i64, _>(5)?);
-    let received_at: Option<i64> = r.try_get(6)?;
-    if r.try_get::<i64, _>(16)? != 0 {
-        // Deleted: no rule counts it and it is no unit's stored record.
-        return Ok((id, None));
-    }
-    let in_scope = !matches!(status, 0 | 1 | 3 | 7) && received_at.is_some();
-    // The rules' reading of the columns, written once (`DossierFacts::new`); the procedure's
-    // class is decided when the facts are read against the catalogue.
-    let f = DossierFacts::new(
-        in_scope,
-        status,
-        received_at,
-        r.try_get(7)?,
-        r.try_get(8)?,
-        r.try_get(9)?,
-        r.try_get::<Option<i64>, _>(10)?.map(code),
-        r.try_get(11)?,
-        r.try_get::<Option<i64>, _>(12)?.map(code),
-        None,
-        r.try_get::<i64, _>(13)? != 0,
-        code(r.try_get::<i64, _>(14)?),
-        r.try_get::<i64, _>(15)? != 0,
-    );
-    let strings = vec![
-        r.try_get::<&str, _>(1)?.to_string(),
-        r.try_get::<&str, _>(2)?.to_string(),
-        r.try_get::<&str, _>(3)?.to_string(),
-        r.try_get::<&str, _>(4)?.to_string(),
-    ];
-    let slot = DossierSlot {
-        offset: offset_of(id),
-        source: 0,
-        unit: 1,
-        field: 2,
-        procedure: 3,
-        status: f.status,
-        rating: f.rating,
-        flags: f.flags,
-        received_at: some(f.received_at),
-        due_at: some(f.due_at),
-        ended_at: some(f.ended_at),
-        first_apology_at: some(f.first_apology_at),
-        rated_at: some(f.rated_at),
-    };
-    Ok((id, Some((slot, strings))))
-}
-
-/// A document's row ([`DocumentRecords::COLUMNS`]) as a slot, unless deleted (a document without
-/// a direction or an instant is kept as [`DOC_NONE`]: no rule counts it, its unit's count of stored
-/// documents does).
-fn read_document<'r, R>(r: &'r R) -> sqlx::Result<Read<DocumentSlot>>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    Option<&'r str>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: i64 = r.try_get(0)?;
-    let deleted = r.try_get::<i64, _>(7)? != 0;
-    let direction: Option<&str> = r.try_get(2)?;
-    let (direction, at, flag) = match direction {
-        Some("DEN") => (
-            DOC_INCOMING,
-            r.try_get::<Option<i64>, _>(3)?,
-            r.try_get::<i64, _>(5)?,
-        ),
-        Some("DI") => (
-            DOC_OUTGOING,
-            r.try_get::<Option<i64>, _>(4)?,
-            r.try_get::<i64, _>(6)?,
-        ),
-        _ => (DOC_NONE, None, 0),
-    };
-    if deleted {
-        return Ok((id, None));
-    }
-    let slot = DocumentSlot {
-        offset: offset_of(id),
-        unit: 0,
-        direction: if at.is_some() { direction } else { DOC_NONE },
-        flag: flag != 0,
-        at,
-    };
-    Ok((id, Some((slot, vec![r.try_get::<&str, _>(1)?.to_string()]))))
 }
 
 /// The strings of a block being written, each once.
