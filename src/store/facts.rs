@@ -806,10 +806,9 @@ where
         .doing(DOING)?;
         let mut records = 0;
         let mut lo = 0;
-        while let Some(max) = max.filter(|m| lo <= *m) {
+        while max.is_some_and(|max| lo <= max) {
             records += Self::rebuild_range::<F>(&mut tx, lo, lo + REBUILD_IDS).await?;
             lo += REBUILD_IDS;
-            let _ = max;
         }
         Self::recount_units::<F>(&mut tx).await?;
         sqlx::query("UPDATE fact_state SET version = $1 WHERE kind = $2")
