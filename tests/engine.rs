@@ -62,7 +62,17 @@ async fn execute(url: &str, sql: &str) -> u64 {
     }
 }
 
-async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b: Backend) {
+/// A store synced from a simulator holding 540 days of history (so last year too), with what
+/// the tests read of it; the simulator lives as long as the value.
+struct Synced {
+    _sim: Sim,
+    db: TestDb,
+    app: dondoc::app::App,
+    now: i64,
+    tree: UnitTree,
+}
+
+async fn synced_history(b: Backend) -> Synced {
     let clock = clock();
     let mut options = sim_options(4000, 800);
     options.history_days = 540;
@@ -73,6 +83,23 @@ async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b
     let report = dondoc::sync::run_once(&app, now).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
     let tree = UnitTree::new(&app.settings);
+    Synced {
+        _sim: sim,
+        db,
+        app,
+        now,
+        tree,
+    }
+}
+
+async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b: Backend) {
+    let Synced {
+        _sim,
+        db,
+        app,
+        now,
+        tree,
+    } = synced_history(b).await;
 
     // The current periods at now, and at instants of the year already past (as the backfill
     // and the history ask).
@@ -167,16 +194,13 @@ async fn deleting_what_no_window_can_count_leaves_every_current_rate_unchanged(b
 }
 
 async fn the_blocks_no_window_can_count_are_never_read(b: Backend) {
-    let clock = clock();
-    let mut options = sim_options(4000, 800);
-    options.history_days = 540;
-    let sim = start_sim(options, clock.clone()).await;
-    let db = TestDb::new(b).await;
-    let app = db.app(sim.addr, clock.clone()).await;
-    let now = now(clock.as_ref());
-    let report = dondoc::sync::run_once(&app, now).await;
-    assert!(report.failures().is_empty(), "{:?}", report.failures());
-    let tree = UnitTree::new(&app.settings);
+    let Synced {
+        _sim,
+        db,
+        app,
+        now,
+        tree,
+    } = synced_history(b).await;
     let y = Period::containing(PeriodKind::Year, now).start();
     let current: Vec<(Period, i64)> = PeriodKind::ALL
         .iter()
